@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class AgentBuilderConfig(AppConfig):
+    name = "agentbuilder"
+    verbose_name = "Agents"

@@ -1,0 +1,3 @@
+"""WebSocket routes of the browser app."""
+
+websocket_urlpatterns: list = []

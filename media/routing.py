@@ -1,0 +1,3 @@
+"""WebSocket routes of the media app."""
+
+websocket_urlpatterns: list = []

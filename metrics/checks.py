@@ -1,0 +1,131 @@
+"""Readiness checks: each one timed, bounded by a timeout, and reporting its error.
+
+A check is a callable returning a details dict (or raising). `required` checks make readiness
+`unhealthy` (HTTP 503) when they fail; the others make it `degraded`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, field
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connection
+
+# Checks run in parallel; each is bounded so a dead dependency cannot hang readiness.
+_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="readiness")
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    component: str
+    status: str  # "healthy" | "unhealthy"
+    check_time_ms: float
+    required: bool
+    error: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    component: str
+    run: Callable[[], dict[str, Any]]
+    required: bool = True
+    # Checks touching the ORM run in the calling thread (Django connections are per thread).
+    in_caller_thread: bool = False
+
+
+def check_database() -> dict[str, Any]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        cursor.fetchone()
+    return {"vendor": connection.vendor, "name": str(connection.settings_dict.get("NAME", ""))}
+
+
+def check_cache() -> dict[str, Any]:
+    key = f"readiness:{uuid.uuid4().hex}"
+    cache.set(key, "ok", timeout=10)
+    value = cache.get(key)
+    cache.delete(key)
+    if value != "ok":
+        raise RuntimeError("value written to the cache could not be read back")
+    return {"backend": settings.CACHES["default"]["BACKEND"].rsplit(".", 1)[-1]}
+
+
+def check_channel_layer() -> dict[str, Any]:
+    """Send a message to a fresh channel and receive it: a real round trip through the layer."""
+
+    async def roundtrip() -> None:
+        layer = get_channel_layer()
+        channel = await layer.new_channel("readiness.")
+        nonce = uuid.uuid4().hex
+        await layer.send(channel, {"type": "readiness.ping", "nonce": nonce})
+        message = await layer.receive(channel)
+        if message.get("nonce") != nonce:
+            raise RuntimeError("channel layer returned a different message")
+
+    async def bounded() -> None:
+        await asyncio.wait_for(roundtrip(), timeout=settings.REDIS_TIMEOUT_S)
+
+    async_to_sync(bounded)()
+    backend = settings.CHANNEL_LAYERS["default"]["BACKEND"].rsplit(".", 1)[-1]
+    return {"backend": backend, "roundtrip": True}
+
+
+def check_celery_broker() -> dict[str, Any]:
+    from voiceproject.celery import app
+
+    with app.connection_for_write() as conn:
+        conn.ensure_connection(max_retries=1, timeout=settings.REDIS_TIMEOUT_S)
+        transport = conn.transport_cls
+    return {"transport": str(transport)}
+
+
+def registered_checks() -> list[Check]:
+    checks = [
+        Check("database", check_database, in_caller_thread=True),
+        Check("cache", check_cache),
+        Check("channel_layer", check_channel_layer),
+    ]
+    if not settings.CELERY_TASK_ALWAYS_EAGER:
+        checks.append(Check("celery_broker", check_celery_broker, required=False))
+    return checks
+
+
+def _timed(check: Check) -> CheckResult:
+    started = time.perf_counter()
+    try:
+        details, status, error = check.run(), "healthy", None
+    except Exception as exc:  # noqa: BLE001  (any failure is the check's answer)
+        details, status, error = {}, "unhealthy", f"{type(exc).__name__}: {exc}"
+    elapsed_ms = round((time.perf_counter() - started) * 1000, 2)
+    return CheckResult(check.component, status, elapsed_ms, check.required, error, details)
+
+
+def run_checks(checks: list[Check], timeout_s: float) -> list[CheckResult]:
+    """Run the checks in parallel; one that outlives `timeout_s` is reported as timed out."""
+    started = time.perf_counter()
+    futures = {c.component: _pool.submit(_timed, c) for c in checks if not c.in_caller_thread}
+    results = []
+    for check in checks:
+        if check.in_caller_thread:
+            results.append(_timed(check))
+            continue
+        remaining_s = max(timeout_s - (time.perf_counter() - started), 0.0)
+        try:
+            results.append(futures[check.component].result(timeout=remaining_s))
+        except FutureTimeout:
+            error = f"timed out after {timeout_s:.1f} s"
+            results.append(
+                CheckResult(check.component, "unhealthy", timeout_s * 1000, check.required, error)
+            )
+    return results

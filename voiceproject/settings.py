@@ -1,0 +1,311 @@
+"""Settings, read from the environment (and `.env`). Every variable is listed in `.env.example`.
+
+Unset means the embedded default (SQLite, in-memory channel layer, eager Celery, local-memory
+cache, offline speech providers); set means the real thing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = BASE_DIR / "var"
+VAR_DIR.mkdir(exist_ok=True)
+
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+VERSION = "1.0.0"
+
+DEBUG = env.bool("DJANGO_DEBUG", default=True)
+_DEV_SECRET_KEY = "django-insecure-local-development-key-never-use-in-production"
+SECRET_KEY = env.str("DJANGO_SECRET_KEY", default=_DEV_SECRET_KEY if DEBUG else "")
+if not SECRET_KEY:
+    raise environ.ImproperlyConfigured("Set DJANGO_SECRET_KEY when DJANGO_DEBUG=0.")
+ALLOWED_HOSTS = env.list(
+    "DJANGO_ALLOWED_HOSTS",
+    default=["127.0.0.1", "localhost", "[::1]", "testserver"] if DEBUG else [],
+)
+CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "channels",
+    "voiceproject",
+    "agentbuilder",
+    "media",
+    "calls",
+    "browser",
+    "metrics",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "voiceproject.urls"
+ASGI_APPLICATION = "voiceproject.asgi.application"
+WSGI_APPLICATION = None
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- data stores -------------------------------------------------------------------------
+DATABASES = {
+    "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}"),
+}
+DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=0))
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    # The offline default serves several sockets from worker threads: wait for the write lock.
+    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL = env.str("REDIS_URL", default="")
+# Redis operations must fail fast (readiness reports a stopped Redis instead of hanging).
+REDIS_TIMEOUT_S = env.float("REDIS_TIMEOUT_S", default=2.0)
+
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL], "prefix": env.str("CHANNELS_PREFIX", default="voice")},
+        }
+    }
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "OPTIONS": {
+                "socket_connect_timeout": REDIS_TIMEOUT_S,
+                "socket_timeout": REDIS_TIMEOUT_S,
+            },
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# --- Celery ------------------------------------------------------------------------------
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "memory://")
+CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default=REDIS_URL or None)
+# Without a broker, tasks run in-process when queued (the embedded default).
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=not REDIS_URL)
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_BROKER_CONNECTION_TIMEOUT = REDIS_TIMEOUT_S
+CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": REDIS_TIMEOUT_S}
+CELERY_TASK_ACKS_LATE = True
+CELERY_TIMEZONE = "UTC"
+CELERY_BEAT_SCHEDULE: dict = {}
+
+# --- auth and API ------------------------------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "/admin/login/"
+
+REST_FRAMEWORK = {
+    # Token first so that an anonymous request is answered 401 with WWW-Authenticate.
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticatedOrReadOnly"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"]
+    + (["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
+    "EXCEPTION_HANDLER": "voiceproject.errors.api_exception_handler",
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": env.str("API_ANON_RATE", default="60/minute"),
+        "demo_create": env.str("DEMO_CREATE_RATE", default="30/hour"),
+    },
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Real-Time Voice Agent API",
+    "DESCRIPTION": (
+        "REST API of the real-time voice agent platform: calls over Azure Communication "
+        "Services, browser conversations, agents and the agent builder, metrics and health. "
+        "WebSocket endpoints are described in the README."
+    ),
+    "VERSION": VERSION,
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+# --- i18n, static ------------------------------------------------------------------------
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = env.path("DJANGO_STATIC_ROOT", default=VAR_DIR / "static")
+Path(STATIC_ROOT).mkdir(parents=True, exist_ok=True)
+
+# --- production hardening (DJANGO_DEBUG=0) -------------------------------------------------
+if not DEBUG:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=True)
+    SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=31536000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = env.bool("DJANGO_SECURE_HSTS_PRELOAD", default=True)
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    STORAGES = {
+        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+        "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+    }
+
+# --- the product -------------------------------------------------------------------------
+BASE_URL = env.str("BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
+ACS_STREAMING_MODE = env.str("ACS_STREAMING_MODE", default="media").lower()
+ACS_CONNECTION_STRING = env.str("ACS_CONNECTION_STRING", default="")
+ACS_ENDPOINT = env.str("ACS_ENDPOINT", default="")
+ACS_SOURCE_PHONE_NUMBER = env.str("ACS_SOURCE_PHONE_NUMBER", default="")
+# Shared secret carried in callback and media URLs when ACS JWT verification is not configured.
+ACS_CALLBACK_SECRET = env.str("ACS_CALLBACK_SECRET", default="")
+ACS_JWT_AUDIENCE = env.str("ACS_JWT_AUDIENCE", default="")
+ACS_JWKS_URL = env.str("ACS_JWKS_URL", default="")
+
+AZURE_SPEECH_KEY = env.str("AZURE_SPEECH_KEY", default="")
+AZURE_SPEECH_REGION = env.str("AZURE_SPEECH_REGION", default="")
+AZURE_SPEECH_ENDPOINT = env.str("AZURE_SPEECH_ENDPOINT", default="")
+AZURE_SPEECH_RESOURCE_ID = env.str("AZURE_SPEECH_RESOURCE_ID", default="")
+AZURE_OPENAI_ENDPOINT = env.str("AZURE_OPENAI_ENDPOINT", default="")
+AZURE_OPENAI_KEY = env.str("AZURE_OPENAI_KEY", default="")
+AZURE_OPENAI_API_VERSION = env.str("AZURE_OPENAI_API_VERSION", default="2024-10-21")
+AZURE_OPENAI_CHAT_DEPLOYMENT = env.str("AZURE_OPENAI_CHAT_DEPLOYMENT", default="")
+OPENAI_BASE_URL = env.str("OPENAI_BASE_URL", default="")
+OPENAI_API_KEY = env.str("OPENAI_API_KEY", default="")
+OPENAI_MODEL = env.str("OPENAI_MODEL", default="gpt-4o-mini")
+AZURE_VOICE_LIVE_ENDPOINT = env.str("AZURE_VOICE_LIVE_ENDPOINT", default="")
+AZURE_VOICE_LIVE_KEY = env.str("AZURE_VOICE_LIVE_KEY", default="")
+AZURE_VOICE_LIVE_MODEL = env.str("AZURE_VOICE_LIVE_MODEL", default="gpt-4o")
+OPENAI_REALTIME_URL = env.str("OPENAI_REALTIME_URL", default="")
+OPENAI_REALTIME_MODEL = env.str("OPENAI_REALTIME_MODEL", default="gpt-realtime")
+
+STT_PROVIDER = env.str("STT_PROVIDER", default="local")
+TTS_PROVIDER = env.str("TTS_PROVIDER", default="local")
+LLM_PROVIDER = env.str("LLM_PROVIDER", default="rules")
+VAD_PROVIDER = env.str("VAD_PROVIDER", default="silero")
+REALTIME_PROVIDER = env.str("REALTIME_PROVIDER", default="none")
+END_OF_TURN_SILENCE_MS = env.int("END_OF_TURN_SILENCE_MS", default=500)
+
+
+def _require(*names: str, why: str) -> None:
+    missing = [name for name in names if not globals()[name]]
+    if missing:
+        raise environ.ImproperlyConfigured(f"{why} needs {', '.join(missing)} to be set.")
+
+
+def _speech_providers() -> dict[str, dict]:
+    """Provider backends by kind, shaped like Django's CACHES: {kind: {BACKEND, OPTIONS}}."""
+    stt = {
+        "local": ("media.providers.local.PocketsphinxSTT", {}),
+        "azure": (
+            "media.providers.azure_speech.AzureSTT",
+            {
+                "key": AZURE_SPEECH_KEY,
+                "region": AZURE_SPEECH_REGION,
+                "endpoint": AZURE_SPEECH_ENDPOINT,
+                "resource_id": AZURE_SPEECH_RESOURCE_ID,
+            },
+        ),
+    }
+    tts = {
+        "local": ("media.providers.local.LocalTTS", {}),
+        "azure": ("media.providers.azure_speech.AzureTTS", stt["azure"][1]),
+    }
+    llm = {
+        "rules": ("media.providers.rules.RulesDialogueEngine", {}),
+        "azure_openai": (
+            "media.providers.openai_llm.AzureOpenAILLM",
+            {
+                "endpoint": AZURE_OPENAI_ENDPOINT,
+                "api_key": AZURE_OPENAI_KEY,
+                "api_version": AZURE_OPENAI_API_VERSION,
+                "deployment": AZURE_OPENAI_CHAT_DEPLOYMENT,
+            },
+        ),
+        "openai": (
+            "media.providers.openai_llm.OpenAICompatibleLLM",
+            {"base_url": OPENAI_BASE_URL, "api_key": OPENAI_API_KEY, "model": OPENAI_MODEL},
+        ),
+    }
+    vad = {
+        "silero": ("media.providers.vad.SileroVAD", {}),
+        "webrtc": ("media.providers.vad.WebRtcVAD", {}),
+    }
+    choices = {"stt": (stt, STT_PROVIDER), "tts": (tts, TTS_PROVIDER), "llm": (llm, LLM_PROVIDER)}
+    choices["vad"] = (vad, VAD_PROVIDER)
+    providers = {}
+    for kind, (table, choice) in choices.items():
+        if choice not in table:
+            raise environ.ImproperlyConfigured(
+                f"{kind.upper()}_PROVIDER={choice!r} is not one of {', '.join(table)}."
+            )
+        backend, options = table[choice]
+        providers[kind] = {"BACKEND": backend, "OPTIONS": dict(options)}
+    if STT_PROVIDER == "azure" or TTS_PROVIDER == "azure":
+        if not AZURE_SPEECH_ENDPOINT:
+            _require("AZURE_SPEECH_REGION", why="the Azure Speech provider")
+        if not AZURE_SPEECH_RESOURCE_ID:
+            _require("AZURE_SPEECH_KEY", why="the Azure Speech provider (without managed identity)")
+    if LLM_PROVIDER == "azure_openai":
+        _require(
+            "AZURE_OPENAI_ENDPOINT", "AZURE_OPENAI_CHAT_DEPLOYMENT", why="LLM_PROVIDER=azure_openai"
+        )
+    if LLM_PROVIDER == "openai":
+        _require("OPENAI_BASE_URL", why="LLM_PROVIDER=openai")
+    return providers
+
+
+SPEECH_PROVIDERS = _speech_providers()
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {"django.channels.server": {"level": "WARNING"}},
+}
