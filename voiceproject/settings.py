@@ -205,6 +205,12 @@ ACS_SOURCE_PHONE_NUMBER = env.str("ACS_SOURCE_PHONE_NUMBER", default="")
 ACS_CALLBACK_SECRET = env.str("ACS_CALLBACK_SECRET", default="")
 ACS_JWT_AUDIENCE = env.str("ACS_JWT_AUDIENCE", default="")
 ACS_JWKS_URL = env.str("ACS_JWKS_URL", default="")
+ACS_JWT_ISSUER = env.str(
+    "ACS_JWT_ISSUER", default="https://acscallautomation.communication.azure.com"
+)
+# `transcription` mode: ACS's own speech-to-text needs an Azure AI services resource.
+ACS_COGNITIVE_SERVICES_ENDPOINT = env.str("ACS_COGNITIVE_SERVICES_ENDPOINT", default="")
+ACS_TRANSCRIPTION_LOCALE = env.str("ACS_TRANSCRIPTION_LOCALE", default="en-US")
 
 AZURE_SPEECH_KEY = env.str("AZURE_SPEECH_KEY", default="")
 AZURE_SPEECH_REGION = env.str("AZURE_SPEECH_REGION", default="")
