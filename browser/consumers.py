@@ -1,0 +1,394 @@
+"""Browser WebSocket consumers: the conversation socket and the dashboard relay.
+
+Both are transports only. The conversation consumer hands microphone frames and typed text to a
+`media.conversation.Conversation` and writes what it emits back as the original accelerator's
+messages (`browser.protocol`); the conversation itself broadcasts every event to the
+channel-layer groups ``session.<session_id>`` and ``dashboard.all``, which the relay consumer
+forwards to dashboards, on whichever server process they are connected to.
+
+Sign-in rules (documented in docs/browser-protocol.md):
+- conversation: a signed-in user; anonymous visitors too when `settings.DEBUG` is on (the local
+  `make run` default) or `BROWSER_ALLOW_ANONYMOUS` is set. A `session_id` owned by another user
+  is refused (close code 4403).
+- dashboard relay: one session for its owner or staff (anonymous sessions for anyone who may
+  hold anonymous conversations); all sessions for staff only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import secrets
+import time
+from typing import Any
+from urllib.parse import parse_qs
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+
+from browser import connections
+from browser.protocol import (
+    BROWSER_AUDIO_SAMPLE_RATE_HZ,
+    encode_audio_frame_event,
+    encode_messages,
+    error_message,
+    exit_envelope,
+    status_envelope,
+)
+from browser.selectors import session_access
+from media.engine.events import AudioFrame, Event
+
+logger = logging.getLogger(__name__)
+
+STREAMING_MODES = ("realtime", "voice_live")
+SESSION_ID_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,80}$")
+MAX_AUDIO_FRAME_BYTES = 64_000  # 2 s of 16 kHz PCM16; the page sends 640-byte frames
+MAX_TEXT_FRAME_CHARS = 8_000
+MAX_TYPED_MESSAGE_CHARS = 2_000
+DASHBOARD_ALL_GROUP = "dashboard.all"
+
+# Close codes (4000-4999 are application codes; the reason string says what was wrong).
+CLOSE_BAD_REQUEST = 4400
+CLOSE_SIGN_IN_REQUIRED = 4401
+CLOSE_FORBIDDEN = 4403
+CLOSE_START_FAILED = 4500
+CLOSE_NORMAL = 1000
+
+
+def session_group(session_id: str) -> str:
+    """The channel-layer group every event of `session_id` is broadcast to."""
+    return f"session.{session_id}"
+
+
+def new_session_id() -> str:
+    """A session id in the original front end's format: ``session_<epoch ms>_<6 base36>``."""
+    alphabet = "0123456789abcdefghijklmnopqrstuvwxyz"
+    suffix = "".join(secrets.choice(alphabet) for _ in range(6))
+    return f"session_{int(time.time() * 1000)}_{suffix}"
+
+
+def anonymous_allowed() -> bool:
+    return bool(getattr(settings, "BROWSER_ALLOW_ANONYMOUS", settings.DEBUG))
+
+
+def _query(scope: dict) -> dict[str, str]:
+    raw = parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
+    return {key: values[-1] for key, values in raw.items()}
+
+
+def _user(scope: dict):
+    user = scope.get("user")
+    return user if user is not None and user.is_authenticated else None
+
+
+def _trace_headers(scope: dict) -> dict[str, str]:
+    wanted = {b"traceparent", b"tracestate"}
+    return {
+        name.decode("latin-1"): value.decode("latin-1")
+        for name, value in scope.get("headers", [])
+        if name.lower() in wanted
+    }
+
+
+class ConversationConsumer(AsyncWebsocketConsumer):
+    """One browser conversation: microphone in, agent audio and transcript out."""
+
+    conversation = None
+    session_id: str = ""
+    counted = False
+
+    async def connect(self) -> None:
+        query = _query(self.scope)
+        user = _user(self.scope)
+        # Accept first so that every refusal reaches the client as a close code with a reason.
+        await self.accept()
+        if user is None and not anonymous_allowed():
+            await self.close(code=CLOSE_SIGN_IN_REQUIRED, reason="Sign in to start a conversation.")
+            return
+        mode = query.get("streaming_mode", "realtime") or "realtime"
+        if mode not in STREAMING_MODES:
+            await self.close(
+                code=CLOSE_BAD_REQUEST,
+                reason=f"streaming_mode must be one of {', '.join(STREAMING_MODES)}",
+            )
+            return
+        session_id = query.get("session_id") or new_session_id()
+        if not SESSION_ID_RE.match(session_id):
+            await self.close(
+                code=CLOSE_BAD_REQUEST,
+                reason="session_id must be 1-80 letters, digits, '_', '-' or '.'",
+            )
+            return
+        user_email = query.get("user_email") or None
+        if user_email:
+            try:
+                validate_email(user_email)
+            except ValidationError:
+                await self.close(code=CLOSE_BAD_REQUEST, reason="user_email is not an email")
+                return
+        access = await database_sync_to_async(session_access)(session_id)
+        if access.owner_id is not None and (user is None or user.pk != access.owner_id):
+            await self.close(code=CLOSE_FORBIDDEN, reason="This session belongs to another user.")
+            return
+
+        self.session_id = session_id
+        self.user_id = user.pk if user else None
+        self.streaming_mode = mode
+        self.muted = False
+        connections.opened(connections.CONVERSATION, session_id=session_id)
+        self.counted = True
+        await self._send_json(
+            status_envelope(
+                session_id=session_id,
+                message="Connected",
+                user_id=self.user_id,
+                extra={
+                    "event": "session_started",
+                    "streaming_mode": mode,
+                    "audio_sample_rate": BROWSER_AUDIO_SAMPLE_RATE_HZ,
+                },
+            )
+        )
+        from media.conversation import Conversation, ConversationStartError
+
+        try:
+            self.conversation = await Conversation.open(
+                session_id=session_id,
+                transport="browser",
+                emit=self._emit,
+                output_sample_rate_hz=BROWSER_AUDIO_SAMPLE_RATE_HZ,
+                streaming_mode=mode,
+                user_id=self.user_id,
+                user_email=user_email,
+                trace_headers=_trace_headers(self.scope),
+            )
+        except ConversationStartError as exc:
+            logger.warning("session %s: conversation could not start: %s", session_id, exc)
+            await self._send_json(
+                status_envelope(
+                    session_id=session_id, message=f"Could not start: {exc}", tone="error"
+                )
+            )
+            await self.close(code=CLOSE_START_FAILED, reason=str(exc)[:120])
+            return
+        await self._send_json(
+            status_envelope(
+                session_id=session_id,
+                message="Agent ready",
+                user_id=self.user_id,
+                extra={
+                    "event": "agent_ready",
+                    "active_agent": self.conversation.active_agent,
+                    "resumed": self.conversation.resumed,
+                },
+            )
+        )
+        logger.info(
+            "session %s: browser conversation open (mode %s, resumed %s)",
+            session_id,
+            mode,
+            self.conversation.resumed,
+        )
+
+    async def disconnect(self, code: int) -> None:
+        conversation, self.conversation = self.conversation, None
+        if conversation is not None:
+            try:
+                await conversation.close()
+            except Exception:  # the socket is gone either way; the glue logs its own failures
+                logger.exception("session %s: closing the conversation failed", self.session_id)
+        if self.counted:
+            connections.closed(connections.CONVERSATION, session_id=self.session_id)
+            self.counted = False
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if self.conversation is None:
+            return
+        if bytes_data is not None:
+            self._receive_audio(bytes_data)
+        elif text_data is not None:
+            await self._receive_text(text_data)
+
+    # --- input ----------------------------------------------------------------------------
+
+    def _receive_audio(self, pcm: bytes) -> None:
+        if not pcm:
+            return
+        if len(pcm) > MAX_AUDIO_FRAME_BYTES or len(pcm) % 2:
+            reason = "too large" if len(pcm) > MAX_AUDIO_FRAME_BYTES else "an odd number of bytes"
+            self._error_soon(
+                "bad_audio_frame",
+                f"Audio frame of {len(pcm)} bytes is {reason}: send PCM16 mono 16 kHz, "
+                f"at most {MAX_AUDIO_FRAME_BYTES} bytes per message.",
+            )
+            return
+        if self.muted:
+            # Silence rather than nothing keeps end-of-turn detection running while muted.
+            pcm = bytes(len(pcm))
+        self.conversation.push_audio(pcm, BROWSER_AUDIO_SAMPLE_RATE_HZ)
+
+    async def _receive_text(self, text: str) -> None:
+        if len(text) > MAX_TEXT_FRAME_CHARS:
+            await self._error(
+                "message_too_large",
+                f"Text messages are limited to {MAX_TEXT_FRAME_CHARS} characters.",
+            )
+            return
+        stripped = text.strip()
+        if not stripped:
+            await self._error("empty_message", "Empty text message ignored.")
+            return
+        if stripped[0] != "{":
+            await self._typed(stripped)
+            return
+        try:
+            control = json.loads(stripped)
+        except ValueError:
+            await self._error("malformed_json", "Text starting with '{' must be a JSON object.")
+            return
+        if not isinstance(control, dict):
+            await self._error("malformed_json", "Control messages are JSON objects.")
+            return
+        await self._control(control)
+
+    async def _typed(self, text: str) -> None:
+        if len(text) > MAX_TYPED_MESSAGE_CHARS:
+            await self._error(
+                "message_too_large",
+                f"Typed messages are limited to {MAX_TYPED_MESSAGE_CHARS} characters.",
+            )
+            return
+        await self.conversation.send_text(text)
+
+    async def _control(self, control: dict[str, Any]) -> None:
+        kind = str(control.get("type") or control.get("kind") or "").strip().lower()
+        if kind in ("text", "user_message", "message"):
+            text = control.get("text") or control.get("message") or control.get("content")
+            if not isinstance(text, str) or not text.strip():
+                await self._error("bad_control", f"'{kind}' needs a non-empty 'text'.")
+                return
+            await self._typed(text.strip())
+        elif kind in ("stop", "interrupt", "stopaudio"):
+            await self.conversation.interrupt(reason="client_stop")
+        elif kind in ("mute", "unmute"):
+            self.muted = kind == "mute"
+            await self._send_json(
+                status_envelope(
+                    session_id=self.session_id,
+                    message="Microphone muted" if self.muted else "Microphone on",
+                    extra={"event": kind, "muted": self.muted},
+                )
+            )
+        elif kind == "dtmf":
+            digits = control.get("digits")
+            if not isinstance(digits, str) or not re.fullmatch(r"[0-9*#A-Da-d]{1,32}", digits):
+                await self._error("bad_control", "'dtmf' needs 'digits' of 0-9, *, # or A-D.")
+                return
+            self.conversation.push_dtmf(digits)
+        elif kind == "ping":
+            await self._send_json({"type": "pong", "session_id": self.session_id})
+        elif kind in ("end", "hangup", "end_session"):
+            await self._send_json(exit_envelope(session_id=self.session_id))
+            await self.close(code=CLOSE_NORMAL)
+        else:
+            await self._error(
+                "unknown_control",
+                f"Unknown control message type {kind!r}: use text, stop, mute, unmute, dtmf, "
+                "ping or end.",
+            )
+
+    # --- output ---------------------------------------------------------------------------
+
+    async def _emit(self, event: Event) -> None:
+        """The conversation's sender: every engine event, in order, on the loop."""
+        try:
+            if isinstance(event, AudioFrame):
+                await self.send(text_data=encode_audio_frame_event(event))
+                return
+            for message in encode_messages(event, session_id=self.session_id, user_id=self.user_id):
+                await self.send(text_data=json.dumps(message, default=str))
+        except Exception:  # a closing socket must not break the session's event loop
+            logger.debug("session %s: send failed", self.session_id, exc_info=True)
+
+    async def _send_json(self, message: dict[str, Any]) -> None:
+        await self.send(text_data=json.dumps(message, default=str))
+
+    async def _error(self, code: str, message: str) -> None:
+        logger.info("session %s: bad input (%s): %s", self.session_id, code, message)
+        await self._send_json(error_message(code=code, message=message, session_id=self.session_id))
+
+    def _error_soon(self, code: str, message: str) -> None:
+        asyncio.get_running_loop().create_task(self._error(code, message))
+
+
+class DashboardRelayConsumer(AsyncWebsocketConsumer):
+    """Forwards every envelope broadcast for one session (or all sessions, staff only)."""
+
+    group_name: str = ""
+    counted = False
+
+    async def connect(self) -> None:
+        query = _query(self.scope)
+        user = _user(self.scope)
+        session_id = query.get("session_id") or ""
+        await self.accept()
+        if session_id:
+            if not SESSION_ID_RE.match(session_id):
+                await self.close(code=CLOSE_BAD_REQUEST, reason="session_id is malformed")
+                return
+            access = await database_sync_to_async(session_access)(session_id)
+            if user is not None and user.is_staff:
+                allowed = True
+            elif access.owner_id is not None:
+                allowed = user is not None and user.pk == access.owner_id
+            else:
+                # Sessions nobody owns are anonymous conversations: watchable wherever those
+                # are allowed (by who knows the id), else only by staff.
+                allowed = anonymous_allowed() and (access.exists or user is not None)
+            if not allowed:
+                code = CLOSE_SIGN_IN_REQUIRED if user is None else CLOSE_FORBIDDEN
+                await self.close(code=code, reason="You may not watch this session.")
+                return
+            self.group_name = session_group(session_id)
+        else:
+            if user is None:
+                await self.close(code=CLOSE_SIGN_IN_REQUIRED, reason="Sign in to watch sessions.")
+                return
+            if not user.is_staff:
+                await self.close(code=CLOSE_FORBIDDEN, reason="Only staff may watch all sessions.")
+                return
+            self.group_name = DASHBOARD_ALL_GROUP
+        await self.channel_layer.group_add(self.group_name, self.channel_name)
+        connections.opened(connections.DASHBOARD)
+        self.counted = True
+        await self.send(
+            text_data=json.dumps(
+                status_envelope(
+                    session_id=session_id,
+                    message="Dashboard relay connected",
+                    extra={"event": "relay_connected", "scope": session_id or "all"},
+                )
+            )
+        )
+
+    async def disconnect(self, code: int) -> None:
+        if self.group_name:
+            await self.channel_layer.group_discard(self.group_name, self.channel_name)
+        if self.counted:
+            connections.closed(connections.DASHBOARD)
+            self.counted = False
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        # Dashboards only listen; a ping gets a pong so clients can check the socket is alive.
+        if text_data and '"ping"' in text_data:
+            await self.send(text_data=json.dumps({"type": "pong"}))
+
+    async def relay_envelope(self, message: dict[str, Any]) -> None:
+        envelope = message.get("envelope")
+        if isinstance(envelope, dict):
+            await self.send(text_data=json.dumps(envelope, default=str))

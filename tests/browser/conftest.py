@@ -1,0 +1,39 @@
+"""Helpers for talking to the browser sockets through the real ASGI router."""
+
+from __future__ import annotations
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.test import Client
+
+from voiceproject.asgi import application
+
+ORIGIN = (b"origin", b"http://localhost")
+
+
+async def session_cookie(user) -> bytes:
+    """The Cookie header of a browser signed in as `user`."""
+    client = Client()
+    await sync_to_async(client.force_login)(user)
+    return f"sessionid={client.cookies['sessionid'].value}".encode()
+
+
+async def open_socket(path: str, *, user=None, origin=ORIGIN) -> WebsocketCommunicator:
+    headers = [origin] if origin else []
+    if user is not None:
+        headers.append((b"cookie", await session_cookie(user)))
+    communicator = WebsocketCommunicator(application, path, headers=headers)
+    connected, _ = await communicator.connect()
+    assert connected, f"{path} refused the handshake"
+    return communicator
+
+
+@pytest.fixture
+def anonymous_conversations(settings):
+    settings.BROWSER_ALLOW_ANONYMOUS = True
+
+
+@pytest.fixture
+def signed_in_only(settings):
+    settings.BROWSER_ALLOW_ANONYMOUS = False
