@@ -1,0 +1,426 @@
+"""The conversation session: turn-taking, barge-in and output for one conversation."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections import deque
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from media.engine.audio import STT_SAMPLE_RATE_HZ, FrameSplitter, StreamResampler, frame_bytes
+from media.engine.config import EngineConfig
+from media.engine.emitter import EventEmitter
+from media.engine.events import AudioFrame, BargeIn, Event, UserTranscript
+from media.engine.pacing import OutputPacer
+from media.engine.snapshot import AgentRoster, ToolContext, ToolRunner
+from media.engine.threads import SessionWorkers, ThreadBridge
+from media.engine.turn import Turn
+from media.providers.base import ProviderContext, ProviderStartError, SttResult
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["ConversationSession", "EngineConfig", "SessionStartError"]
+
+
+class SessionStartError(RuntimeError):
+    """A provider could not start, so the conversation cannot."""
+
+
+class ConversationSession:
+    """One conversation: 20 ms PCM16 frames in, events (text, audio frames, stops) out.
+
+    Input: :meth:`push_audio` frames go through the VAD on the loop; at onset (after
+    `speech_onset_ms` of speech) the STT gets the pre-roll and every later frame; after
+    `end_of_turn_silence_ms` of silence the STT is asked for its final, and the final ends the
+    user's turn. A turn runs the LLM, tools and TTS (:class:`~media.engine.turn.Turn`); audio
+    leaves through the :class:`~media.engine.pacing.OutputPacer` at real time.
+
+    Barge-in (speech for `barge_in_min_speech_ms` while the agent speaks or thinks, typed text,
+    DTMF, or :meth:`interrupt`) runs synchronously on the loop, in this order: the pacer's queue
+    is cleared, queued frames of the turn are purged from the emitter, the turn id is bumped,
+    the turn's tasks and the providers' work are cancelled, `BargeIn` is emitted, and the
+    history is cut to what was heard. Since all of that happens without an await, no frame of
+    the cancelled turn can be emitted after its `BargeIn`.
+
+    Threading: every method must be called on the event loop that called :meth:`start`,
+    except that providers' worker threads reach the session only through the loop's
+    :class:`~media.engine.threads.ThreadBridge`. `emit` is called on the loop, in order.
+    """
+
+    def __init__(
+        self,
+        *,
+        session_id: str,
+        roster: AgentRoster,
+        providers: Any,
+        tool_runner: ToolRunner,
+        emit: Callable[[Event], Any],
+        output_sample_rate_hz: int = 16000,
+        config: EngineConfig | None = None,
+        history: list[dict[str, Any]] | None = None,
+        active_agent: str | None = None,
+        resumed: bool = False,
+        tool_state: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.session_id = session_id
+        self.roster = roster
+        self.providers = providers
+        self.tool_runner = tool_runner
+        self.output_sample_rate_hz = output_sample_rate_hz
+        self.config = config or EngineConfig()
+        self.history: list[dict[str, Any]] = list(history or [])
+        if active_agent and active_agent not in roster.agents:
+            logger.warning("session %s: unknown agent %r, using entry", session_id, active_agent)
+            active_agent = None
+        self.active_agent: str = active_agent or roster.entry_agent
+        self.tool_state: dict[str, Any] = dict(tool_state or {})
+        self.resumed = resumed
+        self.emitter = EventEmitter(emit, session_id)
+        self.visited_agents: set[str] = {self.active_agent}
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.workers: SessionWorkers | None = None
+        self.pacer: OutputPacer | None = None
+        self._tool_lock = threading.Lock()
+        self._turn_id = 0
+        self._turn_used = True
+        self._turn: Turn | None = None
+        self._started = False
+        self._closed = False
+        # Input state
+        cfg = self.config
+        self._splitter = FrameSplitter(frame_bytes(STT_SAMPLE_RATE_HZ))
+        self._resampler: StreamResampler | None = None
+        self._preroll: deque[bytes] = deque(maxlen=max(1, cfg.preroll_ms // 20))
+        self._in_utterance = False
+        self._speech_ms = 0
+        self._silence_ms = 0
+        self._speech_end_at = 0.0
+        self._barged_in_utterance = False
+        self._awaiting_final = False
+        self._final_parts: list[str] = []
+        self._last_partial = ""
+        self._end_of_speech_at: float | None = None
+        self._final_timer: asyncio.TimerHandle | None = None
+        self._dtmf: list[str] = []
+        self._dtmf_timer: asyncio.TimerHandle | None = None
+
+    # -- public API ---------------------------------------------------------------------------
+
+    @property
+    def turn_id(self) -> int:
+        return self._turn_id
+
+    @property
+    def agent_speaking(self) -> bool:
+        """The agent is answering (thinking or playing audio)."""
+        return self._turn is not None or (self.pacer is not None and self.pacer.is_playing())
+
+    async def start(self) -> None:
+        """Start the providers and speak the greeting (the return greeting when resumed).
+
+        Raises:
+            SessionStartError: a provider cannot start; the message names it and why.
+        """
+        if self._started:
+            return
+        self.loop = asyncio.get_running_loop()
+        bridge = ThreadBridge.for_loop(self.loop)
+        self.workers = SessionWorkers(bridge, self.config.max_jobs_in_flight)
+        self.pacer = OutputPacer(
+            self.loop,
+            self.output_sample_rate_hz,
+            self._send_frame,
+            self._on_turn_audio_end,
+            lead_ms=self.config.output_lead_ms,
+            speed=self.config.pacing_speed,
+        )
+        context = ProviderContext(self.session_id, self.workers, self.output_sample_rate_hz)
+        started = []
+        for kind in ("vad", "stt", "llm", "tts"):
+            provider = getattr(self.providers, kind)
+            try:
+                await provider.start(context)
+            except Exception as exc:
+                for other in started:
+                    await _close_quietly(other, self.session_id)
+                name = type(provider).__name__
+                detail = (
+                    str(exc)
+                    if isinstance(exc, ProviderStartError)
+                    else f"{type(exc).__name__}: {exc}"
+                )
+                raise SessionStartError(
+                    f"session {self.session_id}: the {kind} provider {name} "
+                    f"could not start: {detail}"
+                ) from exc
+            started.append(provider)
+        self.providers.stt.set_listener(self._on_stt_result)
+        self._started = True
+        agent = self.roster.get(self.active_agent)
+        greeting = (agent.return_greeting or agent.greeting) if self.resumed else agent.greeting
+        if greeting:
+            self._start_turn("", started_at=self.loop.time(), greeting=greeting)
+
+    def push_audio(self, pcm16: bytes, sample_rate_hz: int = 16000) -> None:
+        """Feed caller audio: PCM16 mono, any chunk size; 24 kHz (or any rate) is resampled."""
+        if not self._started or self._closed:
+            return
+        if sample_rate_hz != STT_SAMPLE_RATE_HZ:
+            if self._resampler is None or self._resampler.in_rate_hz != sample_rate_hz:
+                self._resampler = StreamResampler(sample_rate_hz, STT_SAMPLE_RATE_HZ)
+            pcm16 = self._resampler.process(pcm16)
+        for frame in self._splitter.push(pcm16):
+            self._on_frame(frame)
+
+    async def send_text(self, text: str) -> None:
+        """A typed user message: treated as a final transcript."""
+        text = text.strip()
+        if text and self._started and not self._closed:
+            self._user_turn(text, source="text", started_at=self.loop.time(), stt_final_ms=None)
+
+    def push_dtmf(self, digits: str) -> None:
+        """DTMF tones; sent to the agent as text after a pause or on '#'."""
+        if not self._started or self._closed:
+            return
+        for digit in digits:
+            if digit == "#":
+                self._flush_dtmf()
+            else:
+                self._dtmf.append(digit)
+        if self._dtmf_timer is not None:
+            self._dtmf_timer.cancel()
+            self._dtmf_timer = None
+        if self._dtmf:
+            self._dtmf_timer = self.loop.call_later(
+                self.config.dtmf_flush_ms / 1000, self._flush_dtmf
+            )
+
+    async def interrupt(self, reason: str = "stop") -> bool:
+        """Stop the agent now (e.g. a stop button). Returns False when it was not speaking."""
+        if not self._started:
+            return False
+        return self._barge_in(reason, self.loop.time())
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        for timer in (self._final_timer, self._dtmf_timer):
+            if timer is not None:
+                timer.cancel()
+        if self._turn is not None:
+            self._turn.cancel_tasks()
+            self._turn = None
+        if self.pacer is not None:
+            self.pacer.clear()
+        if self._started:
+            for kind in ("stt", "tts", "llm", "vad"):
+                await _close_quietly(getattr(self.providers, kind), self.session_id)
+
+    # -- used by Turn -------------------------------------------------------------------------
+
+    def switch_agent(self, name: str) -> bool:
+        """Make `name` the active agent; True when it is its first visit in this session."""
+        first_visit = name not in self.visited_agents
+        self.visited_agents.add(name)
+        self.active_agent = name
+        return first_visit
+
+    def run_tool_blocking(
+        self, name: str, arguments: Mapping[str, Any], context: ToolContext
+    ) -> dict:
+        """Run a tool in a worker; one tool at a time per session (they share `tool_state`)."""
+        with self._tool_lock:
+            return self.tool_runner.run(name, arguments, context)
+
+    # -- input --------------------------------------------------------------------------------
+
+    def _on_frame(self, frame: bytes) -> None:
+        cfg = self.config
+        p = self.providers.vad.speech_probability(frame)
+        stt = self.providers.stt
+        if stt.continuous:
+            stt.push(frame)
+        if not self._in_utterance:
+            self._preroll.append(frame)
+            if p >= cfg.vad_start_threshold:
+                self._speech_ms += 20
+                if self._speech_ms >= cfg.speech_onset_ms:
+                    self._on_speech_onset()
+            else:
+                self._speech_ms = 0
+        else:
+            if not stt.continuous:
+                stt.push(frame)
+            if p >= cfg.vad_stop_threshold:
+                self._speech_ms += 20
+                self._silence_ms = 0
+            else:
+                if self._silence_ms == 0:
+                    self._speech_end_at = self.loop.time()
+                self._silence_ms += 20
+                self._speech_ms = 0
+                if self._silence_ms >= cfg.end_of_turn_silence_ms:
+                    self._on_end_of_speech()
+        if (
+            self._speech_ms >= cfg.barge_in_min_speech_ms
+            and not self._barged_in_utterance
+            and self.agent_speaking
+        ):
+            self._barged_in_utterance = True
+            self._barge_in("barge_in", self.loop.time())
+
+    def _on_speech_onset(self) -> None:
+        self._in_utterance = True
+        self._silence_ms = 0
+        self._barged_in_utterance = False
+        if self._final_timer is not None:  # speech resumed while waiting for a final
+            self._final_timer.cancel()
+            self._final_timer = None
+        self._awaiting_final = False
+        stt = self.providers.stt
+        if not stt.continuous:
+            stt.begin_utterance(b"".join(self._preroll))
+        self._preroll.clear()
+
+    def _on_end_of_speech(self) -> None:
+        self._in_utterance = False
+        self._speech_ms = 0
+        self._silence_ms = 0
+        self._end_of_speech_at = self._speech_end_at
+        self._awaiting_final = True
+        stt = self.providers.stt
+        if stt.continuous and self._final_parts:
+            self._end_of_turn()
+            return
+        self._final_timer = self.loop.call_later(
+            self.config.stt_final_timeout_ms / 1000, self._on_final_timeout
+        )
+        if not stt.continuous:
+            stt.end_utterance()
+
+    def _on_stt_result(self, result: SttResult) -> None:
+        if self._closed:
+            return
+        text = result.text.strip()
+        if not result.is_final:
+            if text and text != self._last_partial:
+                self._last_partial = text
+                self.emitter(UserTranscript(self.session_id, self._next_turn_id(), text, False))
+            return
+        if text:
+            self._final_parts.append(text)
+        if self._awaiting_final:
+            self._end_of_turn()
+        elif self.providers.stt.continuous and not self._in_utterance and self._final_parts:
+            # The recognizer heard speech the VAD missed: answer it.
+            self._end_of_speech_at = None
+            self._end_of_turn()
+
+    def _on_final_timeout(self) -> None:
+        self._final_timer = None
+        if self._awaiting_final:
+            if not self._final_parts and self._last_partial:
+                self._final_parts.append(self._last_partial)
+            self._end_of_turn()
+
+    def _end_of_turn(self) -> None:
+        if self._final_timer is not None:
+            self._final_timer.cancel()
+            self._final_timer = None
+        self._awaiting_final = False
+        text = " ".join(self._final_parts).strip()
+        self._final_parts = []
+        self._last_partial = ""
+        if not text:
+            return  # noise: nothing to answer
+        now = self.loop.time()
+        eos = self._end_of_speech_at if self._end_of_speech_at is not None else now
+        self._user_turn(text, source="voice", started_at=eos, stt_final_ms=(now - eos) * 1000)
+
+    def _flush_dtmf(self) -> None:
+        if self._dtmf_timer is not None:
+            self._dtmf_timer.cancel()
+            self._dtmf_timer = None
+        digits, self._dtmf = "".join(self._dtmf), []
+        if digits and not self._closed:
+            self._user_turn(digits, source="dtmf", started_at=self.loop.time(), stt_final_ms=None)
+
+    # -- turns --------------------------------------------------------------------------------
+
+    def _next_turn_id(self) -> int:
+        return self._turn_id + 1 if self._turn_used else self._turn_id
+
+    def _user_turn(
+        self, text: str, *, source: str, started_at: float, stt_final_ms: float | None
+    ) -> None:
+        if self.agent_speaking:
+            self._barge_in(f"user_{source}" if source != "voice" else "barge_in", self.loop.time())
+        turn_id = self._next_turn_id()
+        self.emitter(UserTranscript(self.session_id, turn_id, text, True, source))
+        self._start_turn(text, started_at=started_at, stt_final_ms=stt_final_ms)
+
+    def _start_turn(
+        self, text: str, *, started_at: float, stt_final_ms: float | None = None, greeting: str = ""
+    ) -> None:
+        self._turn_id = self._next_turn_id()
+        self._turn_used = True
+        turn = Turn(
+            self,
+            self._turn_id,
+            text,
+            started_at=started_at,
+            stt_final_ms=stt_final_ms,
+            greeting=greeting,
+        )
+        self._turn = turn
+        turn.start()
+
+    def _send_frame(self, turn_id: int, pcm: bytes, index: int, is_last: bool) -> None:
+        turn = self._turn
+        if turn is not None and turn.turn_id == turn_id and turn.marks.first_audio is None:
+            turn.marks.first_audio = self.loop.time()
+        self.emitter(
+            AudioFrame(self.session_id, turn_id, pcm, self.output_sample_rate_hz, index, is_last)
+        )
+
+    def _on_turn_audio_end(self, turn_id: int) -> None:
+        turn = self._turn
+        if turn is not None and turn.turn_id == turn_id:
+            self._turn = None
+            turn.finish()
+
+    def _barge_in(self, reason: str, decided_at: float) -> bool:
+        """Cancel the agent's answer now. Synchronous: nothing can interleave."""
+        turn = self._turn
+        if turn is None and not (self.pacer is not None and self.pacer.is_playing()):
+            return False
+        cancelled = turn.turn_id if turn is not None else self._turn_id
+        self.pacer.clear()
+        self.emitter.drop_audio_before(cancelled + 1)
+        if self._turn_used:
+            self._turn_id = max(self._turn_id, cancelled) + 1
+            self._turn_used = False
+        self._turn = None
+        if turn is not None:
+            turn.cancel_tasks()
+        self.providers.llm.cancel()
+        self.providers.tts.cancel()
+        now = self.loop.time()
+        reaction_ms = (now - decided_at) * 1000.0
+        self.emitter(BargeIn(self.session_id, cancelled, reason=reason, reaction_ms=reaction_ms))
+        if turn is not None:
+            turn.interrupt(now, reaction_ms)
+        logger.info(
+            "session %s: barge-in (%s) cancelled turn %s", self.session_id, reason, cancelled
+        )
+        return True
+
+
+async def _close_quietly(provider: Any, session_id: str) -> None:
+    try:
+        await provider.close()
+    except Exception:
+        logger.exception("session %s: closing %s failed", session_id, type(provider).__name__)

@@ -1,0 +1,576 @@
+"""One agent answer: LLM rounds with tools and handoffs, synthesized while the LLM streams.
+
+A :class:`Turn` runs two tasks on the session's loop: the *thinker* (LLM rounds, tools) puts
+text pieces on a queue as the chunker cuts them, and the *speaker* synthesizes each piece and
+hands the audio to the session's pacer. Nothing here emits once the turn is cancelled
+(`cancelled` is set synchronously by the barge-in before the tasks see their CancelledError).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from media.engine.audio import resample
+from media.engine.chunker import TextChunker
+from media.engine.events import (
+    AgentChange,
+    AssistantDelta,
+    AssistantFinal,
+    Event,
+    SessionError,
+    ToolEnd,
+    ToolStart,
+    TurnMetrics,
+)
+from media.engine.history import tool_call_message, tool_result_message, trim_history
+from media.engine.pacing import SpokenSegment
+from media.engine.snapshot import AgentSnapshot, ToolContext, ToolSpec
+from media.providers.base import LLMRequest, TextDelta, ToolCallRequest, Usage
+
+if TYPE_CHECKING:
+    from media.engine.session import ConversationSession
+
+logger = logging.getLogger(__name__)
+
+_CANCELLED_RESULT = {
+    "success": False,
+    "status": "cancelled",
+    "error": "The caller interrupted before this tool finished.",
+}
+
+
+class StageError(Exception):
+    """A provider stage failed or timed out during a turn."""
+
+    def __init__(self, stage: str, message: str) -> None:
+        super().__init__(message)
+        self.stage = stage
+
+
+@dataclass(slots=True)
+class _Piece:
+    text: str
+    message: dict[str, Any] | None  # the history entry this text belongs to
+    agent: str
+    is_apology: bool = False
+
+
+@dataclass(slots=True)
+class _PendingTool:
+    name: str
+    agent: str
+    placeholder: dict[str, Any]
+    started: float
+    future: asyncio.Future | None = None
+
+
+@dataclass(slots=True)
+class _Marks:
+    """Loop times of the turn's milestones (None until reached)."""
+
+    start: float  # end of speech, text arrival or session start
+    stt_final_ms: float | None = None
+    llm_start: float | None = None
+    llm_first_token: float | None = None
+    llm_end: float | None = None
+    tts_start: float | None = None
+    tts_first_byte: float | None = None
+    first_audio: float | None = None
+    tokens_in: int = 0
+    tokens_out: int = 0
+    tools: list[dict[str, Any]] = field(default_factory=list)
+
+
+class Turn:
+    """The agent's answer to one user turn (or the greeting)."""
+
+    def __init__(
+        self,
+        session: ConversationSession,
+        turn_id: int,
+        user_text: str,
+        *,
+        started_at: float,
+        stt_final_ms: float | None = None,
+        greeting: str = "",
+    ) -> None:
+        self.s = session
+        self.turn_id = turn_id
+        self.user_text = user_text
+        self.greeting = greeting
+        self.cancelled = False
+        self.finished = False
+        self.marks = _Marks(start=started_at, stt_final_ms=stt_final_ms)
+        self.pieces: asyncio.Queue[_Piece | None] = asyncio.Queue()
+        self.segments: list[tuple[SpokenSegment, _Piece]] = []
+        self.messages: list[dict[str, Any]] = []  # assistant messages written by this turn
+        self.pending_tools: dict[str, _PendingTool] = {}
+        self.thinker: asyncio.Task | None = None
+        self.speaker: asyncio.Task | None = None
+
+    # -- life cycle ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        loop = self.s.loop
+        self.speaker = loop.create_task(self._speak(), name=f"speak-{self.s.session_id}")
+        self.thinker = loop.create_task(self._think(), name=f"think-{self.s.session_id}")
+
+    def emit(self, event: Event) -> None:
+        if not self.cancelled:
+            self.s.emitter(event)
+
+    def cancel_tasks(self) -> None:
+        self.cancelled = True
+        for task in (self.thinker, self.speaker):
+            if task is not None and not task.done():
+                task.cancel()
+
+    @property
+    def audio_started(self) -> bool:
+        return self.marks.first_audio is not None
+
+    # -- thinking -----------------------------------------------------------------------------
+
+    async def _think(self) -> None:
+        s = self.s
+        try:
+            if self.greeting:
+                self._say(self.greeting, s.active_agent)
+            else:
+                s.history.append({"role": "user", "content": self.user_text})
+                trim_history(s.history, s.config.max_history_messages)
+                await self._rounds()
+        except asyncio.CancelledError:
+            raise
+        except StageError as exc:
+            self._fail(exc.stage, str(exc))
+        except Exception as exc:  # a bug must not end the session
+            logger.exception("session %s: turn %s failed", s.session_id, self.turn_id)
+            self._fail("session", f"{type(exc).__name__}: {exc}")
+        finally:
+            if not self.cancelled:
+                self.pieces.put_nowait(None)
+
+    def _fail(self, stage: str, message: str) -> None:
+        logger.warning("session %s: %s failed: %s", self.s.session_id, stage, message)
+        self.emit(SessionError(self.s.session_id, self.turn_id, stage=stage, message=message))
+        self._say(self.s.config.apology_text, self.s.active_agent, is_apology=True)
+
+    def _say(self, text: str, agent: str, is_apology: bool = False) -> None:
+        """Speak a fixed text (greeting, apology) as its own assistant message."""
+        message = {"role": "assistant", "content": text}
+        self.s.history.append(message)
+        self.messages.append(message)
+        self.emit(AssistantDelta(self.s.session_id, self.turn_id, agent=agent, text=text))
+        self.pieces.put_nowait(_Piece(text, message, agent, is_apology))
+
+    async def _rounds(self) -> None:
+        s = self.s
+        handoff_context: dict[str, Any] | None = None
+        for _ in range(s.config.max_tool_rounds):
+            agent = s.roster.get(s.active_agent)
+            calls = await self._llm_round(agent, handoff_context)
+            if not calls:
+                return
+            handoff_context = await self._run_tools(agent, calls)
+        raise StageError("llm", f"no answer after {s.config.max_tool_rounds} tool rounds")
+
+    def _system_prompt(self, agent: AgentSnapshot, handoff: dict[str, Any] | None) -> str:
+        text = agent.instructions or f"You are {agent.name}. {agent.description}".strip()
+        if handoff:
+            details = ", ".join(f"{k}: {v}" for k, v in handoff.items() if v not in (None, ""))
+            text += (
+                f"\n\nThe caller was just transferred to you ({details}). "
+                "Answer their last message directly."
+            )
+        return text
+
+    async def _llm_round(
+        self, agent: AgentSnapshot, handoff: dict[str, Any] | None
+    ) -> list[ToolCallRequest]:
+        s = self.s
+        cfg = s.config
+        request = LLMRequest(
+            session_id=s.session_id,
+            agent=agent,
+            messages=[{"role": "system", "content": self._system_prompt(agent, handoff)}]
+            + s.history,
+            tools=agent.tools,
+            handoff_context=handoff,
+            tool_state=s.tool_state,
+            can_retry=lambda: not self.audio_started,
+        )
+        loop = s.loop
+        marks = self.marks
+        if marks.llm_start is None:
+            marks.llm_start = loop.time()
+        message: dict[str, Any] | None = None
+        chunker = TextChunker()
+        calls: list[ToolCallRequest] = []
+        stream = s.providers.llm.stream(request)
+        try:
+            async with asyncio.timeout(cfg.llm_first_token_timeout_s) as deadline:
+                async for event in stream:
+                    deadline.reschedule(loop.time() + cfg.llm_idle_timeout_s)
+                    if type(event) is TextDelta:
+                        if not event.text:
+                            continue
+                        if marks.llm_first_token is None:
+                            marks.llm_first_token = loop.time()
+                        if message is None:
+                            message = {"role": "assistant", "content": ""}
+                            s.history.append(message)
+                            self.messages.append(message)
+                        message["content"] += event.text
+                        self.emit(
+                            AssistantDelta(s.session_id, self.turn_id, agent.name, event.text)
+                        )
+                        for piece in chunker.push(event.text):
+                            self.pieces.put_nowait(_Piece(piece, message, agent.name))
+                    elif type(event) is ToolCallRequest:
+                        if marks.llm_first_token is None:
+                            marks.llm_first_token = loop.time()
+                        calls.append(event)
+                    elif type(event) is Usage:
+                        marks.tokens_in += event.tokens_in
+                        marks.tokens_out += event.tokens_out
+        except TimeoutError:
+            raise StageError("llm", "the LLM timed out") from None
+        except (asyncio.CancelledError, StageError):
+            raise
+        except Exception as exc:
+            raise StageError("llm", f"{type(exc).__name__}: {exc}") from exc
+        finally:
+            await stream.aclose()
+        marks.llm_end = loop.time()
+        rest = chunker.flush()
+        if rest and message is not None:
+            self.pieces.put_nowait(_Piece(rest, message, agent.name))
+        if calls:
+            announced = tool_call_message(
+                message["content"] if message else "",
+                [(c.call_id, c.name, c.arguments) for c in calls],
+            )
+            if message is not None:
+                message.update(announced)
+            else:
+                s.history.append(announced)
+                self.messages.append(announced)
+            # Placeholders first: the history is consistent at every await below.
+            for call in calls:
+                placeholder = tool_result_message(call.call_id, _CANCELLED_RESULT)
+                s.history.append(placeholder)
+                self.pending_tools[call.call_id] = _PendingTool(
+                    call.name, agent.name, placeholder, loop.time()
+                )
+        return calls
+
+    async def _run_tools(
+        self, agent: AgentSnapshot, calls: list[ToolCallRequest]
+    ) -> dict[str, Any] | None:
+        """Run the round's tools in order; a handoff runs last. Returns the handoff context."""
+        handoff: tuple[ToolCallRequest, ToolSpec] | None = None
+        for call in calls:
+            spec = agent.tool(call.name)
+            if spec is not None and spec.is_handoff:
+                if handoff is None:
+                    handoff = (call, spec)
+                else:
+                    self._finish_tool(call, {"success": False, "error": "one handoff at a time"})
+                continue
+            await self._run_tool(agent, call, spec)
+        if handoff is None:
+            return None
+        call, spec = handoff
+        return self._handoff(agent, call, spec)
+
+    async def _run_tool(
+        self, agent: AgentSnapshot, call: ToolCallRequest, spec: ToolSpec | None
+    ) -> None:
+        s = self.s
+        pending = self.pending_tools[call.call_id]
+        self.emit(
+            ToolStart(
+                s.session_id, self.turn_id, agent.name, call.call_id, call.name, call.arguments
+            )
+        )
+        if spec is None:
+            self._finish_tool(call, {"success": False, "error": f"unknown tool {call.name!r}"})
+            return
+        context = ToolContext(session_id=s.session_id, agent_name=agent.name, state=s.tool_state)
+        pending.future = s.workers.bridge.submit(
+            s.run_tool_blocking, call.name, call.arguments, context
+        )
+        try:
+            result = await asyncio.wait_for(asyncio.shield(pending.future), s.config.tool_timeout_s)
+        except TimeoutError:
+            message = f"tool {call.name} timed out after {s.config.tool_timeout_s:g} s"
+            self.emit(SessionError(s.session_id, self.turn_id, stage="tool", message=message))
+            result = {"success": False, "error": "The tool timed out."}
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a tool that breaks its contract fails alone
+            result = {"success": False, "error": f"{type(exc).__name__}: {exc}"}
+        if not isinstance(result, dict):
+            result = {"success": True, "result": result}
+        self._finish_tool(call, result)
+
+    def _finish_tool(
+        self, call: ToolCallRequest, result: dict[str, Any], status: str | None = None
+    ) -> None:
+        pending = self.pending_tools.pop(call.call_id, None)
+        if pending is None:
+            return
+        pending.placeholder["content"] = tool_result_message(call.call_id, result)["content"]
+        if status is None:
+            failed = result.get("success") is False or (
+                "error" in result and not result.get("success")
+            )
+            status = "error" if failed else "success"
+        duration_ms = (self.s.loop.time() - pending.started) * 1000
+        self.marks.tools.append({"name": call.name, "duration_ms": duration_ms, "status": status})
+        self.emit(
+            ToolEnd(
+                self.s.session_id,
+                self.turn_id,
+                pending.agent,
+                call.call_id,
+                call.name,
+                status,
+                result,
+                duration_ms,
+            )
+        )
+
+    def _handoff(
+        self, agent: AgentSnapshot, call: ToolCallRequest, spec: ToolSpec
+    ) -> dict[str, Any] | None:
+        s = self.s
+        target = spec.handoff_target
+        self.emit(
+            ToolStart(
+                s.session_id, self.turn_id, agent.name, call.call_id, call.name, call.arguments
+            )
+        )
+        if not target or target not in s.roster.agents:
+            self._finish_tool(
+                call, {"success": False, "error": f"no agent {target!r} to hand over to"}
+            )
+            return None
+        first_visit = s.switch_agent(target)
+        context = {k: v for k, v in call.arguments.items() if v not in (None, "")}
+        self._finish_tool(
+            call,
+            {
+                "success": True,
+                "handoff": True,
+                "target_agent": target,
+                "message": f"Transferred to {target}.",
+                "handoff_context": context,
+            },
+        )
+        reason = str(context.get("reason") or context.get("issue_summary") or call.name)
+        self.emit(
+            AgentChange(s.session_id, self.turn_id, agent.name, target, spec.silent_handoff, reason)
+        )
+        new_agent = s.roster.get(target)
+        greeting = (
+            ""
+            if spec.silent_handoff
+            else (
+                new_agent.greeting
+                if first_visit
+                else (new_agent.return_greeting or new_agent.greeting)
+            )
+        )
+        if greeting:
+            self._say(greeting, target)
+        return context or {"from_agent": agent.name}
+
+    # -- speaking -----------------------------------------------------------------------------
+
+    async def _speak(self) -> None:
+        s = self.s
+        cfg = s.config
+        tts = s.providers.tts
+        loop = s.loop
+        out_rate = s.output_sample_rate_hz
+        marks = self.marks
+        skip_answer = False  # after a TTS failure only the apology is attempted
+        while True:
+            piece = await self.pieces.get()
+            if piece is None:
+                break
+            if skip_answer and not piece.is_apology:
+                continue
+            segment = SpokenSegment(self.turn_id, piece.text)
+            self.segments.append((segment, piece))
+            voice = s.roster.get(piece.agent).voice if piece.agent in s.roster.agents else None
+            if marks.tts_start is None:
+                marks.tts_start = loop.time()
+            stream = tts.synthesize(piece.text, voice or s.roster.get(s.active_agent).voice)
+            try:
+                async with asyncio.timeout(cfg.tts_timeout_s) as deadline:
+                    async for pcm in stream:
+                        deadline.reschedule(loop.time() + cfg.tts_timeout_s)
+                        if not pcm:
+                            continue
+                        if marks.tts_first_byte is None:
+                            marks.tts_first_byte = loop.time()
+                        if tts.sample_rate_hz != out_rate:
+                            pcm = resample(pcm, tts.sample_rate_hz, out_rate)
+                        s.pacer.enqueue(self.turn_id, pcm, segment)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - any TTS failure: apologise, go on
+                message = (
+                    "the TTS timed out"
+                    if isinstance(exc, TimeoutError)
+                    else f"{type(exc).__name__}: {exc}"
+                )
+                logger.warning("session %s: tts failed: %s", s.session_id, message)
+                self.emit(SessionError(s.session_id, self.turn_id, stage="tts", message=message))
+                if not piece.is_apology and not skip_answer:
+                    skip_answer = True
+                    # Try the apology next; the rest of the answer is not spoken.
+                    ended = False
+                    while not self.pieces.empty():
+                        ended = ended or self.pieces.get_nowait() is None
+                    self.pieces.put_nowait(_Piece(cfg.apology_text, None, piece.agent, True))
+                    if ended:
+                        self.pieces.put_nowait(None)
+            finally:
+                await stream.aclose()
+        s.pacer.end_turn(self.turn_id)
+
+    # -- ending -------------------------------------------------------------------------------
+
+    def finish(self) -> None:
+        """All the turn's audio has been sent: report the answer and the metrics."""
+        if self.finished or self.cancelled:
+            return
+        self.finished = True
+        self._emit_finals(interrupted=False, now=None)
+        self._emit_metrics(interrupted=False, barge_in_ms=None)
+
+    def interrupt(self, now: float, barge_in_ms: float | None) -> None:
+        """Barge-in: keep in history only what was heard; close every tool call."""
+        if self.finished:
+            return
+        self.finished = True
+        s = self.s
+        frame_s = s.pacer.frame_s
+        heard: dict[int, list[str]] = {}
+        for segment, piece in self.segments:
+            if piece.message is not None:
+                text = segment.text_played(now, frame_s)
+                if text:
+                    heard.setdefault(id(piece.message), []).append(text)
+        for message in self.messages:
+            played = " ".join(heard.get(id(message), []))
+            if message.get("tool_calls"):
+                message["content"] = played or None
+            elif played:
+                message["content"] = played
+            else:
+                with contextlib.suppress(ValueError):
+                    s.history.remove(message)
+        for call_id, pending in list(self.pending_tools.items()):
+            self.pending_tools.pop(call_id)
+            s.emitter(
+                ToolEnd(
+                    s.session_id,
+                    self.turn_id,
+                    pending.agent,
+                    call_id,
+                    pending.name,
+                    "cancelled",
+                    dict(_CANCELLED_RESULT),
+                    (now - pending.started) * 1000,
+                )
+            )
+            self.marks.tools.append(
+                {
+                    "name": pending.name,
+                    "duration_ms": (now - pending.started) * 1000,
+                    "status": "cancelled",
+                }
+            )
+            if pending.future is not None:
+                pending.future.add_done_callback(_late_result(pending.placeholder, call_id))
+        self._emit_finals(interrupted=True, now=now)
+        self._emit_metrics(interrupted=True, barge_in_ms=barge_in_ms)
+
+    def _emit_finals(self, interrupted: bool, now: float | None) -> None:
+        s = self.s
+        groups: list[tuple[str, list[str]]] = []
+        for segment, piece in self.segments:
+            text = segment.text if now is None else segment.text_played(now, s.pacer.frame_s)
+            if not groups or groups[-1][0] != piece.agent:
+                groups.append((piece.agent, []))
+            if text:
+                groups[-1][1].append(text)
+        if not groups:
+            groups = [(s.active_agent, [])]
+        for i, (agent, texts) in enumerate(groups):
+            last = i == len(groups) - 1
+            s.emitter(
+                AssistantFinal(
+                    s.session_id,
+                    self.turn_id,
+                    agent=agent,
+                    text=" ".join(texts),
+                    interrupted=interrupted and last,
+                    is_greeting=bool(self.greeting),
+                )
+            )
+
+    def _emit_metrics(self, interrupted: bool, barge_in_ms: float | None) -> None:
+        s = self.s
+        m = self.marks
+
+        def ms(a: float | None, b: float | None) -> float | None:
+            return None if a is None or b is None else (b - a) * 1000.0
+
+        spoken = " ".join(seg.text for seg, _ in self.segments)
+        s.emitter(
+            TurnMetrics(
+                s.session_id,
+                self.turn_id,
+                agent=s.active_agent,
+                user_text=self.user_text,
+                assistant_text=spoken,
+                interrupted=interrupted,
+                stt_final_ms=m.stt_final_ms,
+                llm_ttft_ms=ms(m.llm_start, m.llm_first_token),
+                llm_total_ms=ms(m.llm_start, m.llm_end),
+                tts_ttfb_ms=ms(m.tts_start, m.tts_first_byte),
+                first_audio_ms=ms(m.start, m.first_audio),
+                barge_in_ms=barge_in_ms,
+                tokens_in=m.tokens_in,
+                tokens_out=m.tokens_out,
+                tool_calls=list(m.tools),
+            )
+        )
+
+
+def _late_result(placeholder: dict[str, Any], call_id: str):
+    """Record the real result of a tool that finished after the caller interrupted it."""
+
+    def done(fut: asyncio.Future) -> None:
+        if fut.cancelled():
+            return
+        exc = fut.exception()
+        result = (
+            {"success": False, "error": f"{type(exc).__name__}: {exc}"} if exc else fut.result()
+        )
+        if not isinstance(result, dict):
+            result = {"success": True, "result": result}
+        result = {**result, "completed_after_interruption": True}
+        placeholder["content"] = tool_result_message(call_id, result)["content"]
+
+    return done
