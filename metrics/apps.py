@@ -4,3 +4,10 @@ from django.apps import AppConfig
 class MetricsConfig(AppConfig):
     name = "metrics"
     verbose_name = "Metrics"
+
+    def ready(self) -> None:
+        from metrics.tts import configure_tts_pool
+        from voiceproject import tracing
+
+        tracing.configure_from_settings()
+        configure_tts_pool()

@@ -90,11 +90,30 @@ def check_celery_broker() -> dict[str, Any]:
     return {"transport": str(transport)}
 
 
+def check_tts_pool() -> dict[str, Any]:
+    """The process's TTS pool can build synthesizers (in memory: no synthesis is run)."""
+    from media.tts_pool import default_pool
+
+    pool = default_pool()
+    if pool is None:
+        raise RuntimeError("the TTS pool is not configured in this process")
+    snapshot = pool.snapshot()
+    if snapshot.status == "unhealthy":
+        raise RuntimeError(f"synthesizers cannot be built: {snapshot.last_error}")
+    return {
+        "pool_status": snapshot.status,
+        "active_sessions": snapshot.active_sessions,
+        "max_size": snapshot.max_size,
+        "queue_depth": snapshot.queue_depth,
+    }
+
+
 def registered_checks() -> list[Check]:
     checks = [
         Check("database", check_database, in_caller_thread=True),
         Check("cache", check_cache),
         Check("channel_layer", check_channel_layer),
+        Check("tts_pool", check_tts_pool, required=False),
     ]
     if not settings.CELERY_TASK_ALWAYS_EAGER:
         checks.append(Check("celery_broker", check_celery_broker, required=False))

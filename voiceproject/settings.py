@@ -128,6 +128,17 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": REDIS_TIMEOUT_S}
 CELERY_TASK_ACKS_LATE = True
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE: dict = {}
+# Session metrics housekeeping (metrics/tasks.py).
+CELERY_BEAT_SCHEDULE["metrics-close-stale-sessions"] = {
+    "task": "metrics.tasks.close_stale_sessions",
+    "schedule": 300.0,
+}
+CELERY_BEAT_SCHEDULE["metrics-rollup-agent-latency"] = {
+    "task": "metrics.tasks.rollup_agent_latency",
+    "schedule": 900.0,
+}
+# An active session with no turn or event for this long is closed as abandoned.
+METRICS_STALE_SESSION_MINUTES = env.int("METRICS_STALE_SESSION_MINUTES", default=30)
 
 # --- auth and API ------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
@@ -168,6 +179,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {"CallStatusEnum": "calls.models.CallStatus"},
 }
 
 # --- i18n, static ------------------------------------------------------------------------
@@ -306,6 +318,42 @@ def _speech_providers() -> dict[str, dict]:
 
 
 SPEECH_PROVIDERS = _speech_providers()
+
+
+def _realtime_provider() -> dict | None:
+    """The voice_live backend (media.providers.realtime); None runs voice_live on the cascade."""
+    backend = "media.providers.realtime.RealtimeSession"
+    if REALTIME_PROVIDER == "none":
+        return None
+    if REALTIME_PROVIDER == "azure_voice_live":
+        _require("AZURE_VOICE_LIVE_ENDPOINT", why="REALTIME_PROVIDER=azure_voice_live")
+        options = {"endpoint": AZURE_VOICE_LIVE_ENDPOINT, "api_key": AZURE_VOICE_LIVE_KEY}
+        options["model"] = AZURE_VOICE_LIVE_MODEL
+    elif REALTIME_PROVIDER == "openai":
+        _require("OPENAI_REALTIME_URL", "OPENAI_API_KEY", why="REALTIME_PROVIDER=openai")
+        options = {"url": OPENAI_REALTIME_URL, "api_key": OPENAI_API_KEY}
+        options["model"] = OPENAI_REALTIME_MODEL
+    else:
+        raise environ.ImproperlyConfigured(
+            f"REALTIME_PROVIDER={REALTIME_PROVIDER!r} is not one of none, azure_voice_live, openai."
+        )
+    return {"BACKEND": backend, "OPTIONS": {"provider": REALTIME_PROVIDER, **options}}
+
+
+REALTIME_SPEECH_PROVIDER = _realtime_provider()
+
+# --- tracing (voiceproject/tracing.py) ------------------------------------------------------
+OTEL_EXPORTER = env.str("OTEL_EXPORTER", default="none").lower()  # none | console | otlp
+OTEL_EXPORTER_OTLP_ENDPOINT = env.str("OTEL_EXPORTER_OTLP_ENDPOINT", default="")
+OTEL_SERVICE_NAME = env.str("OTEL_SERVICE_NAME", default="voice-agent")
+APPLICATIONINSIGHTS_CONNECTION_STRING = env.str("APPLICATIONINSIGHTS_CONNECTION_STRING", default="")
+
+# --- TTS worker pool (media/tts_pool.py) ----------------------------------------------------
+TTS_POOL_MAX_SIZE = env.int("TTS_POOL_MAX_SIZE", default=64)  # synthesizers per process
+TTS_POOL_WARM_VOICES = env.list("TTS_POOL_WARM_VOICES", default=[])  # kept warm ahead of use
+TTS_POOL_WARM_PER_VOICE = env.int("TTS_POOL_WARM_PER_VOICE", default=1)
+TTS_POOL_ACQUIRE_TIMEOUT_S = env.float("TTS_POOL_ACQUIRE_TIMEOUT_S", default=5.0)
+TTS_POOL_MAX_WAITERS = env.int("TTS_POOL_MAX_WAITERS", default=32)
 
 LOGGING = {
     "version": 1,
