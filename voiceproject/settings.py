@@ -180,6 +180,7 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {"CallStatusEnum": "calls.models.CallStatus"},
+    "ENUM_NAME_OVERRIDES": {"CallStatusEnum": "calls.models.CallStatus"},
 }
 
 # --- i18n, static ------------------------------------------------------------------------

@@ -1,0 +1,205 @@
+"""Call Automation through the real `azure-communication-callautomation` SDK.
+
+The SDK is synchronous: these functions block, so they run in request threads (Django runs
+each sync view in its own thread under ASGI) and the `*_async` variants hand them to a worker
+thread so a consumer's event loop never waits on Azure.
+
+Credentials: `ACS_CONNECTION_STRING` (HMAC key), or `ACS_ENDPOINT` with `DefaultAzureCredential`
+(managed identity, `az login`). The connection string is parsed here rather than with
+`CallAutomationClient.from_connection_string`, which keeps only the host and forces https:
+parsing it ourselves keeps an `http://127.0.0.1:PORT` endpoint usable for the local fake.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from dataclasses import dataclass
+
+from azure.communication.callautomation import (
+    AudioFormat,
+    CallAutomationClient,
+    CallConnectionProperties,
+    MediaStreamingAudioChannelType,
+    MediaStreamingContentType,
+    MediaStreamingOptions,
+    PhoneNumberIdentifier,
+    StreamingTransportType,
+    TranscriptionOptions,
+)
+from azure.core.credentials import AzureKeyCredential
+from azure.core.exceptions import AzureError, HttpResponseError, ResourceNotFoundError
+from django.conf import settings
+
+from calls.auth import callback_url, media_stream_url
+from calls.models import StreamingMode
+
+logger = logging.getLogger(__name__)
+# The SDK logs every request and its headers at INFO: keep that for debugging only.
+logging.getLogger("azure.core.pipeline.policies.http_logging_policy").setLevel(logging.WARNING)
+
+# Transport-level timeouts of every SDK request (azure-core's defaults are minutes long).
+CONNECTION_TIMEOUT_S = 10
+READ_TIMEOUT_S = 30
+
+
+class AcsNotConfigured(Exception):
+    """Neither ACS_CONNECTION_STRING nor ACS_ENDPOINT is set."""
+
+
+@dataclass(slots=True)
+class AcsRequestFailed(Exception):
+    """ACS answered an error (or could not be reached)."""
+
+    message: str
+    status_code: int | None = None
+    code: str | None = None
+
+    def __str__(self) -> str:
+        status = f" (HTTP {self.status_code}, {self.code})" if self.status_code else ""
+        return f"{self.message}{status}"
+
+
+def parse_connection_string(connection_string: str) -> tuple[str, str]:
+    """`endpoint=...;accesskey=...` → (endpoint without trailing slash, access key)."""
+    parts: dict[str, str] = {}
+    for item in connection_string.split(";"):
+        name, sep, value = item.strip().partition("=")
+        if sep:
+            parts[name.strip().lower()] = value.strip()
+    endpoint, key = parts.get("endpoint", ""), parts.get("accesskey", "")
+    if not endpoint or not key:
+        raise AcsNotConfigured("ACS_CONNECTION_STRING needs endpoint=...;accesskey=...")
+    if "://" not in endpoint:
+        endpoint = "https://" + endpoint
+    return endpoint.rstrip("/"), key
+
+
+@functools.lru_cache(maxsize=4)
+def _client(connection_string: str, endpoint: str) -> CallAutomationClient:
+    timeouts = {"connection_timeout": CONNECTION_TIMEOUT_S, "read_timeout": READ_TIMEOUT_S}
+    if connection_string:
+        url, key = parse_connection_string(connection_string)
+        return CallAutomationClient(url, AzureKeyCredential(key), **timeouts)
+    from azure.identity import DefaultAzureCredential
+
+    return CallAutomationClient(endpoint, DefaultAzureCredential(), **timeouts)
+
+
+def is_configured() -> bool:
+    return bool(settings.ACS_CONNECTION_STRING or settings.ACS_ENDPOINT)
+
+
+def get_client() -> CallAutomationClient:
+    """The client for the configured ACS resource (one per configuration, thread-safe)."""
+    if not is_configured():
+        raise AcsNotConfigured("Set ACS_CONNECTION_STRING (or ACS_ENDPOINT) to place calls.")
+    return _client(settings.ACS_CONNECTION_STRING, settings.ACS_ENDPOINT)
+
+
+def sample_rate_hz(streaming_mode: str) -> int:
+    """Voice Live speaks 24 kHz PCM: ask ACS for it and skip a resampling step."""
+    return 24000 if streaming_mode == StreamingMode.VOICE_LIVE else 16000
+
+
+def media_streaming_options(streaming_mode: str) -> MediaStreamingOptions:
+    """Bidirectional PCM over the app's media socket, started as soon as the call connects."""
+    rate = sample_rate_hz(streaming_mode)
+    return MediaStreamingOptions(
+        transport_url=media_stream_url(),
+        transport_type=StreamingTransportType.WEBSOCKET,
+        content_type=MediaStreamingContentType.AUDIO,
+        audio_channel_type=MediaStreamingAudioChannelType.MIXED,
+        start_media_streaming=True,
+        # Transcription mode never speaks to the caller.
+        enable_bidirectional=streaming_mode != StreamingMode.TRANSCRIPTION,
+        audio_format=AudioFormat.PCM24_K_MONO if rate == 24000 else AudioFormat.PCM16_K_MONO,
+        enable_dtmf_tones=True,
+    )
+
+
+def transcription_options(streaming_mode: str) -> TranscriptionOptions | None:
+    """ACS's own speech-to-text on the same socket, in `transcription` mode only."""
+    if streaming_mode != StreamingMode.TRANSCRIPTION:
+        return None
+    return TranscriptionOptions(
+        transport_url=media_stream_url(),
+        transport_type=StreamingTransportType.WEBSOCKET,
+        locale=settings.ACS_TRANSCRIPTION_LOCALE,
+        start_transcription=True,
+        enable_intermediate_results=True,
+    )
+
+
+def _cognitive_services_endpoint(streaming_mode: str) -> str | None:
+    if streaming_mode == StreamingMode.TRANSCRIPTION:
+        return settings.ACS_COGNITIVE_SERVICES_ENDPOINT or None
+    return None
+
+
+def _failed(action: str, exc: AzureError) -> AcsRequestFailed:
+    if isinstance(exc, HttpResponseError):
+        error = getattr(exc, "error", None)
+        code = getattr(error, "code", None) or getattr(exc, "reason", None)
+        message = getattr(error, "message", None) or str(exc.message or exc)
+        return AcsRequestFailed(f"ACS {action} failed: {message}", exc.status_code, code)
+    return AcsRequestFailed(f"ACS {action} failed: {exc}")
+
+
+def create_call(
+    *, target_number: str, source_number: str, operation_context: str, streaming_mode: str
+) -> CallConnectionProperties:
+    """Dial `target_number` from `source_number` (both E.164); blocks until ACS accepts."""
+    try:
+        return get_client().create_call(
+            PhoneNumberIdentifier(target_number),
+            callback_url(),
+            source_caller_id_number=PhoneNumberIdentifier(source_number),
+            operation_context=operation_context,
+            cognitive_services_endpoint=_cognitive_services_endpoint(streaming_mode),
+            media_streaming=media_streaming_options(streaming_mode),
+            transcription=transcription_options(streaming_mode),
+        )
+    except AzureError as exc:
+        raise _failed("create call", exc) from exc
+
+
+def answer_call(
+    *, incoming_call_context: str, operation_context: str, streaming_mode: str
+) -> CallConnectionProperties:
+    """Answer an Event Grid `IncomingCall` with media streaming to this app."""
+    try:
+        return get_client().answer_call(
+            incoming_call_context,
+            callback_url(),
+            operation_context=operation_context,
+            cognitive_services_endpoint=_cognitive_services_endpoint(streaming_mode),
+            media_streaming=media_streaming_options(streaming_mode),
+            transcription=transcription_options(streaming_mode),
+        )
+    except AzureError as exc:
+        raise _failed("answer call", exc) from exc
+
+
+def hang_up(call_connection_id: str) -> bool:
+    """End the call for everyone. False when ACS no longer knows it (already ended)."""
+    try:
+        get_client().get_call_connection(call_connection_id).hang_up(is_for_everyone=True)
+    except ResourceNotFoundError:
+        return False
+    except AzureError as exc:
+        raise _failed("hang up", exc) from exc
+    return True
+
+
+async def hang_up_async(call_connection_id: str) -> bool:
+    return await asyncio.to_thread(hang_up, call_connection_id)
+
+
+async def create_call_async(**kwargs) -> CallConnectionProperties:
+    return await asyncio.to_thread(functools.partial(create_call, **kwargs))
+
+
+async def answer_call_async(**kwargs) -> CallConnectionProperties:
+    return await asyncio.to_thread(functools.partial(answer_call, **kwargs))

@@ -1,0 +1,282 @@
+"""Calls API: dial out, list, hang up, and the two webhooks ACS and Event Grid call."""
+
+from __future__ import annotations
+
+from azure.communication.callautomation._api_versions import DEFAULT_VERSION
+from django.db.models import Prefetch
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import exceptions, status
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from calls import acs_client, services
+from calls.api.authentication import AcsCallbackAuthentication, EventGridAuthentication
+from calls.api.serializers import (
+    CallbackResponseSerializer,
+    CallInitiateRequestSerializer,
+    CallInitiateResponseSerializer,
+    CallListQuerySerializer,
+    CallListResponseSerializer,
+    CallSerializer,
+    CallTerminateRequestSerializer,
+    CallTerminateResponseSerializer,
+    EventGridResponseSerializer,
+)
+from calls.models import CallEvent
+from calls.selectors import call_list
+
+EVENT_ARRAY = {"application/json": {"type": "array", "items": {"type": "object"}}}
+ERRORS = {
+    400: OpenApiResponse(description="Invalid request (`error` says which)."),
+    401: OpenApiResponse(description="Not authenticated (`detail` says why)."),
+}
+
+
+class InvalidRequest(exceptions.APIException):
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_code = "invalid_request"
+    default_detail = "Invalid request."
+
+
+class UnknownCallError(exceptions.APIException):
+    status_code = status.HTTP_404_NOT_FOUND
+    default_code = "unknown_call"
+    default_detail = "No such call."
+
+
+class AcsNotConfiguredError(exceptions.APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_code = "acs_not_configured"
+    default_detail = "Azure Communication Services is not configured."
+
+
+class AcsRequestError(exceptions.APIException):
+    status_code = status.HTTP_502_BAD_GATEWAY
+    default_code = "acs_request_failed"
+    default_detail = "Azure Communication Services refused the request."
+
+
+def _api_error(exc: Exception) -> exceptions.APIException:
+    if isinstance(exc, services.InvalidCallRequest):
+        return InvalidRequest(str(exc))
+    if isinstance(exc, services.UnknownCall):
+        return UnknownCallError(str(exc))
+    if isinstance(exc, acs_client.AcsNotConfigured):
+        return AcsNotConfiguredError(str(exc))
+    if isinstance(exc, acs_client.AcsRequestFailed):
+        return AcsRequestError(str(exc))
+    raise exc
+
+
+CALL_ERRORS = (
+    services.InvalidCallRequest,
+    services.UnknownCall,
+    acs_client.AcsNotConfigured,
+    acs_client.AcsRequestFailed,
+)
+
+
+def _events_body(data) -> list:
+    """Webhook bodies are JSON arrays; a single object is accepted as a one-item array."""
+    if isinstance(data, dict):
+        return [data]
+    if isinstance(data, list):
+        return data
+    raise InvalidRequest("Expected a JSON array of events.")
+
+
+class CallInitiateView(APIView):
+    """Dial a phone number through ACS, with media streaming back to this app."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        request=CallInitiateRequestSerializer,
+        responses={
+            200: CallInitiateResponseSerializer,
+            **ERRORS,
+            502: OpenApiResponse(description="ACS refused the call."),
+            503: OpenApiResponse(description="ACS is not configured."),
+        },
+        tags=["calls"],
+    )
+    def post(self, request):
+        body = CallInitiateRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        try:
+            call = services.call_initiate(**body.validated_data)
+        except CALL_ERRORS as exc:
+            raise _api_error(exc) from exc
+        out = {
+            "call_id": call.call_connection_id,
+            "status": call.status,
+            "target_number": call.to_number,
+            "message": f"Calling {call.to_number}",
+            "streaming_mode": call.streaming_mode,
+            "initiated_at": call.created_at,
+            "session_id": call.session_id,
+            "details": {
+                "api_version": DEFAULT_VERSION,
+                "acs_result": "created",
+                "streaming_mode": call.streaming_mode,
+                "recording_enabled": call.record_call,
+            },
+        }
+        return Response(CallInitiateResponseSerializer(out).data)
+
+
+class CallListView(APIView):
+    """Calls from the database, newest first, a page at a time."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        parameters=[CallListQuerySerializer],
+        responses={200: CallListResponseSerializer, **ERRORS},
+        tags=["calls"],
+    )
+    def get(self, request):
+        query = CallListQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        page, limit = query.validated_data["page"], query.validated_data["limit"]
+        calls = call_list(status=query.validated_data.get("status_filter"))
+        total = calls.count()
+        start = (page - 1) * limit
+        rows = calls.prefetch_related(
+            Prefetch("events", queryset=CallEvent.objects.order_by("received_at", "id"))
+        )[start : start + limit]
+        out = {
+            "calls": CallSerializer(rows, many=True).data,
+            "total": total,
+            "page": page,
+            "limit": limit,
+        }
+        return Response(out)
+
+
+class CallTerminateView(APIView):
+    """Hang up a call for everyone; a call that already ended answers with its final state."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        request=CallTerminateRequestSerializer,
+        responses={
+            200: CallTerminateResponseSerializer,
+            **ERRORS,
+            404: OpenApiResponse(description="Unknown call."),
+            502: OpenApiResponse(description="ACS refused the hang-up."),
+        },
+        tags=["calls"],
+    )
+    def post(self, request):
+        body = CallTerminateRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        try:
+            outcome = services.call_terminate(
+                call_connection_id=body.validated_data["call_id"],
+                reason=body.validated_data["reason"],
+            )
+        except CALL_ERRORS as exc:
+            raise _api_error(exc) from exc
+        call = outcome.call
+        out = {
+            "call_id": call.call_connection_id,
+            "status": call.status if outcome.already_ended else "terminated",
+            "call_status": call.status,
+            "already_ended": outcome.already_ended,
+            "message": "Call already ended" if outcome.already_ended else "Call hangup requested",
+            "ended_at": call.ended_at,
+            "disconnect_reason": call.disconnect_reason,
+        }
+        return Response(CallTerminateResponseSerializer(out).data)
+
+
+class CallAnswerView(APIView):
+    """Event Grid webhook: the subscription handshake, and incoming calls answered at once."""
+
+    authentication_classes = [EventGridAuthentication]
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        request=EVENT_ARRAY,
+        parameters=[
+            OpenApiParameter("record_call", bool, description="Record answered calls."),
+        ],
+        responses={
+            200: EventGridResponseSerializer,
+            **ERRORS,
+            502: OpenApiResponse(description="ACS refused to answer."),
+            503: OpenApiResponse(description="ACS is not configured."),
+        },
+        tags=["calls"],
+    )
+    def post(self, request):
+        events = _events_body(request.data)
+        record = (
+            request.query_params.get("record_call") or request.query_params.get("recordCall") or ""
+        )
+        try:
+            outcome = services.event_grid_process(
+                events=events, record_call=record.lower() in {"1", "true", "yes", "on"}
+            )
+        except CALL_ERRORS as exc:
+            raise _api_error(exc) from exc
+        if outcome.validation_code is not None:
+            return Response({"validationResponse": outcome.validation_code})
+        if not outcome.answered:
+            return Response({"status": "no events processed"})
+        call = outcome.answered[0]
+        out = {
+            "status": "call answered",
+            "call_connection_id": call.call_connection_id,
+            "caller_id": call.from_number,
+            "answered_at": call.updated_at,
+            "recording_enabled": call.record_call,
+        }
+        return Response(EventGridResponseSerializer(out).data)
+
+
+class CallCallbacksView(APIView):
+    """Call Automation callbacks: CloudEvents arrays that move the call and are relayed."""
+
+    authentication_classes = [AcsCallbackAuthentication]
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        request=EVENT_ARRAY,
+        responses={
+            200: CallbackResponseSerializer,
+            **ERRORS,
+            404: OpenApiResponse(description="Every event names an unknown call."),
+        },
+        tags=["calls"],
+    )
+    def post(self, request):
+        events = _events_body(request.data)
+        outcome = services.callback_events_process(events=events)
+        if events and outcome.failed == len(events):
+            raise InvalidRequest("No event had an id, a type and a data object.")
+        if outcome.unknown_call and not (outcome.processed or outcome.duplicates):
+            raise UnknownCallError("The events name no known call.")
+        out = {
+            "status": "success",
+            "processed_events": outcome.processed,
+            "duplicate_events": outcome.duplicates,
+            "failed_events": outcome.failed + outcome.unknown_call,
+            "unknown_call_events": outcome.unknown_call,
+            "call_connection_id": (outcome.call_connection_ids or [None])[0],
+            "processing_system": "events_v1",
+        }
+        return Response(CallbackResponseSerializer(out).data)
+
+
+__all__ = [
+    "CallAnswerView",
+    "CallCallbacksView",
+    "CallInitiateView",
+    "CallListView",
+    "CallTerminateView",
+    "CallSerializer",
+]

@@ -1,0 +1,30 @@
+"""A local stand-in for Azure Communication Services: Call Automation, Event Grid, media socket.
+
+    with FakeAcsServer() as fake:                 # Call Automation REST on 127.0.0.1
+        settings.ACS_CONNECTION_STRING = fake.connection_string
+        invite = fake.ring(from_number="+14255550100", to_number="+14255550199")
+        EventGridFake(event_grid_webhook_url()).deliver([invite.event])
+        fake.flush()                              # callbacks posted, media socket opened
+
+Run on its own with `python -m calls.fake_acs` (see `--help`).
+"""
+
+from calls.fake_acs.event_grid import Delivery, EventGridFake, post_events
+from calls.fake_acs.media import MediaStreamHook, MediaStreamRequest, open_media_socket
+from calls.fake_acs.server import FakeAcsServer, FakeCall, IncomingCallInvite, RecordedRequest
+from calls.fake_acs.signing import ACS_JWT_ISSUER, AcsJwtSigner
+
+__all__ = [
+    "ACS_JWT_ISSUER",
+    "AcsJwtSigner",
+    "Delivery",
+    "EventGridFake",
+    "FakeAcsServer",
+    "FakeCall",
+    "IncomingCallInvite",
+    "MediaStreamHook",
+    "MediaStreamRequest",
+    "RecordedRequest",
+    "open_media_socket",
+    "post_events",
+]
