@@ -1,0 +1,41 @@
+from agentbuilder.models.agents import (
+    Agent,
+    AgentConfig,
+    AgentTemplate,
+    SessionAgent,
+    library_digest,
+)
+from agentbuilder.models.banking import (
+    Account,
+    Callback,
+    Card,
+    CardApplication,
+    CardProduct,
+    DemoUser,
+    Dispute,
+    Escalation,
+    FraudCase,
+    RetirementAccount,
+    SecretCode,
+    Transaction,
+)
+
+__all__ = [
+    "Account",
+    "Agent",
+    "AgentConfig",
+    "AgentTemplate",
+    "Callback",
+    "Card",
+    "CardApplication",
+    "CardProduct",
+    "DemoUser",
+    "Dispute",
+    "Escalation",
+    "FraudCase",
+    "RetirementAccount",
+    "SecretCode",
+    "SessionAgent",
+    "Transaction",
+    "library_digest",
+]

@@ -1,0 +1,105 @@
+"""The tool registry: what an agent may call, with JSON-schema parameters.
+
+Tools register themselves with :func:`tool` when their module is imported
+(`agentbuilder.tools` imports them all). Handoff tools are not registered here: they are
+derived from the agents' handoff triggers (see `agentbuilder.selectors`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from jsonschema import Draft202012Validator
+
+
+class ToolError(Exception):
+    """An expected failure the caller should hear about (not a bug).
+
+    `code` is a stable machine-readable reason; `message` is said to the caller.
+    """
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class Tool:
+    """A registered tool. `func(call, **arguments)` returns a JSON-able dict."""
+
+    name: str
+    description: str
+    parameters: Mapping[str, Any]
+    func: Callable[..., dict[str, Any]]
+    tags: tuple[str, ...] = ()
+    validator: Draft202012Validator = field(repr=False, compare=False, default=None)
+
+    def schema(self) -> dict[str, Any]:
+        """The OpenAI function schema `{name, description, parameters}`."""
+        return {"name": self.name, "description": self.description, "parameters": self.parameters}
+
+
+_REGISTRY: dict[str, Tool] = {}
+
+
+def param(
+    kind: str = "string",
+    description: str = "",
+    *,
+    ask: str = "",
+    enum: list[str] | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    """One JSON-schema property. `ask` is how to ask the caller for it (`x-ask`)."""
+    prop: dict[str, Any] = {"type": kind, "description": description}
+    if enum:
+        prop["enum"] = list(enum)
+    if ask:
+        prop["x-ask"] = ask
+    prop.update(extra)
+    return prop
+
+
+def schema(*, required: tuple[str, ...] = (), **properties: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": list(required),
+        "additionalProperties": False,
+    }
+
+
+def tool(
+    *, name: str, description: str, parameters: dict[str, Any], tags: tuple[str, ...] = ()
+) -> Callable[[Callable[..., dict[str, Any]]], Callable[..., dict[str, Any]]]:
+    """Register the decorated function as a tool. Names are unique: a clash is a bug."""
+
+    def register(func: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
+        if name in _REGISTRY:
+            raise ValueError(f"tool {name!r} is registered twice")
+        Draft202012Validator.check_schema(parameters)
+        _REGISTRY[name] = Tool(
+            name=name,
+            description=description,
+            parameters=parameters,
+            func=func,
+            tags=tuple(tags),
+            validator=Draft202012Validator(parameters),
+        )
+        return func
+
+    return register
+
+
+def registry() -> dict[str, Tool]:
+    """All registered tools by name (the tool modules are imported on first use)."""
+    import agentbuilder.tools  # noqa: F401  (imports every tool module)
+
+    return _REGISTRY
+
+
+def get_tool(name: str) -> Tool | None:
+    return registry().get(name)
