@@ -180,7 +180,6 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {"CallStatusEnum": "calls.models.CallStatus"},
-    "ENUM_NAME_OVERRIDES": {"CallStatusEnum": "calls.models.CallStatus"},
 }
 
 # --- i18n, static ------------------------------------------------------------------------
@@ -319,6 +318,29 @@ def _speech_providers() -> dict[str, dict]:
 
 
 SPEECH_PROVIDERS = _speech_providers()
+
+
+def _realtime_provider() -> dict | None:
+    """The voice_live backend (media.providers.realtime); None runs voice_live on the cascade."""
+    backend = "media.providers.realtime.RealtimeSession"
+    if REALTIME_PROVIDER == "none":
+        return None
+    if REALTIME_PROVIDER == "azure_voice_live":
+        _require("AZURE_VOICE_LIVE_ENDPOINT", why="REALTIME_PROVIDER=azure_voice_live")
+        options = {"endpoint": AZURE_VOICE_LIVE_ENDPOINT, "api_key": AZURE_VOICE_LIVE_KEY}
+        options["model"] = AZURE_VOICE_LIVE_MODEL
+    elif REALTIME_PROVIDER == "openai":
+        _require("OPENAI_REALTIME_URL", "OPENAI_API_KEY", why="REALTIME_PROVIDER=openai")
+        options = {"url": OPENAI_REALTIME_URL, "api_key": OPENAI_API_KEY}
+        options["model"] = OPENAI_REALTIME_MODEL
+    else:
+        raise environ.ImproperlyConfigured(
+            f"REALTIME_PROVIDER={REALTIME_PROVIDER!r} is not one of none, azure_voice_live, openai."
+        )
+    return {"BACKEND": backend, "OPTIONS": {"provider": REALTIME_PROVIDER, **options}}
+
+
+REALTIME_SPEECH_PROVIDER = _realtime_provider()
 
 
 def _realtime_provider() -> dict | None:
