@@ -68,9 +68,7 @@ async def test_local_speech_through_engine_is_recognized(spoken_16k):
          "llm": {"BACKEND": "media.providers.fakes.ScriptedLLM"}}
     ).create()  # fmt: skip
     config = EngineConfig(pacing_speed=20.0)
-    async with Harness(
-        stt=providers.stt, vad=providers.vad, tts=FakeTTS(), config=config
-    ) as h:
+    async with Harness(stt=providers.stt, vad=providers.vad, tts=FakeTTS(), config=config) as h:
         await h.wait_event(AssistantFinal, is_greeting=True)
         for frame in frames(spoken_16k):
             h.session.push_audio(frame)
@@ -86,18 +84,27 @@ async def test_pocketsphinx_decoders_are_shared_per_process(spoken_16k):
     loop = asyncio.get_running_loop()
     workers = SessionWorkers(ThreadBridge.for_loop(loop))
     results: list[list] = [[], []]
+    finals = [asyncio.Event(), asyncio.Event()]
     stts = [PocketsphinxSTT(), PocketsphinxSTT()]
+
+    def listener(i: int):
+        def on_result(result) -> None:
+            results[i].append(result)
+            if result.is_final:
+                finals[i].set()
+
+        return on_result
+
     for i, stt in enumerate(stts):
         await stt.start(ProviderContext(f"s{i}", workers))
-        stt.set_listener(results[i].append)
+        stt.set_listener(listener(i))
     # One after the other: the second reuses the first one's decoder.
     for i, stt in enumerate(stts):
         stt.begin_utterance(b"")
         for frame in frames(spoken_16k):
             stt.push(frame)
         stt.end_utterance()
-        while not any(r.is_final for r in results[i]):
-            await asyncio.sleep(0.01)
+        await asyncio.wait_for(finals[i].wait(), 20)
     pool = _DecoderPool.get({})
     assert pool.created == 1
     assert [r.text for r in results[0] if r.is_final] == [r.text for r in results[1] if r.is_final]
