@@ -342,29 +342,6 @@ def _realtime_provider() -> dict | None:
 
 REALTIME_SPEECH_PROVIDER = _realtime_provider()
 
-
-def _realtime_provider() -> dict | None:
-    """The voice_live backend (media.providers.realtime); None runs voice_live on the cascade."""
-    backend = "media.providers.realtime.RealtimeSession"
-    if REALTIME_PROVIDER == "none":
-        return None
-    if REALTIME_PROVIDER == "azure_voice_live":
-        _require("AZURE_VOICE_LIVE_ENDPOINT", why="REALTIME_PROVIDER=azure_voice_live")
-        options = {"endpoint": AZURE_VOICE_LIVE_ENDPOINT, "api_key": AZURE_VOICE_LIVE_KEY}
-        options["model"] = AZURE_VOICE_LIVE_MODEL
-    elif REALTIME_PROVIDER == "openai":
-        _require("OPENAI_REALTIME_URL", "OPENAI_API_KEY", why="REALTIME_PROVIDER=openai")
-        options = {"url": OPENAI_REALTIME_URL, "api_key": OPENAI_API_KEY}
-        options["model"] = OPENAI_REALTIME_MODEL
-    else:
-        raise environ.ImproperlyConfigured(
-            f"REALTIME_PROVIDER={REALTIME_PROVIDER!r} is not one of none, azure_voice_live, openai."
-        )
-    return {"BACKEND": backend, "OPTIONS": {"provider": REALTIME_PROVIDER, **options}}
-
-
-REALTIME_SPEECH_PROVIDER = _realtime_provider()
-
 # --- tracing (voiceproject/tracing.py) ------------------------------------------------------
 OTEL_EXPORTER = env.str("OTEL_EXPORTER", default="none").lower()  # none | console | otlp
 OTEL_EXPORTER_OTLP_ENDPOINT = env.str("OTEL_EXPORTER_OTLP_ENDPOINT", default="")
