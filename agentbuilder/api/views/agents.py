@@ -1,0 +1,119 @@
+"""`/api/v1/agents`: the loaded agents, their handoff graph, and model/voice updates."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.exceptions import NotFound
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from agentbuilder import selectors, services
+from agentbuilder.api import presenters
+from agentbuilder.api.serializers import (
+    AgentDetailResponseSerializer,
+    AgentListResponseSerializer,
+    AgentUpdateRequestSerializer,
+    AgentUpdateResponseSerializer,
+)
+from agentbuilder.api.views.common import Stopwatch, as_drf_error
+
+TAGS = ["agents"]
+
+
+class AgentListView(APIView):
+    """Every agent with its tools, the handoff map, the start agent and the voice catalogue."""
+
+    @extend_schema(
+        operation_id="agents_list",
+        tags=TAGS,
+        parameters=[
+            OpenApiParameter(
+                "include_state", bool, description="Accepted for compatibility; no effect."
+            )
+        ],
+        responses=AgentListResponseSerializer,
+    )
+    def get(self, request):
+        watch = Stopwatch()
+        agents = list(selectors.agent_list())
+        enabled = [a for a in agents if a.enabled]
+        triggers = selectors.handoff_map(enabled)
+        body = {
+            "status": "success",
+            "agents_count": len(agents),
+            "agents": [presenters.agent_summary(a, triggers) for a in agents],
+            "summaries": [
+                {
+                    "name": a.name,
+                    "description": a.description,
+                    "handoff_trigger": a.handoff_trigger,
+                    "is_entry_point": a.is_entry_point,
+                }
+                for a in enabled
+            ],
+            "handoff_map": triggers,
+            "start_agent": selectors.entry_agent_name(enabled),
+            "scenario": None,
+            "connections": selectors.handoff_edges(enabled),
+            "available_voices": presenters.available_voices(),
+        }
+        body["response_time_ms"] = watch.ms
+        return Response(AgentListResponseSerializer(body).data)
+
+
+class AgentDetailView(APIView):
+    """One agent by name (case-insensitive); PUT changes its model and voice settings."""
+
+    def _agent(self, name: str):
+        agent = selectors.agent_get(name=name)
+        if agent is None:
+            raise NotFound(f"No agent named {name!r}.")
+        return agent
+
+    @extend_schema(
+        operation_id="agents_retrieve",
+        tags=TAGS,
+        parameters=[
+            OpenApiParameter(
+                "session_id", str, description="Render the prompt with this session's caller."
+            )
+        ],
+        responses=AgentDetailResponseSerializer,
+    )
+    def get(self, request, name: str):
+        watch = Stopwatch()
+        agent = self._agent(name)
+        session_id = request.query_params.get("session_id", "")[:120]
+        body = {"status": "success", "agent": presenters.agent_detail(agent, session_id=session_id)}
+        body["response_time_ms"] = watch.ms
+        return Response(AgentDetailResponseSerializer(body).data)
+
+    @extend_schema(
+        operation_id="agents_update",
+        tags=TAGS,
+        request=AgentUpdateRequestSerializer,
+        responses=AgentUpdateResponseSerializer,
+    )
+    def put(self, request, name: str):
+        watch = Stopwatch()
+        agent = self._agent(name)
+        data = AgentUpdateRequestSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            changed = services.agent_update(
+                agent=agent,
+                model=data.validated_data.get("model"),
+                voice=data.validated_data.get("voice"),
+            )
+        except ValidationError as exc:
+            raise as_drf_error(exc) from exc
+        body = {
+            "status": "success",
+            "agent_name": agent.name,
+            "updated_fields": changed,
+            "message": f"Updated {', '.join(changed)}." if changed else "Nothing changed.",
+            "note": "persisted; conversations started from now on use it",
+            "response_time_ms": watch.ms,
+        }
+        return Response(AgentUpdateResponseSerializer(body).data)

@@ -1,0 +1,326 @@
+"""`/api/v1/agent-builder/*`: catalogues, templates, per-session dynamic agents, reload."""
+
+from __future__ import annotations
+
+import secrets
+from collections import Counter
+
+from django.core.exceptions import ValidationError
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.exceptions import NotFound, PermissionDenied
+from rest_framework.exceptions import ValidationError as DRFValidationError
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from agentbuilder import selectors, services
+from agentbuilder.api import presenters
+from agentbuilder.api.serializers import (
+    DefaultsResponseSerializer,
+    DynamicAgentConfigSerializer,
+    ReloadResponseSerializer,
+    SessionAgentDeleteResponseSerializer,
+    SessionAgentListResponseSerializer,
+    SessionAgentResponseSerializer,
+    TemplateDetailResponseSerializer,
+    TemplateListResponseSerializer,
+    ToolListResponseSerializer,
+    VoiceListResponseSerializer,
+)
+from agentbuilder.api.views.common import AnonymousCreateThrottle, Stopwatch, as_drf_error
+from agentbuilder.models import AgentTemplate, SessionAgent
+from agentbuilder.models.agents import DEFAULT_DEPLOYMENT, DEFAULT_VOICE
+from agentbuilder.rendering import DEFAULT_INSTITUTION_NAME
+from agentbuilder.services import LibraryError
+from agentbuilder.voices import voice_catalogue
+
+TAGS = ["agent-builder"]
+SESSION_ID = OpenApiParameter(
+    "session_id", str, description="The conversation session the agent is for."
+)
+DEFAULT_PROMPT = (
+    "You are {{ agent_name }}, a helpful voice assistant for {{ institution_name }}. "
+    "Answer in one to three short spoken sentences. "
+    "{% if caller_name %}The caller is {{ caller_name }}.{% endif %}"
+)
+
+
+class BuilderToolListView(APIView):
+    """Tools an agent may use: registered tools, then the agents' handoff tools."""
+
+    @extend_schema(
+        tags=TAGS,
+        parameters=[
+            OpenApiParameter("category", str, description="Only tools with this tag."),
+            OpenApiParameter("include_handoffs", bool, default=True),
+        ],
+        responses=ToolListResponseSerializer,
+    )
+    def get(self, request):
+        watch = Stopwatch()
+        include = request.query_params.get("include_handoffs", "true").lower() != "false"
+        category = request.query_params.get("category", "")[:40]
+        tools = selectors.tool_catalogue(include_handoffs=include, category=category)
+        categories = Counter(tag for t in tools for tag in t["tags"])
+        body = {
+            "status": "success",
+            "total": len(tools),
+            "tools": tools,
+            "categories": dict(sorted(categories.items())),
+            "response_time_ms": watch.ms,
+        }
+        return Response(ToolListResponseSerializer(body).data)
+
+
+class BuilderVoiceListView(APIView):
+    """Voices an agent may speak with: Azure voices by category and the local offline voices."""
+
+    @extend_schema(
+        tags=TAGS,
+        parameters=[
+            OpenApiParameter("category", str, enum=["turbo", "standard", "hd", "local"]),
+        ],
+        responses=VoiceListResponseSerializer,
+    )
+    def get(self, request):
+        category = request.query_params.get("category", "")
+        voices = [
+            {
+                "name": v.name,
+                "display_name": v.display_name,
+                "category": v.category,
+                "language": v.language,
+                "provider": v.provider,
+            }
+            for v in voice_catalogue()
+            if not category or v.category == category
+        ]
+        by_category: dict[str, list] = {}
+        for voice in voices:
+            by_category.setdefault(voice["category"], []).append(voice)
+        body = {
+            "status": "success",
+            "total": len(voices),
+            "voices": voices,
+            "by_category": by_category,
+            "default_voice": DEFAULT_VOICE,
+        }
+        return Response(VoiceListResponseSerializer(body).data)
+
+
+class BuilderDefaultsView(APIView):
+    """The settings a new agent starts with."""
+
+    @extend_schema(tags=TAGS, responses=DefaultsResponseSerializer)
+    def get(self, request):
+        body = {
+            "status": "success",
+            "defaults": {
+                "model": {
+                    "deployment_id": DEFAULT_DEPLOYMENT,
+                    "temperature": 0.7,
+                    "top_p": 0.9,
+                    "max_tokens": 4096,
+                },
+                "voice": {
+                    "name": DEFAULT_VOICE,
+                    "type": "azure-standard",
+                    "style": "chat",
+                    "rate": "+0%",
+                },
+                "session": {
+                    "turn_detection": {
+                        "type": "azure_semantic_vad",
+                        "threshold": 0.5,
+                        "prefix_padding_ms": 240,
+                        "silence_duration_ms": 700,
+                    },
+                    "input_audio_transcription": {"model": "azure-speech", "language": "en-US"},
+                },
+                "template_vars": {
+                    "institution_name": DEFAULT_INSTITUTION_NAME,
+                    "agent_name": "Assistant",
+                },
+            },
+            "prompt_template": DEFAULT_PROMPT,
+        }
+        return Response(DefaultsResponseSerializer(body).data)
+
+
+class BuilderTemplateListView(APIView):
+    """Blueprints the builder starts from (the shipped agents, entry point first)."""
+
+    @extend_schema(
+        operation_id="agent_builder_templates_list",
+        tags=TAGS,
+        responses=TemplateListResponseSerializer,
+    )
+    def get(self, request):
+        watch = Stopwatch()
+        templates = [presenters.template_summary(t) for t in AgentTemplate.objects.all()]
+        body = {
+            "status": "success",
+            "total": len(templates),
+            "templates": templates,
+            "response_time_ms": watch.ms,
+        }
+        return Response(TemplateListResponseSerializer(body).data)
+
+
+class BuilderTemplateDetailView(APIView):
+    @extend_schema(
+        operation_id="agent_builder_templates_retrieve",
+        tags=TAGS,
+        responses=TemplateDetailResponseSerializer,
+    )
+    def get(self, request, template_id: str):
+        template = AgentTemplate.objects.filter(slug=template_id).first()
+        if template is None:
+            raise NotFound(f"No template {template_id!r}.")
+        body = {"status": "success", "template": presenters.template_detail(template)}
+        return Response(TemplateDetailResponseSerializer(body).data)
+
+
+def _check_owner(request, agent: SessionAgent | None) -> None:
+    """A session agent made by a signed-in user may only be changed by them or staff."""
+    if agent is None or agent.created_by_id is None:
+        return
+    user = request.user
+    if not (user and user.is_authenticated and (user.pk == agent.created_by_id or user.is_staff)):
+        raise PermissionDenied("This session's agent belongs to another user.")
+
+
+def _upsert(request, session_id: str) -> tuple[SessionAgent, bool]:
+    body = DynamicAgentConfigSerializer(data=request.data)
+    body.is_valid(raise_exception=True)
+    _check_owner(request, SessionAgent.objects.filter(session_id=session_id).first())
+    try:
+        return services.session_agent_upsert(
+            session_id=session_id, config=body.validated_data, user=request.user
+        )
+    except ValidationError as exc:
+        raise as_drf_error(exc) from exc
+
+
+class BuilderCreateView(APIView):
+    """Create (or replace) the dynamic agent of a session; it becomes the session's entry agent.
+
+    Anonymous callers are rate limited (`DEMO_CREATE_RATE`).
+    """
+
+    permission_classes = [AllowAny]
+    throttle_classes = [AnonymousCreateThrottle]
+
+    @extend_schema(
+        tags=TAGS,
+        parameters=[SESSION_ID],
+        request=DynamicAgentConfigSerializer,
+        responses={201: SessionAgentResponseSerializer, 200: SessionAgentResponseSerializer},
+    )
+    def post(self, request):
+        session_id = request.query_params.get("session_id") or f"session_{secrets.token_hex(8)}"
+        if not 5 <= len(session_id) <= 120:
+            raise DRFValidationError({"session_id": "Between 5 and 120 characters."})
+        agent, created = _upsert(request, session_id)
+        body = presenters.session_agent(agent, status="created" if created else "updated")
+        return Response(
+            SessionAgentResponseSerializer(body).data,
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        )
+
+
+class BuilderSessionView(APIView):
+    """The dynamic agent of one session: read, replace, or remove (back to the defaults)."""
+
+    permission_classes = [AllowAny]
+    throttle_classes = [AnonymousCreateThrottle]
+
+    def get_throttles(self):
+        return super().get_throttles() if self.request.method != "GET" else []
+
+    @extend_schema(tags=TAGS, responses=SessionAgentResponseSerializer)
+    def get(self, request, session_id: str):
+        agent = selectors.session_agent_get(session_id=session_id)
+        if agent is None:
+            raise NotFound(f"Session {session_id!r} has no dynamic agent.")
+        body = presenters.session_agent(agent, status="active", full=True)
+        return Response(SessionAgentResponseSerializer(body).data)
+
+    @extend_schema(
+        tags=TAGS, request=DynamicAgentConfigSerializer, responses=SessionAgentResponseSerializer
+    )
+    def put(self, request, session_id: str):
+        if not 5 <= len(session_id) <= 120:
+            raise DRFValidationError({"session_id": "Between 5 and 120 characters."})
+        agent, _ = _upsert(request, session_id)
+        body = presenters.session_agent(agent, status="updated", full=True)
+        return Response(SessionAgentResponseSerializer(body).data)
+
+    @extend_schema(tags=TAGS, responses=SessionAgentDeleteResponseSerializer)
+    def delete(self, request, session_id: str):
+        _check_owner(request, SessionAgent.objects.filter(session_id=session_id).first())
+        removed = services.session_agent_delete(session_id=session_id)
+        body = {
+            "status": "removed" if removed else "not_found",
+            "message": "The session is back to the default agents."
+            if removed
+            else "The session had no dynamic agent.",
+            "session_id": session_id,
+        }
+        return Response(SessionAgentDeleteResponseSerializer(body).data)
+
+
+class BuilderSessionListView(APIView):
+    """Sessions that have a dynamic agent (signed-in users only: ids are capabilities)."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(tags=TAGS, responses=SessionAgentListResponseSerializer)
+    def get(self, request):
+        sessions = [
+            {
+                "session_id": a.session_id,
+                "agent_name": a.name,
+                "tools_count": len(a.tools),
+                "created_at": a.created_at,
+                "modified_at": a.updated_at,
+                "expires_at": a.expires_at,
+            }
+            for a in selectors.session_agent_list()
+        ]
+        body = {"status": "success", "total": len(sessions), "sessions": sessions}
+        return Response(SessionAgentListResponseSerializer(body).data)
+
+
+class BuilderReloadView(APIView):
+    """Reload the shipped agent library. Agents edited since they were loaded are skipped."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        tags=TAGS,
+        request=None,
+        responses={
+            200: ReloadResponseSerializer,
+            400: OpenApiResponse(description="A library file is malformed."),
+        },
+    )
+    def post(self, request):
+        watch = Stopwatch()
+        try:
+            report = services.library_load()
+        except LibraryError as exc:
+            raise DRFValidationError({"library": str(exc)}) from exc
+        body = {
+            "status": "success",
+            "message": f"Agents: {report.summary()}",
+            "agents": report.agents,
+            "agent_count": len(report.agents),
+            "created": report.created,
+            "updated": report.updated,
+            "unchanged": report.unchanged,
+            "skipped": report.skipped,
+            "response_time_ms": watch.ms,
+        }
+        return Response(ReloadResponseSerializer(body).data)
