@@ -165,7 +165,9 @@ class FakeAcsServer:
         return f"{self.endpoint}/calling/keys"
 
     def start(self) -> FakeAcsServer:
-        serve = threading.Thread(target=self._httpd.serve_forever, name="fake-acs", daemon=True)
+        serve = threading.Thread(
+            target=self._httpd.serve_forever, args=(0.05,), name="fake-acs", daemon=True
+        )
         serve.start()
         self._threads.append(serve)
         if self.auto_deliver:
