@@ -96,23 +96,24 @@ def open_media_socket(request: MediaStreamRequest, *, poll_s: float = 0.05) -> N
         request.closed.set()
         logger.warning("call %s: media socket %s", request.call_connection_id, request.error)
         return
-    request.opened.set()
-    try:
-        ws.send(json.dumps(request.metadata_message()))
-        while not request.hangup.is_set():
-            try:
-                message = ws.recv(timeout=poll_s)
-            except TimeoutError:
-                continue
-            if isinstance(message, str):
+    with ws:
+        request.opened.set()
+        try:
+            ws.send(json.dumps(request.metadata_message()))
+            while not request.hangup.is_set():
                 try:
-                    request.received.append(json.loads(message))
-                except ValueError:
-                    request.received.append({"unparsed": message})
-        ws.close(1000, "call ended")
-    except ConnectionClosed:
-        pass
-    finally:
-        request.close_code = ws.close_code
-        request.close_reason = ws.close_reason or ""
-        request.closed.set()
+                    message = ws.recv(timeout=poll_s)
+                except TimeoutError:
+                    continue
+                if isinstance(message, str):
+                    try:
+                        request.received.append(json.loads(message))
+                    except ValueError:
+                        request.received.append({"unparsed": message})
+            ws.close(1000, "call ended")
+        except ConnectionClosed:
+            pass
+        finally:
+            request.close_code = ws.close_code
+            request.close_reason = ws.close_reason or ""
+            request.closed.set()
