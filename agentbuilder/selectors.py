@@ -128,13 +128,8 @@ def _tool_spec(tool: Tool) -> ToolSpec:
 # --- the roster a conversation runs on ----------------------------------------------------
 
 
-def session_variables(*, session_id: str | None) -> dict[str, Any]:
-    """Template variables known about the caller of a session (its demo profile, if any)."""
-    if not session_id:
-        return {}
-    user = DemoUser.objects.active().filter(session_id=session_id).order_by("-created_at").first()
-    if user is None:
-        return {}
+def caller_variables(user: DemoUser) -> dict[str, Any]:
+    """Template variables describing a demo caller (no secrets: codes never leave the DB)."""
     return {
         "caller_name": user.full_name,
         "client_id": user.client_id,
@@ -149,6 +144,14 @@ def session_variables(*, session_id: str | None) -> dict[str, Any]:
             "preferred_channel": user.preferred_channel,
         },
     }
+
+
+def session_variables(*, session_id: str | None) -> dict[str, Any]:
+    """Template variables known about the caller of a session (its demo profile, if any)."""
+    if not session_id:
+        return {}
+    user = DemoUser.objects.active().filter(session_id=session_id).order_by("-created_at").first()
+    return caller_variables(user) if user is not None else {}
 
 
 def _snapshot(

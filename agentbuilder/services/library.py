@@ -142,19 +142,19 @@ def _conflict(entry: LibraryAgent) -> str:
 def _load_agent(entry: LibraryAgent, report: LibraryReport, *, force: bool) -> None:
     digest = library_digest({k: v for k, v in entry.values.items() if k != "name"})
     existing = Agent.objects.filter(name=entry.name).first()
-    if existing is not None and not force:
-        if existing.source != Agent.Source.LIBRARY:
-            report.skipped.append(
-                {"name": entry.name, "reason": f"created in the {existing.source}, not loaded"}
-            )
-            return
-        if existing.content_digest() != existing.library_digest:
-            report.skipped.append(
-                {"name": entry.name, "reason": "edited since it was loaded (use --force)"}
-            )
-            return
-        if existing.library_digest == digest:
+    if existing is not None:
+        foreign = existing.source != Agent.Source.LIBRARY
+        edited = foreign or existing.content_digest() != existing.library_digest
+        if not edited and existing.library_digest == digest:
             report.unchanged.append(entry.name)
+            return
+        if edited and not force:
+            reason = (
+                f"created in the {existing.source}, not loaded"
+                if foreign
+                else "edited since it was loaded (use --force)"
+            )
+            report.skipped.append({"name": entry.name, "reason": reason})
             return
     conflict = _conflict(entry)
     if conflict:

@@ -80,13 +80,14 @@ def escalate_human(
         emergency_type=param(
             "string",
             "what kind of emergency",
-            ask="What is happening right now?",
+            ask="What kind of emergency is it: fraud in progress, a security threat, a safety "
+            "concern or elder abuse?",
             enum=["fraud_in_progress", "security_threat", "safety_concern", "elder_abuse", "other"],
         ),
         description=param(
             "string",
             "what is happening",
-            ask="Tell me what is happening.",
+            ask="What is happening right now?",
             minLength=2,
             maxLength=2000,
         ),
@@ -203,7 +204,7 @@ def schedule_callback(
         description=param(
             "string",
             "what went wrong",
-            ask="Please tell me what went wrong.",
+            ask="What went wrong?",
             minLength=2,
             maxLength=2000,
         ),

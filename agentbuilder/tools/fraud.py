@@ -153,7 +153,7 @@ def check_suspicious_activity(call: Call, *, client_id: str | None = None) -> di
         dispute_reason=param(
             "string",
             "why the caller reports fraud",
-            ask="What happened? Tell me about the charges you don't recognise.",
+            ask="Which charges don't you recognise, and what happened?",
             minLength=2,
             maxLength=500,
         ),
@@ -333,7 +333,7 @@ def ship_replacement_card(
         description=param(
             "string",
             "what went wrong with the charge",
-            ask="Tell me what went wrong with the charge.",
+            ask="What went wrong with the charge?",
             minLength=2,
             maxLength=2000,
         ),
