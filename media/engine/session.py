@@ -12,7 +12,7 @@ from typing import Any
 from media.engine.audio import STT_SAMPLE_RATE_HZ, FrameSplitter, StreamResampler, frame_bytes
 from media.engine.config import EngineConfig
 from media.engine.emitter import EventEmitter
-from media.engine.events import AudioFrame, BargeIn, Event, UserTranscript
+from media.engine.events import AudioFrame, BargeIn, Event, SessionError, UserTranscript
 from media.engine.pacing import OutputPacer
 from media.engine.snapshot import AgentRoster, ToolContext, ToolRunner
 from media.engine.threads import SessionWorkers, ThreadBridge
@@ -156,7 +156,7 @@ class ConversationSession:
                     f"could not start: {detail}"
                 ) from exc
             started.append(provider)
-        self.providers.stt.set_listener(self._on_stt_result)
+        self.providers.stt.set_listener(self._on_stt_result, self._on_stt_error)
         self._started = True
         agent = self.roster.get(self.active_agent)
         greeting = (agent.return_greeting or agent.greeting) if self.resumed else agent.greeting
@@ -318,6 +318,10 @@ class ConversationSession:
             # The recognizer heard speech the VAD missed: answer it.
             self._end_of_speech_at = None
             self._end_of_turn()
+
+    def _on_stt_error(self, message: str) -> None:
+        logger.warning("session %s: stt failed: %s", self.session_id, message)
+        self.emitter(SessionError(self.session_id, self._turn_id, stage="stt", message=message))
 
     def _on_final_timeout(self) -> None:
         self._final_timer = None

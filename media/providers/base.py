@@ -126,14 +126,25 @@ class STT(Provider):
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
         self._listener: Callable[[SttResult], None] | None = None
+        self._error_listener: Callable[[str], None] | None = None
 
-    def set_listener(self, listener: Callable[[SttResult], None]) -> None:
+    def set_listener(
+        self,
+        listener: Callable[[SttResult], None],
+        on_error: Callable[[str], None] | None = None,
+    ) -> None:
         self._listener = listener
+        self._error_listener = on_error
 
     def _deliver(self, result: SttResult) -> None:
         """Hand a result to the session (call on the loop)."""
         if self._listener is not None:
             self._listener(result)
+
+    def _report_error(self, message: str) -> None:
+        """Tell the session the recognizer failed (call on the loop); it reports and goes on."""
+        if self._error_listener is not None:
+            self._error_listener(message)
 
     def begin_utterance(self, preroll: bytes) -> None:
         raise NotImplementedError
