@@ -1,0 +1,400 @@
+"""One conversation, hosted for a transport: the glue between a consumer and the engine.
+
+A consumer (browser or ACS media socket) opens a :class:`Conversation` and only decodes and
+encodes frames. The conversation builds the agent roster, restores and saves the session's
+state, makes the providers (TTS from the process-wide pool), picks the realtime service for
+`voice_live` when one is configured (the cascade otherwise), persists turns, and relays every
+event but audio to the dashboards through the channel layer.
+
+Ordering: events reach the consumer's `emit` in engine order. Persistence is handed to the
+metrics writer thread and relay messages to one background task, so neither ever delays an
+audio frame.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import replace
+from functools import lru_cache
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+from django.conf import settings
+
+from agentbuilder import selectors as agents
+from browser.protocol import encode_event, make_envelope
+from media.engine.config import EngineConfig
+from media.engine.events import (
+    AgentChange,
+    AudioFrame,
+    Event,
+    SessionError,
+    TurnMetrics,
+)
+from media.engine.session import ConversationSession, SessionStartError
+from media.providers import ProviderFactory, ProviderSet, build_providers
+from media.providers.base import TTS, ProviderContext, ProviderStartError
+from media.providers.realtime import RealtimeFactory
+from media.tts_pool import TTSPool, TTSPoolExhausted, configure_default_pool, default_pool
+from metrics import selectors as metrics_selectors
+from metrics import services as metrics
+
+logger = logging.getLogger(__name__)
+
+TRANSPORTS = ("browser", "acs")
+STREAMING_MODES = ("realtime", "media", "voice_live")
+RELAY_QUEUE_MAX = 1000
+
+
+class ConversationStartError(RuntimeError):
+    """The conversation cannot start (a provider failed, no agent is loaded)."""
+
+
+def session_group(session_id: str) -> str:
+    """The channel-layer group of one session's dashboards."""
+    return f"session.{session_id}"
+
+
+ALL_SESSIONS_GROUP = "dashboard.all"
+
+
+@lru_cache(maxsize=8)
+def _factory(config_json: str) -> ProviderFactory:
+    return build_providers(json.loads(config_json))
+
+
+def provider_factory() -> ProviderFactory:
+    """The provider factory of the current settings (cached per configuration)."""
+    return _factory(json.dumps(settings.SPEECH_PROVIDERS, sort_keys=True, default=str))
+
+
+def realtime_factory() -> RealtimeFactory | None:
+    """The realtime service for `voice_live`, or None when the cascade stands in for it."""
+    return RealtimeFactory.from_config(getattr(settings, "REALTIME_SPEECH_PROVIDER", None))
+
+
+def tts_pool(factory: ProviderFactory) -> TTSPool:
+    """The process-wide TTS pool building synthesizers of the configured TTS backend."""
+    pool = default_pool()
+    backend = factory.classes["tts"]
+    options = factory.options["tts"]
+    if pool is None or getattr(pool, "backend", None) != (backend, repr(options)):
+        pool = configure_default_pool(
+            lambda voice: backend(**options),
+            name=backend.__name__,
+            max_size=settings.TTS_POOL_MAX_SIZE,
+            warm_voices=settings.TTS_POOL_WARM_VOICES,
+            warm_per_voice=settings.TTS_POOL_WARM_PER_VOICE,
+            acquire_timeout_s=settings.TTS_POOL_ACQUIRE_TIMEOUT_S,
+            max_waiters=settings.TTS_POOL_MAX_WAITERS,
+        )
+        pool.backend = (backend, repr(options))
+    return pool
+
+
+class PooledTTS(TTS):
+    """A session's lease on a pooled synthesizer: closing it gives it back to the pool."""
+
+    def __init__(self, pool: TTSPool, session_id: str, voice: str) -> None:
+        super().__init__()
+        self.pool = pool
+        self.lease_session_id = session_id
+        self.voice = voice
+        self.inner: TTS | None = None
+
+    @property
+    def sample_rate_hz(self) -> int:  # type: ignore[override]
+        return self.inner.sample_rate_hz if self.inner else TTS.sample_rate_hz
+
+    async def start(self, context: ProviderContext) -> None:
+        try:
+            self.inner = await self.pool.acquire(self.lease_session_id, self.voice)
+        except TTSPoolExhausted as exc:
+            raise ProviderStartError(str(exc)) from exc
+        await self.inner.start(context)
+        self.context = context
+
+    def synthesize(self, text, voice):
+        return self.inner.synthesize(text, voice)
+
+    def cancel(self) -> None:
+        if self.inner is not None:
+            self.inner.cancel()
+
+    async def close(self) -> None:
+        if self.inner is not None:
+            self.inner = None
+            self.pool.release(self.lease_session_id)
+
+
+def _caller_context(email: str, session_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Template variables and tool state for a demo caller known by email (sync, ORM)."""
+    user = agents.demo_user_find(email=email)
+    if user is None:
+        return {}, {}
+    variables = agents.caller_variables(user)
+    return variables, {"client_id": user.client_id, "verified": False}
+
+
+class Conversation:
+    """A running conversation for one consumer. See the module docstring.
+
+    All methods run on the consumer's event loop.
+    """
+
+    def __init__(
+        self,
+        *,
+        session_id: str,
+        transport: str,
+        emit: Callable[[Event], Awaitable[None] | None],
+        streaming_mode: str,
+        call_connection_id: str | None,
+        user_id: int | None,
+    ) -> None:
+        self.session_id = session_id
+        self.transport = transport
+        self.streaming_mode = streaming_mode
+        self.call_connection_id = call_connection_id
+        self.user_id = user_id
+        self.resumed = False
+        self.uses_realtime_service = False
+        self._emit = emit
+        self._engine: Any = None
+        self._relay_queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(RELAY_QUEUE_MAX)
+        self._relay_task: asyncio.Task | None = None
+        self._closed = False
+
+    # -- opening ------------------------------------------------------------------------------
+
+    @classmethod
+    async def open(
+        cls,
+        *,
+        session_id: str,
+        transport: str,
+        emit: Callable[[Event], Awaitable[None] | None],
+        output_sample_rate_hz: int,
+        streaming_mode: str,
+        user_id: int | None = None,
+        call_connection_id: str | None = None,
+        user_email: str | None = None,
+        trace_headers: Mapping[str, str] | None = None,
+        config: EngineConfig | None = None,
+    ) -> Conversation:
+        """Start a conversation (its greeting is under way when this returns).
+
+        Raises:
+            ConversationStartError: a provider could not start, or no agent is loaded.
+        """
+        if transport not in TRANSPORTS:
+            raise ValueError(f"transport must be one of {TRANSPORTS}, not {transport!r}")
+        if streaming_mode not in STREAMING_MODES:
+            raise ValueError(f"streaming_mode must be one of {STREAMING_MODES}")
+        self = cls(
+            session_id=session_id,
+            transport=transport,
+            emit=emit,
+            streaming_mode=streaming_mode,
+            call_connection_id=call_connection_id,
+            user_id=user_id,
+        )
+        await self._start(output_sample_rate_hz, user_email, trace_headers, config)
+        return self
+
+    async def _start(self, output_sample_rate_hz, user_email, trace_headers, config) -> None:
+        state = await database_sync_to_async(metrics_selectors.session_state_get)(self.session_id)
+        variables: dict[str, Any] = {}
+        tool_state: dict[str, Any] = dict(state.tool_state) if state else {}
+        if user_email:
+            caller_vars, caller_state = await database_sync_to_async(_caller_context)(
+                user_email, self.session_id
+            )
+            variables.update(caller_vars)
+            tool_state = {**caller_state, **tool_state}
+        try:
+            roster = await database_sync_to_async(agents.roster_build)(
+                session_id=self.session_id, variables=variables
+            )
+        except LookupError as exc:
+            raise ConversationStartError(str(exc)) from exc
+        tool_runner = agents.tool_runner_for(roster)
+        self.resumed = state is not None and bool(state.history or state.active_agent)
+        config = config or EngineConfig(end_of_turn_silence_ms=settings.END_OF_TURN_SILENCE_MS)
+        session_kwargs = dict(
+            session_id=self.session_id,
+            roster=roster,
+            tool_runner=tool_runner,
+            emit=self._on_event,
+            output_sample_rate_hz=output_sample_rate_hz,
+            config=config,
+            history=list(state.history) if state else None,
+            active_agent=state.active_agent if state else None,
+            resumed=self.resumed,
+            tool_state=tool_state,
+        )
+        realtime = realtime_factory() if self.streaming_mode == "voice_live" else None
+        if realtime is not None:
+            self.uses_realtime_service = True
+            self._engine = realtime.create(**session_kwargs)
+        else:
+            self._engine = ConversationSession(providers=self._providers(roster), **session_kwargs)
+
+        trace_context = None
+        if trace_headers:
+            from voiceproject.tracing import context_from_headers
+
+            trace_context = context_from_headers(trace_headers)
+        metrics.session_open(
+            session_id=self.session_id,
+            transport=self.transport,
+            call_connection_id=self.call_connection_id,
+            user_id=self.user_id,
+            streaming_mode=self.streaming_mode,
+            trace_context=trace_context,
+        )
+        self._relay_task = asyncio.create_task(self._relay_loop())
+        try:
+            await self._engine.start()
+        except (SessionStartError, ProviderStartError) as exc:
+            await self._shutdown(status="failed")
+            raise ConversationStartError(str(exc)) from exc
+        self._relay(self._inventory_envelope(roster))
+
+    def _providers(self, roster) -> ProviderSet:
+        factory = provider_factory()
+        providers = factory.create()
+        voice = roster.get(roster.entry_agent).voice.name
+        providers = replace(providers, tts=PooledTTS(tts_pool(factory), self.session_id, voice))
+        return providers
+
+    # -- the consumer's controls --------------------------------------------------------------
+
+    @property
+    def active_agent(self) -> str:
+        return self._engine.active_agent if self._engine else ""
+
+    def push_audio(self, pcm16: bytes, sample_rate_hz: int = 16000) -> None:
+        self._engine.push_audio(pcm16, sample_rate_hz)
+
+    async def send_text(self, text: str) -> None:
+        await self._engine.send_text(text)
+
+    def push_dtmf(self, digits: str) -> None:
+        self._engine.push_dtmf(digits)
+
+    async def interrupt(self, reason: str = "client_stop") -> bool:
+        return bool(await self._engine.interrupt(reason))
+
+    async def close(self, *, status: str = "completed") -> None:
+        """Stop the engine, save the session's state, and wait until it is written."""
+        if self._closed:
+            return
+        self._save_state()
+        await self._shutdown(status=status)
+
+    async def _shutdown(self, *, status: str) -> None:
+        self._closed = True
+        if self._engine is not None:
+            try:
+                await self._engine.close()
+            except Exception:
+                logger.exception("session %s: engine close failed", self.session_id)
+        metrics.session_close(session_id=self.session_id, status=status)
+        if self._relay_task is not None:
+            await self._relay_queue.join()
+            self._relay_task.cancel()
+        await metrics.flush()
+
+    # -- events -------------------------------------------------------------------------------
+
+    def _on_event(self, event: Event) -> Awaitable[None] | None:
+        """Engine → consumer first (the audio path), then relay and persistence (queued)."""
+        result = self._emit(event)
+        if type(event) is AudioFrame:
+            return result
+        self._relay_event(event)
+        if type(event) is TurnMetrics:
+            metrics.turn_record(session_id=self.session_id, metrics=event)
+            self._save_state()
+        elif type(event) is AgentChange:
+            metrics.session_agent_change(session_id=self.session_id, agent=event.agent)
+        elif type(event) is SessionError:
+            metrics.session_error(
+                session_id=self.session_id, stage=event.stage, message=event.message
+            )
+        return result
+
+    def _save_state(self) -> None:
+        if self._engine is None:
+            return
+        metrics.session_state_save(
+            session_id=self.session_id,
+            active_agent=self._engine.active_agent,
+            history=list(self._engine.history),
+            tool_state=dict(self._engine.tool_state),
+        )
+
+    def _relay_event(self, event: Event) -> None:
+        envelope = encode_event(
+            event, session_id=self.session_id, call_id=self.call_connection_id, user_id=self.user_id
+        )
+        if envelope is not None:
+            self._relay(envelope)
+
+    def _relay(self, envelope: dict[str, Any]) -> None:
+        try:
+            self._relay_queue.put_nowait(envelope)
+        except asyncio.QueueFull:
+            logger.warning("session %s: dashboard relay queue full, dropped", self.session_id)
+
+    async def _relay_loop(self) -> None:
+        layer = get_channel_layer()
+        groups = (session_group(self.session_id), ALL_SESSIONS_GROUP)
+        while True:
+            envelope = await self._relay_queue.get()
+            try:
+                message = {"type": "relay.envelope", "envelope": envelope}
+                for group in groups:
+                    await layer.group_send(group, message)
+            except Exception:
+                logger.exception("session %s: dashboard relay failed", self.session_id)
+            finally:
+                self._relay_queue.task_done()
+
+    def _inventory_envelope(self, roster) -> dict[str, Any]:
+        summary = [
+            {
+                "name": a.name,
+                "description": a.description[:160],
+                "greeting": bool(a.greeting),
+                "return_greeting": bool(a.return_greeting),
+                "tool_count": len(a.tools),
+                "tools_preview": [t.name for t in a.tools[:5]],
+                "handoff_trigger": a.handoff_trigger,
+                "voice": a.voice.name,
+            }
+            for a in roster.agents.values()
+        ]
+        payload = {
+            "type": "agent_inventory",
+            "event_type": "agent_inventory",
+            "start_agent": roster.entry_agent,
+            "active_agent": self.active_agent,
+            "agent_count": len(summary),
+            "agents": summary,
+            "transport": self.transport,
+            "streaming_mode": self.streaming_mode,
+            "resumed": self.resumed,
+        }
+        return make_envelope(
+            type="event",
+            payload=payload,
+            session_id=self.session_id,
+            topic="dashboard",
+            call_id=self.call_connection_id,
+        )
