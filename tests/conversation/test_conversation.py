@@ -30,9 +30,11 @@ def fake_speech(settings):
 class Sink:
     def __init__(self):
         self.events = []
+        self.arrived = asyncio.Event()
 
     async def __call__(self, event):
         self.events.append(event)
+        self.arrived.set()
 
     def of(self, kind):
         return [e for e in self.events if type(e) is kind]
@@ -40,7 +42,8 @@ class Sink:
     async def wait_for(self, predicate, timeout_s=10.0):
         async def poll():
             while not predicate():
-                await asyncio.sleep(0.01)
+                self.arrived.clear()
+                await self.arrived.wait()
 
         await asyncio.wait_for(poll(), timeout_s)
 
