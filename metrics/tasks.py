@@ -24,7 +24,7 @@ def close_stale_sessions(idle_minutes: int | None = None) -> list[str]:
     minutes = idle_minutes if idle_minutes is not None else settings.METRICS_STALE_SESSION_MINUTES
     closed = services.sessions_close_stale(idle_minutes=minutes)
     for session_id in closed:
-        post_call_process.delay(session_id)
+        services.session_post_call(session_id=session_id)
     return closed
 
 

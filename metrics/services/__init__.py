@@ -161,8 +161,8 @@ def turn_record(*, session_id: str, metrics: Any, end_of_speech_at: float | None
             index=index,
             turn_id=turn.turn_id,
             agent=turn.agent or "",
-            user_text=(turn.user_text or "")[:MAX_TEXT_CHARS],
-            assistant_text=(turn.assistant_text or "")[:MAX_TEXT_CHARS],
+            user_text=_text(turn.user_text, MAX_TEXT_CHARS),
+            assistant_text=_text(turn.assistant_text, MAX_TEXT_CHARS),
             interrupted=bool(turn.interrupted),
             tokens_in=max(0, int(turn.tokens_in or 0)),
             tokens_out=max(0, int(turn.tokens_out or 0)),
@@ -217,7 +217,10 @@ def session_error(*, session_id: str, stage: str, message: str) -> None:
         now = _from_epoch(failed_at)
         session = _locked_session(session_id, now)
         SessionErrorRecord.objects.create(
-            session=session, stage=stage[:32], message=message[:MAX_ERROR_CHARS], created_at=now
+            session=session,
+            stage=_text(stage, 32),
+            message=_text(message, MAX_ERROR_CHARS),
+            created_at=now,
         )
         session.error_count += 1
         session.last_activity_at = now
@@ -318,6 +321,11 @@ def _visit(session: ConversationSession, agent: str) -> None:
 
 def _user_exists(user_id: int) -> bool:
     return get_user_model().objects.filter(pk=user_id).exists()
+
+
+def _text(value: Any, limit: int) -> str:
+    # PostgreSQL text cannot hold NUL characters; a stray one must not cost the turn.
+    return str(value or "").replace("\x00", "")[:limit]
 
 
 def _latency(value: Any) -> float | None:

@@ -89,7 +89,14 @@ class MetricsWriter:
     def _apply(self, batch: list[tuple[str, Write]]) -> None:
         if not batch:
             return
+        # Like a request: the connection honours CONN_MAX_AGE and is not held open while idle.
         close_old_connections()
+        try:
+            self._apply_batch(batch)
+        finally:
+            close_old_connections()
+
+    def _apply_batch(self, batch: list[tuple[str, Write]]) -> None:
         try:
             with transaction.atomic():
                 for _, write in batch:
