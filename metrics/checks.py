@@ -108,6 +108,33 @@ def check_tts_pool() -> dict[str, Any]:
     }
 
 
+SPEECH_KINDS = ("stt", "tts", "llm", "vad")
+
+
+def _provider_check(kind: str) -> Callable[[], dict[str, Any]]:
+    """Readiness of the configured `kind` provider: package installed, credentials present."""
+
+    def run() -> dict[str, Any]:
+        from media.conversation import provider_factory
+
+        report = provider_factory().check()[kind]
+        if not report.get("ok"):
+            raise RuntimeError(report.get("detail") or f"{kind} provider is not ready")
+        return report
+
+    return run
+
+
+def check_realtime() -> dict[str, Any]:
+    from media.providers.realtime import RealtimeFactory
+
+    factory = RealtimeFactory.from_config(settings.REALTIME_SPEECH_PROVIDER)
+    report = factory.check().as_dict()
+    if not report.get("ok"):
+        raise RuntimeError(report.get("detail") or "realtime service is not ready")
+    return report
+
+
 def registered_checks() -> list[Check]:
     checks = [
         Check("database", check_database, in_caller_thread=True),
@@ -115,6 +142,11 @@ def registered_checks() -> list[Check]:
         Check("channel_layer", check_channel_layer),
         Check("tts_pool", check_tts_pool, required=False),
     ]
+    checks += [
+        Check(f"speech_{kind}", _provider_check(kind)) for kind in ("stt", "tts", "llm", "vad")
+    ]
+    if settings.REALTIME_SPEECH_PROVIDER:
+        checks.append(Check("realtime", check_realtime, required=False))
     if not settings.CELERY_TASK_ALWAYS_EAGER:
         checks.append(Check("celery_broker", check_celery_broker, required=False))
     return checks

@@ -80,3 +80,22 @@ def test_readiness_reports_a_stopped_redis_as_down(api_client, settings):
         assert checks[component]["status"] == "unhealthy"
         assert checks[component]["error"]
     assert checks["database"]["status"] == "healthy"
+
+
+def test_readiness_reports_each_configured_speech_provider(api_client):
+    checks = _checks(api_client.get("/api/v1/readiness").json())
+    for kind in ("stt", "tts", "llm", "vad"):
+        assert checks[f"speech_{kind}"]["status"] == "healthy", checks[f"speech_{kind}"]
+    assert checks["speech_llm"]["details"]["backend"].endswith("RulesDialogueEngine")
+
+
+def test_readiness_is_unhealthy_when_a_provider_lacks_its_credentials(api_client, settings):
+    settings.SPEECH_PROVIDERS = {
+        **settings.SPEECH_PROVIDERS,
+        "tts": {"BACKEND": "media.providers.azure_speech.AzureTTS", "OPTIONS": {}},
+    }
+    response = api_client.get("/api/v1/readiness")
+    checks = _checks(response.json())
+    assert response.status_code == 503
+    assert checks["speech_tts"]["status"] == "unhealthy"
+    assert "AZURE_SPEECH" in checks["speech_tts"]["error"]
