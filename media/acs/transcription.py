@@ -1,0 +1,164 @@
+"""Transcription-only calls: the caller's speech as text, with no agent answering.
+
+:class:`CallTranscriber` runs the configured VAD and STT providers on the call audio (the same
+turn-taking rules as the conversation engine, without turns for an agent) and emits
+`UserTranscript` events: partials while the caller speaks, one final per utterance.
+ACS's own `TranscriptionData` messages become the same events through
+:func:`transcript_event`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from media.acs.codec import TranscriptionData
+from media.engine.audio import STT_SAMPLE_RATE_HZ, FrameSplitter, StreamResampler, frame_bytes
+from media.engine.config import EngineConfig
+from media.engine.emitter import EventEmitter
+from media.engine.events import Event, UserTranscript
+from media.engine.threads import SessionWorkers, ThreadBridge
+from media.providers.base import STT, VAD, ProviderContext, SttResult
+
+logger = logging.getLogger(__name__)
+
+
+def transcript_event(session_id: str, turn_id: int, message: TranscriptionData) -> UserTranscript:
+    """An ACS `TranscriptionData` message as the engine's transcript event."""
+    return UserTranscript(session_id, turn_id, message.text.strip(), message.is_final, "voice")
+
+
+class CallTranscriber:
+    """VAD + STT over a call's audio; every final is one numbered utterance.
+
+    Threading: call everything on the loop that called :meth:`start`; STT results arrive on it
+    through the provider's bridge. `emit` is called on the loop, in order.
+    """
+
+    def __init__(
+        self,
+        *,
+        session_id: str,
+        stt: STT,
+        vad: VAD,
+        emit: Callable[[Event], Any],
+        config: EngineConfig | None = None,
+        first_turn_id: int = 1,
+    ) -> None:
+        self.session_id = session_id
+        self.stt = stt
+        self.vad = vad
+        # Ordered delivery: an async `emit` (storing, relaying) finishes before the next event.
+        self.emit = EventEmitter(emit, session_id)
+        self.config = config or EngineConfig()
+        self.turn_id = first_turn_id
+        self.utterances = 0
+        self._splitter = FrameSplitter(frame_bytes(STT_SAMPLE_RATE_HZ))
+        self._resampler: StreamResampler | None = None
+        self._preroll: deque[bytes] = deque(maxlen=max(1, self.config.preroll_ms // 20))
+        self._in_utterance = False
+        self._speech_ms = 0
+        self._silence_ms = 0
+        self._last_partial = ""
+        self._awaiting_final = 0
+        self._final_seen: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._started = False
+        self._closed = False
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        workers = SessionWorkers(ThreadBridge.for_loop(self._loop), self.config.max_jobs_in_flight)
+        context = ProviderContext(self.session_id, workers, STT_SAMPLE_RATE_HZ)
+        await self.vad.start(context)
+        await self.stt.start(context)
+        self.stt.set_listener(self._on_result)
+        self._started = True
+
+    def push_audio(self, pcm16: bytes, sample_rate_hz: int = STT_SAMPLE_RATE_HZ) -> None:
+        if not self._started or self._closed:
+            return
+        if sample_rate_hz != STT_SAMPLE_RATE_HZ:
+            if self._resampler is None or self._resampler.in_rate_hz != sample_rate_hz:
+                self._resampler = StreamResampler(sample_rate_hz, STT_SAMPLE_RATE_HZ)
+            pcm16 = self._resampler.process(pcm16)
+        for frame in self._splitter.push(pcm16):
+            self._on_frame(frame)
+
+    def _on_frame(self, frame: bytes) -> None:
+        cfg = self.config
+        probability = self.vad.speech_probability(frame)
+        if self.stt.continuous:
+            self.stt.push(frame)
+        if not self._in_utterance:
+            self._preroll.append(frame)
+            if probability >= cfg.vad_start_threshold:
+                self._speech_ms += 20
+                if self._speech_ms >= cfg.speech_onset_ms:
+                    self._in_utterance = True
+                    self._silence_ms = 0
+                    if not self.stt.continuous:
+                        self.stt.begin_utterance(b"".join(self._preroll))
+                    self._preroll.clear()
+            else:
+                self._speech_ms = 0
+            return
+        if not self.stt.continuous:
+            self.stt.push(frame)
+        if probability >= cfg.vad_stop_threshold:
+            self._silence_ms = 0
+            return
+        self._silence_ms += 20
+        if self._silence_ms >= cfg.end_of_turn_silence_ms:
+            self._in_utterance = False
+            self._speech_ms = 0
+            self._silence_ms = 0
+            if not self.stt.continuous:
+                self._awaiting_final += 1
+                self.stt.end_utterance()
+
+    def _on_result(self, result: SttResult) -> None:
+        if self._closed:
+            return
+        text = result.text.strip()
+        if not text:
+            return
+        if not result.is_final:
+            if text != self._last_partial:
+                self._last_partial = text
+                self.emit(UserTranscript(self.session_id, self.turn_id, text, False, "voice"))
+            return
+        self._last_partial = ""
+        self._awaiting_final = max(0, self._awaiting_final - 1)
+        if self._final_seen is not None:
+            self._final_seen.set()
+        self.emit(UserTranscript(self.session_id, self.turn_id, text, True, "voice"))
+        self.turn_id += 1
+        self.utterances += 1
+
+    async def close(self) -> None:
+        """Finish the utterance in progress (its final is still emitted), then stop."""
+        if self._closed:
+            return
+        if self._started and not self.stt.continuous:
+            if self._in_utterance:
+                self._in_utterance = False
+                self._awaiting_final += 1
+                self.stt.end_utterance()
+            timeout_s = self.config.stt_final_timeout_ms / 1000
+            try:
+                async with asyncio.timeout(timeout_s):
+                    while self._awaiting_final:
+                        self._final_seen = asyncio.Event()
+                        await self._final_seen.wait()
+            except TimeoutError:
+                logger.info("session %s: no final for the last utterance", self.session_id)
+        self._closed = True
+        for provider in (self.stt, self.vad):
+            try:
+                await provider.close()
+            except Exception:
+                logger.exception("session %s: closing %s failed", self.session_id, provider)

@@ -1,0 +1,319 @@
+"""The ACS media socket (`/api/v1/media/stream`): a transport between ACS and a conversation.
+
+ACS connects here once a call with media streaming is established (azure-protocols §1). The
+consumer authenticates the upgrade (`calls.auth`), finds the call, and on the first message
+starts what the call's streaming mode asks for:
+
+- `media` / `voice_live`: a `media.conversation.Conversation` (the cascade, or the realtime
+  service for `voice_live` when one is configured). Caller `AudioData` and `DtmfData` go in;
+  the agent's 20 ms frames (already paced at real time by the engine) go out as `AudioData`,
+  and a barge-in is a `StopAudio`.
+- `transcription`: the caller's words only, no agent audio: ACS's own `TranscriptionData`, or,
+  on an audio stream when ACS is not transcribing, the configured VAD + STT. Every final is
+  stored as a turn of the session and relayed live.
+
+Bad input (malformed JSON, unknown kinds, bad base64, wrong frame sizes, oversized messages,
+binary frames) is counted and logged with the call id; the call goes on.
+
+Close codes: 4400 no call id, 4401 authentication failed, 4404 unknown call, 4410 the call has
+already ended, 4500 the conversation could not start; 1000 when the app ends the stream.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable
+from typing import Any
+from urllib.parse import parse_qs
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+
+from media.acs import codec, live
+from media.acs.transcription import CallTranscriber, transcript_event
+from media.engine.events import AudioFrame, BargeIn, Event, UserTranscript
+
+logger = logging.getLogger(__name__)
+
+CLOSE_BAD_REQUEST = 4400
+CLOSE_UNAUTHORIZED = 4401
+CLOSE_UNKNOWN_CALL = 4404
+CLOSE_CALL_ENDED = 4410
+CLOSE_START_FAILED = 4500
+# Bad messages logged in full per socket and reason; later ones are only counted.
+LOGGED_PER_REASON = 3
+MODES = ("media", "transcription", "voice_live")
+
+
+def _query(scope: dict) -> dict[str, str]:
+    raw = parse_qs((scope.get("query_string") or b"").decode("latin-1"))
+    return {key: values[0] for key, values in raw.items() if values}
+
+
+def _header(scope: dict, name: bytes) -> str:
+    for key, value in scope.get("headers") or ():
+        if key.lower() == name:
+            return value.decode("latin-1")
+    return ""
+
+
+def _trace_headers(scope: dict) -> dict[str, str]:
+    return {
+        name: value
+        for name in ("traceparent", "tracestate")
+        if (value := _header(scope, name.encode()))
+    }
+
+
+class MediaStreamConsumer(AsyncWebsocketConsumer):
+    """One ACS media (or transcription) stream of one call."""
+
+    call_connection_id = ""
+    session_id = ""
+    streaming_mode = "media"
+    info: live.StreamInfo | None = None
+    conversation: Any = None
+    transcriber: CallTranscriber | None = None
+    started = False
+    failed = False
+
+    async def connect(self) -> None:
+        # Accept first: a refusal then reaches ACS (and logs) as a close code with a reason.
+        await self.accept()
+        query = _query(self.scope)
+        self.call_connection_id = (
+            query.get("call_connection_id") or _header(self.scope, b"x-ms-call-connection-id")
+        ).strip()
+        if not self.call_connection_id:
+            await self._refuse(CLOSE_BAD_REQUEST, "call_connection_id is required")
+            return
+        from calls.auth import media_socket_authorize_async
+
+        auth = await media_socket_authorize_async(self.scope)
+        if not auth.ok:
+            await self._refuse(CLOSE_UNAUTHORIZED, auth.reason)
+            return
+        from calls.selectors import call_get
+
+        call = await database_sync_to_async(call_get)(self.call_connection_id)
+        if call is None:
+            await self._refuse(CLOSE_UNKNOWN_CALL, "no call with this call_connection_id")
+            return
+        if call.is_final:
+            await self._refuse(CLOSE_CALL_ENDED, f"the call is {call.status}")
+            return
+        mode = (call.streaming_mode or settings.ACS_STREAMING_MODE).lower()
+        self.streaming_mode = mode if mode in MODES else "media"
+        self.session_id = query.get("session_id") or call.session_id or self.call_connection_id
+        self.decoder = codec.InboundDecoder()
+        self.decoder.set_format(call.sample_rate_hz)
+        self.sample_rate_hz = call.sample_rate_hz
+        self.correlation_id = _header(self.scope, b"x-ms-call-correlation-id")
+        self.info = live.StreamInfo(self.call_connection_id, self.session_id, self.streaming_mode)
+        self.info.rejected = self.decoder.rejected
+        live.opened(self.channel_name, self.info)
+        from calls.services import call_mark_media_connected
+
+        await database_sync_to_async(call_mark_media_connected)(
+            call_connection_id=self.call_connection_id
+        )
+        logger.info(
+            "call %s: media socket open (session %s, mode %s)",
+            self.call_connection_id,
+            self.session_id,
+            self.streaming_mode,
+        )
+
+    async def _refuse(self, code: int, reason: str) -> None:
+        logger.warning(
+            "call %s: media socket refused (%s): %s", self.call_connection_id or "-", code, reason
+        )
+        self.failed = True
+        await self.close(code=code, reason=reason[:120])
+
+    # -- inbound --------------------------------------------------------------------------------
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if self.info is None or self.failed:
+            return
+        self.info.messages_in += 1
+        if text_data is None:
+            self._bad(self.decoder.decode_binary(bytes_data or b""))
+            return
+        message = self.decoder.decode(text_data)
+        kind = type(message)
+        if kind is codec.AudioData:
+            if len(message.pcm) != self.decoder.frame_bytes:
+                self._log_bad(codec.BAD_FRAME_SIZE, f"{len(message.pcm)} bytes (used)")
+            if not self.started:
+                await self._start("audio")
+            target = self.conversation or self.transcriber
+            if target is not None:
+                target.push_audio(message.pcm, self.sample_rate_hz)
+        elif kind is codec.BadInput:
+            self._bad(message)
+        elif kind is codec.DtmfData:
+            if not self.started:
+                await self._start("audio")
+            if self.conversation is not None:
+                self.conversation.push_dtmf(message.digits)
+        elif kind is codec.AudioMetadata:
+            self.sample_rate_hz = message.sample_rate_hz
+            if not self.started:
+                await self._start("audio")
+        elif kind is codec.TranscriptionData:
+            if not self.started:
+                await self._start("transcription")
+            await self._acs_transcript(message)
+        elif kind is codec.TranscriptionMetadata and not self.started:
+            await self._start("transcription")
+        # StopAudio from the ACS side carries nothing for the app.
+
+    def _bad(self, bad: codec.BadInput) -> None:
+        self._log_bad(bad.reason, bad.detail)
+
+    def _log_bad(self, reason: str, detail: str) -> None:
+        if self.decoder.rejected[reason] <= LOGGED_PER_REASON:
+            logger.warning(
+                "call %s: bad media message counted (%s: %s)",
+                self.call_connection_id,
+                reason,
+                detail,
+            )
+
+    # -- starting -------------------------------------------------------------------------------
+
+    async def _start(self, kind: str) -> None:
+        self.started = True
+        self.info.kind = kind
+        if self.streaming_mode == "transcription":
+            await self._start_transcription(kind)
+            return
+        if kind == "transcription":
+            logger.info(
+                "call %s: transcription stream ignored in %s mode",
+                self.call_connection_id,
+                self.streaming_mode,
+            )
+            return
+        from media.conversation import Conversation, ConversationStartError
+
+        output_rate = 24000 if self.streaming_mode == "voice_live" else 16000
+        if self.sample_rate_hz in (16000, 24000):
+            output_rate = self.sample_rate_hz  # what ACS negotiated is what it plays
+        try:
+            self.conversation = await Conversation.open(
+                session_id=self.session_id,
+                transport="acs",
+                emit=self._emit,
+                output_sample_rate_hz=output_rate,
+                streaming_mode=self.streaming_mode,
+                call_connection_id=self.call_connection_id,
+                trace_headers=_trace_headers(self.scope),
+            )
+        except ConversationStartError as exc:
+            logger.error("call %s: conversation could not start: %s", self.call_connection_id, exc)
+            self.failed = True
+            await self.close(code=CLOSE_START_FAILED, reason=str(exc)[:120])
+            return
+        self.output_rate_hz = output_rate
+        logger.info(
+            "call %s: conversation started (agent %s, resumed %s)",
+            self.call_connection_id,
+            self.conversation.active_agent,
+            self.conversation.resumed,
+        )
+
+    async def _start_transcription(self, kind: str) -> None:
+        from media.services import call_transcript_start
+
+        self.transcript = await call_transcript_start(
+            session_id=self.session_id, call_connection_id=self.call_connection_id
+        )
+        if kind != "audio":
+            return
+        if settings.ACS_COGNITIVE_SERVICES_ENDPOINT:
+            # ACS transcribes this call itself (its TranscriptionData arrives on another
+            # stream); transcribing the audio here too would store every utterance twice.
+            logger.info("call %s: audio stream not transcribed (ACS does)", self.call_connection_id)
+            return
+        from media.providers import build_providers
+
+        factory = build_providers(settings.SPEECH_PROVIDERS)
+        stt = factory.classes["stt"](**factory.options["stt"])
+        vad = factory.classes["vad"](**factory.options["vad"])
+        transcriber = CallTranscriber(
+            session_id=self.session_id,
+            stt=stt,
+            vad=vad,
+            emit=self._transcript_emit,
+            first_turn_id=self.transcript.next_turn_id,
+        )
+        try:
+            await transcriber.start()
+        except Exception as exc:  # noqa: BLE001 - any provider failure refuses the stream
+            logger.error("call %s: transcriber could not start: %s", self.call_connection_id, exc)
+            self.failed = True
+            await self.close(code=CLOSE_START_FAILED, reason=f"transcription: {exc}"[:120])
+            return
+        self.transcriber = transcriber
+
+    # -- outbound -------------------------------------------------------------------------------
+
+    def _emit(self, event: Event) -> Awaitable[None] | None:
+        """Conversation events: audio frames and stops go to ACS; the glue relays the rest."""
+        kind = type(event)
+        if kind is AudioFrame:
+            self.info.frames_out += 1
+            return self.send(text_data=codec.encode_audio_data(event.pcm))
+        if kind is BargeIn:
+            self.info.stops_out += 1
+            return self.send(text_data=codec.STOP_AUDIO)
+        return None
+
+    async def _acs_transcript(self, message: codec.TranscriptionData) -> None:
+        if not message.text.strip():
+            return
+        turn_id = self.transcript.next_turn_id
+        await self._transcript_emit(transcript_event(self.session_id, turn_id, message))
+
+    async def _transcript_emit(self, event: Event) -> None:
+        if type(event) is UserTranscript:
+            await self.transcript.record(event)
+
+    # -- ending ---------------------------------------------------------------------------------
+
+    async def disconnect(self, code: int) -> None:
+        conversation, self.conversation = self.conversation, None
+        if conversation is not None:
+            try:
+                await conversation.close()
+            except Exception:  # the socket is gone either way
+                logger.exception(
+                    "call %s: closing the conversation failed", self.call_connection_id
+                )
+        transcriber, self.transcriber = self.transcriber, None
+        if transcriber is not None:
+            await transcriber.close()
+        transcript = getattr(self, "transcript", None)
+        if transcript is not None:
+            await transcript.close()
+        info = live.closed(self.channel_name)
+        if info is None:
+            return
+        from calls.services import call_mark_media_connected
+
+        await database_sync_to_async(call_mark_media_connected)(
+            call_connection_id=self.call_connection_id, connected=False
+        )
+        logger.info(
+            "call %s: media socket closed (code %s; %d messages in, %d frames and %d stops out, "
+            "bad input %s)",
+            self.call_connection_id,
+            code,
+            info.messages_in,
+            info.frames_out,
+            info.stops_out,
+            dict(info.rejected) or "none",
+        )

@@ -1,0 +1,83 @@
+"""Helpers shared by the media socket tests."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
+
+from calls.models import Call
+from media.providers import FAKE_PROVIDERS
+from metrics import services as metrics_services
+
+SECRET = "media-test-secret"
+
+
+@pytest.fixture
+async def drain_metrics():
+    """Wait for the background metrics writer, so no write races the test database teardown."""
+    yield
+    await metrics_services.flush()
+
+
+def stream_path(call_connection_id: str, **params: str) -> str:
+    extra = "".join(f"&{k}={v}" for k, v in params.items())
+    return f"/api/v1/media/stream?call_connection_id={call_connection_id}&token={SECRET}{extra}"
+
+
+async def make_call(
+    call_connection_id: str,
+    *,
+    streaming_mode: str,
+    status: str = Call.Status.CONNECTED,
+    session_id: str = "",
+) -> Call:
+    def create() -> Call:
+        return Call.objects.create(
+            call_connection_id=call_connection_id,
+            direction=Call.Direction.INBOUND,
+            from_number="+14255550100",
+            to_number="+14255550199",
+            status=status,
+            streaming_mode=streaming_mode,
+            session_id=session_id or call_connection_id,
+        )
+
+    return await database_sync_to_async(create)()
+
+
+async def close_info(communicator: WebsocketCommunicator, timeout_s: float = 5) -> dict:
+    while True:
+        message = await communicator.receive_output(timeout=timeout_s)
+        if message["type"] == "websocket.close":
+            return message
+
+
+def fake_speech_providers(
+    settings: Any, *, stt_script: list[str] = (), llm_script: list | None = None, **tts: Any
+) -> None:
+    """The fake providers (energy VAD, scripted STT and LLM, tone TTS) for this test."""
+    providers = copy.deepcopy(FAKE_PROVIDERS)
+    providers["stt"]["OPTIONS"] = {"script": list(stt_script), "partial_every_frames": 10}
+    if llm_script is not None:
+        providers["llm"]["OPTIONS"] = {"script": llm_script}
+    providers["tts"]["OPTIONS"] = dict(tts)
+    settings.SPEECH_PROVIDERS = providers
+
+
+async def eventually(check, timeout_s: float = 5.0, interval_s: float = 0.02):
+    """Poll `check()` (sync or async) until it returns something truthy; fail on timeout."""
+    import asyncio
+    import inspect
+
+    for _ in range(int(timeout_s / interval_s)):
+        value = check()
+        if inspect.isawaitable(value):
+            value = await value
+        if value:
+            return value
+        await asyncio.sleep(interval_s)
+    raise AssertionError(f"condition not met within {timeout_s} s")
