@@ -4,3 +4,6 @@ from django.apps import AppConfig
 class CallsConfig(AppConfig):
     name = "calls"
     verbose_name = "Calls"
+
+    def ready(self) -> None:
+        from calls import checks  # noqa: F401  (registers the system checks)

@@ -15,92 +15,23 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import json
 import logging
 import queue
 import threading
 import uuid
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
-from urllib.parse import urlsplit
 
 from calls.fake_acs import events as ev
 from calls.fake_acs.event_grid import Delivery, post_events
+from calls.fake_acs.handler import AcsError, RestHandler
 from calls.fake_acs.media import MediaStreamHook, MediaStreamRequest, open_media_socket
-from calls.fake_acs.signing import AcsJwtSigner, hmac_check, new_access_key
+from calls.fake_acs.signing import AcsJwtSigner, new_access_key
+from calls.fake_acs.state import FakeCall, IncomingCallInvite, RecordedRequest
 
 logger = logging.getLogger(__name__)
 
 CALLS_PREFIX = "/calling/callConnections"
-MAX_BODY_BYTES = 1 << 20
-
-
-@dataclass(slots=True)
-class RecordedRequest:
-    method: str
-    path: str
-    query: str
-    headers: dict[str, str]
-    body: Any
-
-
-@dataclass(slots=True)
-class IncomingCallInvite:
-    """A call ringing at the ACS number, not yet answered."""
-
-    incoming_call_context: str
-    from_number: str
-    to_number: str
-    server_call_id: str
-    correlation_id: str
-    event: dict  # the Event Grid `IncomingCall` event to deliver
-
-
-@dataclass(slots=True)
-class FakeCall:
-    call_connection_id: str
-    server_call_id: str
-    correlation_id: str
-    direction: str  # "outbound" | "inbound"
-    state: str  # "connecting" | "connected" | "disconnected"
-    callback_uri: str
-    source: dict | None
-    targets: list[dict]
-    operation_context: str | None = None
-    media_streaming: dict | None = None  # mediaStreamingOptions as received (wire names)
-    transcription: dict | None = None  # transcriptionOptions as received
-    cognitive_services_endpoint: str | None = None
-    incoming_call_context: str | None = None
-    media_streams: list[MediaStreamRequest] = field(default_factory=list)
-    hangup: threading.Event = field(default_factory=threading.Event)
-
-    def properties(self) -> dict:
-        """CallConnectionProperties as the service returns them (§2.4)."""
-        props: dict[str, Any] = {
-            "callConnectionId": self.call_connection_id,
-            "serverCallId": self.server_call_id,
-            "correlationId": self.correlation_id,
-            "callbackUri": self.callback_uri,
-            "callConnectionState": self.state,
-            "targets": self.targets,
-        }
-        if self.source:
-            props["source"] = self.source
-        if self.media_streaming:
-            active = self.state == "connected" and self.media_streaming.get("startMediaStreaming")
-            props["mediaStreamingSubscription"] = {
-                "id": str(uuid.uuid5(uuid.NAMESPACE_URL, self.call_connection_id)),
-                "state": "active" if active else "inactive",
-                "subscribedContentTypes": ["audio"],
-            }
-        return props
-
-
-class _AcsError(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
 
 
 class FakeAcsServer:
@@ -139,10 +70,10 @@ class FakeAcsServer:
         self.invites: dict[str, IncomingCallInvite] = {}
         self.requests: list[RecordedRequest] = []
         self.deliveries: list[Delivery] = []
-        self._failures: dict[str, list[_AcsError]] = {}
+        self._failures: dict[str, list[AcsError]] = {}
         self._lock = threading.RLock()
         self._actions: queue.Queue = queue.Queue()
-        self._httpd = ThreadingHTTPServer((host, port), _Handler)
+        self._httpd = ThreadingHTTPServer((host, port), RestHandler)
         self._httpd.daemon_threads = True
         self._httpd.fake = self  # type: ignore[attr-defined]
         self._threads: list[threading.Thread] = []
@@ -194,6 +125,17 @@ class FakeAcsServer:
 
     # --- test and operator controls ----------------------------------------------------------
 
+    def record_request(
+        self, method: str, path: str, query: str, headers: dict[str, str], body: Any
+    ) -> None:
+        with self._lock:
+            self.requests.append(RecordedRequest(method, path, query, headers, body))
+
+    def call_properties(self) -> list[dict]:
+        """Every call the fake holds, as CallConnectionProperties."""
+        with self._lock:
+            return [call.properties() for call in self.calls.values()]
+
     def get_call(self, call_connection_id: str) -> FakeCall | None:
         with self._lock:
             return self.calls.get(call_connection_id)
@@ -241,7 +183,7 @@ class FakeAcsServer:
     def fail_next(self, operation: str, *, status: int, code: str, message: str) -> None:
         """Answer the next `operation` ("create", "answer", "terminate", ...) with an error."""
         with self._lock:
-            self._failures.setdefault(operation, []).append(_AcsError(status, code, message))
+            self._failures.setdefault(operation, []).append(AcsError(status, code, message))
 
     def send_callback(self, call_connection_id: str, name: str, **data) -> None:
         """Queue any callback event (e.g. `PlayCompleted`) for a call."""
@@ -285,7 +227,7 @@ class FakeAcsServer:
     def _call_or_404(self, call_connection_id: str) -> FakeCall:
         call = self.calls.get(call_connection_id)
         if call is None:
-            raise _AcsError(404, "8522", f"Call {call_connection_id} not found.")
+            raise AcsError(404, "8522", f"Call {call_connection_id} not found.")
         return call
 
     def _take_failure(self, operation: str) -> None:
@@ -461,7 +403,7 @@ class FakeAcsServer:
     def handle(self, method: str, path: str, body: Any) -> tuple[int, Any]:
         if method == "GET" and path == "/calling/keys":
             if not self.jwt_signer:
-                raise _AcsError(404, "NotFound", "This fake does not sign tokens.")
+                raise AcsError(404, "NotFound", "This fake does not sign tokens.")
             return 200, self.jwt_signer.jwks()
         with self._lock:
             if method == "POST" and path == CALLS_PREFIX:
@@ -471,28 +413,28 @@ class FakeAcsServer:
             if method == "POST" and path in (CALLS_PREFIX + ":reject", CALLS_PREFIX + ":redirect"):
                 return self._drop_invite(body, path.rsplit(":", 1)[1])
             if not path.startswith(CALLS_PREFIX + "/"):
-                raise _AcsError(404, "NotFound", f"No route {method} {path}.")
+                raise AcsError(404, "NotFound", f"No route {method} {path}.")
             rest = path[len(CALLS_PREFIX) + 1 :]
             call_id, _, action = rest.partition(":")
             if "/" in call_id:
-                raise _AcsError(404, "NotFound", f"No route {method} {path}.")
+                raise AcsError(404, "NotFound", f"No route {method} {path}.")
             call = self._call_or_404(call_id)
             if method == "GET" and not action:
                 return 200, call.properties()
             if (method == "DELETE" and not action) or (method == "POST" and action == "terminate"):
                 self._take_failure("terminate")
                 if call.state == "disconnected":
-                    raise _AcsError(404, "8522", "Call already disconnected.")
+                    raise AcsError(404, "8522", "Call already disconnected.")
                 self._disconnect(call, "The call was ended by the application.")
                 return 204, None
             if method == "POST" and action in ("startMediaStreaming", "stopMediaStreaming"):
                 return 202, None
-            raise _AcsError(404, "NotFound", f"No route {method} {path}.")
+            raise AcsError(404, "NotFound", f"No route {method} {path}.")
 
     def _create_call(self, body: dict) -> tuple[int, Any]:
         self._take_failure("create")
         if not isinstance(body, dict) or not body.get("targets") or not body.get("callbackUri"):
-            raise _AcsError(400, "BadRequest", "targets and callbackUri are required.")
+            raise AcsError(400, "BadRequest", "targets and callbackUri are required.")
         source_number = (body.get("sourceCallerIdNumber") or {}).get("value")
         call = FakeCall(
             call_connection_id=str(uuid.uuid4()),
@@ -519,12 +461,12 @@ class FakeAcsServer:
     def _answer_call(self, body: dict) -> tuple[int, Any]:
         self._take_failure("answer")
         if not isinstance(body, dict) or not body.get("incomingCallContext"):
-            raise _AcsError(400, "BadRequest", "incomingCallContext and callbackUri are required.")
+            raise AcsError(400, "BadRequest", "incomingCallContext and callbackUri are required.")
         if not body.get("callbackUri"):
-            raise _AcsError(400, "BadRequest", "callbackUri is required.")
+            raise AcsError(400, "BadRequest", "callbackUri is required.")
         invite = self.invites.pop(body["incomingCallContext"], None)
         if invite is None:
-            raise _AcsError(400, "8523", "Invalid or already used incoming call context.")
+            raise AcsError(400, "8523", "Invalid or already used incoming call context.")
         call = FakeCall(
             call_connection_id=str(uuid.uuid4()),
             server_call_id=invite.server_call_id,
@@ -551,90 +493,5 @@ class FakeAcsServer:
         self._take_failure(action)
         context = (body or {}).get("incomingCallContext")
         if not context or self.invites.pop(context, None) is None:
-            raise _AcsError(400, "8523", "Invalid or already used incoming call context.")
+            raise AcsError(400, "8523", "Invalid or already used incoming call context.")
         return 204, None
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server_version = "FakeACS/1.0"
-
-    def log_message(self, fmt: str, *args) -> None:
-        logger.debug("fake ACS: " + fmt, *args)
-
-    def _respond(self, status: int, body: Any = None) -> None:
-        raw = b"" if body is None else json.dumps(body).encode()
-        self.send_response(status)
-        if raw:
-            self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(raw)))
-        self.end_headers()
-        if raw:
-            self.wfile.write(raw)
-
-    def _dispatch(self) -> None:
-        fake: FakeAcsServer = self.server.fake  # type: ignore[attr-defined]
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > MAX_BODY_BYTES:
-            self._respond(413, {"error": {"code": "TooLarge", "message": "Body too large."}})
-            return
-        raw = self.rfile.read(length) if length else b""
-        parts = urlsplit(self.path)
-        try:
-            body = json.loads(raw) if raw else None
-        except ValueError:
-            self._respond(400, {"error": {"code": "BadRequest", "message": "Malformed JSON."}})
-            return
-        headers = dict(self.headers.items())
-        with fake._lock:
-            fake.requests.append(
-                RecordedRequest(self.command, parts.path, parts.query, headers, body)
-            )
-        try:
-            if parts.path.startswith("/_fake/"):
-                status, out = _control(fake, self.command, parts.path, body)
-            else:
-                if parts.path != "/calling/keys":
-                    if "api-version=" not in parts.query:
-                        raise _AcsError(400, "MissingApiVersion", "api-version is required.")
-                    if fake.verify_hmac:
-                        problem = hmac_check(
-                            access_key=fake.access_key,
-                            method=self.command,
-                            path_and_query=self.path,
-                            headers=headers,
-                            body=raw,
-                        )
-                        if problem:
-                            raise _AcsError(401, "Unauthorized", problem)
-                status, out = fake.handle(self.command, parts.path, body)
-        except _AcsError as exc:
-            status, out = exc.status, {"error": {"code": exc.code, "message": exc.message}}
-        self._respond(status, out)
-
-    do_GET = do_POST = do_DELETE = _dispatch
-
-
-def _control(fake: FakeAcsServer, method: str, path: str, body: Any) -> tuple[int, Any]:
-    """Operator routes for the command line: ring the app, hang up as the caller, list calls."""
-    body = body if isinstance(body, dict) else {}
-    if method == "GET" and path == "/_fake/calls":
-        with fake._lock:
-            calls = [call.properties() for call in fake.calls.values()]
-        return 200, {"calls": calls}
-    if method == "POST" and path == "/_fake/incoming":
-        if not body.get("webhook_url"):
-            raise _AcsError(400, "BadRequest", "webhook_url is required.")
-        invite = fake.ring(
-            from_number=str(body.get("from") or "+14255550100"),
-            to_number=str(body.get("to") or "+14255550199"),
-            caller_display_name=str(body.get("caller_display_name") or ""),
-        )
-        threading.Thread(
-            target=fake.post_event_grid, args=(body["webhook_url"], [invite.event]), daemon=True
-        ).start()
-        return 202, {"incomingCallContext": invite.incoming_call_context}
-    if method == "POST" and path.startswith("/_fake/calls/") and path.endswith("/hangup"):
-        fake.hang_up_from_caller(path.split("/")[3])
-        return 202, None
-    raise _AcsError(404, "NotFound", f"No route {method} {path}.")
