@@ -14,6 +14,7 @@ export class Player {
     this.node = null;
     this.ready = null;
     this.stats = { played: 0, queued: 0, clears: 0 };
+    this.pending = []; // chunks that arrive while the worklet is still loading
     window.__played = 0;
     window.__queued = 0;
     window.__playbackClears = 0;
@@ -34,23 +35,28 @@ export class Player {
         this.onStats(this.stats);
       };
       this.node.connect(this.context.destination);
+      for (const samples of this.pending.splice(0)) {
+        this.node.port.postMessage({ type: "chunk", samples }, [samples.buffer]);
+      }
       await this.context.resume();
     })();
     return this.ready;
   }
 
   enqueueBase64(data, sampleRate) {
-    if (!this.node || !data) return;
+    if (!this.ready || !data) return;
     const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
     const view = new DataView(bytes.buffer);
     const count = bytes.length >> 1;
     let samples = new Float32Array(count);
     for (let i = 0; i < count; i++) samples[i] = view.getInt16(i * 2, true) / 32768;
     if (sampleRate && sampleRate !== this.sampleRate) samples = resample(samples, sampleRate, this.sampleRate);
-    this.node.port.postMessage({ type: "chunk", samples }, [samples.buffer]);
+    if (this.node) this.node.port.postMessage({ type: "chunk", samples }, [samples.buffer]);
+    else this.pending.push(samples);
   }
 
   clear() {
+    this.pending = [];
     if (this.node) this.node.port.postMessage({ type: "clear" });
   }
 
