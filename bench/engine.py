@@ -1,0 +1,233 @@
+"""Speech engine benchmark: engine overhead and barge-in with fakes; the offline stack end to end.
+
+    .venv/bin/python bench/engine.py                 # both parts
+    .venv/bin/python bench/engine.py --turns 500     # more fake turns
+    .venv/bin/python bench/engine.py --skip-offline  # fakes only (seconds)
+
+Part 1 (zero-latency fakes: scripted STT, instant scripted LLM, instant tone TTS, energy VAD,
+real-time pacing, synchronous emit). Each turn: 200 ms of speech, then silence; the clock
+starts just before the frame that completes the end-of-turn silence is pushed and stops when
+the first audio frame of the answer reaches `emit`. 40 ms into the answer the caller speaks
+again: the clock starts before the frame on which the barge-in gate passes (VAD onset
+decision) and stops when `BargeIn` reaches `emit`; every audio frame of the cancelled turn
+emitted after it is counted (must be 0).
+
+Part 2 (offline stack: Silero VAD, pocketsphinx, rules engine, piper): 20 utterances spoken
+by piper are fed at real time in 20 ms frames; the true end of speech is the end of the last
+10 ms of the utterance above -40 dBFS; the clock stops at the first agent audio frame.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import logging
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from media.engine.audio import resample, rms_dbfs, silence, tone  # noqa: E402
+from media.engine.config import EngineConfig  # noqa: E402
+from media.engine.events import AudioFrame, BargeIn, UserTranscript  # noqa: E402
+from media.engine.session import ConversationSession  # noqa: E402
+from media.engine.snapshot import AgentRoster, AgentSnapshot, ToolSpec  # noqa: E402
+from media.providers import DEFAULT_PROVIDERS, ProviderSet, build_providers  # noqa: E402
+from media.providers.fakes import EnergyVAD, FakeTTS, ScriptedLLM, ScriptedSTT  # noqa: E402
+
+SPEECH = tone(20, 16000, 220.0, 0.5)
+QUIET = silence(20, 16000)
+SENTENCES = [
+    "thank you for calling how can i help you today",
+    "i would like to check the balance on my account",
+    "my order has not arrived yet",
+    "can you reset my password please",
+    "i was charged twice for the same purchase",
+    "what are your opening hours on saturday",
+    "please transfer me to a human agent",
+    "i want to cancel my subscription",
+    "the delivery address needs to be updated",
+    "is there a fee for changing my flight",
+]
+
+
+class NoTools:
+    def run(self, name, arguments, context):
+        return {"success": True}
+
+
+def percentiles(values: list[float]) -> str:
+    if not values:
+        return "n/a"
+    ordered = sorted(values)
+
+    def pct(p: float) -> float:
+        return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+    return (
+        f"p50 {pct(50):.3f}  p95 {pct(95):.3f}  p99 {pct(99):.3f}  "
+        f"max {ordered[-1]:.3f}  (n={len(ordered)})"
+    )
+
+
+async def bench_fakes(turns: int) -> dict[str, list[float]]:
+    agent = AgentSnapshot("Bench", greeting="")
+    roster = AgentRoster({"Bench": agent}, "Bench")
+    answer = "Sure, here is the answer to that. And a second sentence to keep talking for a while."
+    llm = ScriptedLLM(respond=lambda request: [answer])
+    stt = ScriptedSTT(default="what is my balance", partial_every_frames=0)
+    providers = ProviderSet(stt=stt, tts=FakeTTS(ms_per_char=40), llm=llm, vad=EnergyVAD())
+    first_audio: dict[int, float] = {}
+    stops: dict[int, float] = {}
+    stale = [0]
+    events = {"eot_turn": None}
+
+    def emit(event) -> None:
+        now = time.perf_counter()
+        kind = type(event)
+        if kind is AudioFrame:
+            if event.turn_id in stops:
+                stale[0] += 1
+            elif event.turn_id not in first_audio:
+                first_audio[event.turn_id] = now
+        elif kind is BargeIn:
+            stops[event.turn_id] = now
+        elif kind is UserTranscript and event.is_final:
+            events["eot_turn"] = event.turn_id
+
+    config = EngineConfig()  # defaults: 500 ms end-of-turn silence, 120 ms barge-in gate
+    session = ConversationSession(
+        session_id="bench", roster=roster, providers=providers, tool_runner=NoTools(),
+        emit=emit, output_sample_rate_hz=16000, config=config,
+    )  # fmt: skip
+    await session.start()
+    silence_frames = config.end_of_turn_silence_ms // 20
+    gate_frames = config.barge_in_min_speech_ms // 20
+    eot_ms: list[float] = []
+    barge_ms: list[float] = []
+    gc.collect()
+    gc.freeze()
+    for _ in range(turns):
+        for _ in range(10):
+            session.push_audio(SPEECH)
+        for _ in range(silence_frames - 1):
+            session.push_audio(QUIET)
+        t0 = time.perf_counter()
+        session.push_audio(QUIET)  # the frame that completes the end-of-turn silence
+        while events["eot_turn"] is None or events["eot_turn"] not in first_audio:
+            await asyncio.sleep(0)
+        turn_id = events["eot_turn"]
+        events["eot_turn"] = None
+        eot_ms.append((first_audio[turn_id] - t0) * 1000)
+        await asyncio.sleep(0.04)  # let the answer play for a moment
+        for _ in range(gate_frames - 1):
+            session.push_audio(SPEECH)
+        t1 = time.perf_counter()
+        session.push_audio(SPEECH)  # the frame on which the barge-in gate passes
+        if turn_id not in stops:
+            raise RuntimeError("no barge-in")
+        barge_ms.append((stops[turn_id] - t1) * 1000)
+        await asyncio.sleep(0.06)  # anything stale would surface now
+    gc.unfreeze()
+    await session.close()
+    return {"eot": eot_ms, "barge": barge_ms, "stale": [float(stale[0])]}
+
+
+def true_end_ms(pcm16k: bytes) -> float:
+    """End of the last 10 ms window above -40 dBFS."""
+    window = 320  # 10 ms at 16 kHz, bytes
+    last = 0
+    for i in range(0, len(pcm16k) - window + 1, window):
+        if rms_dbfs(pcm16k[i : i + window]) > -40:
+            last = i + window
+    return last / 2 / 16000 * 1000
+
+
+async def bench_offline(utterances: int) -> list[float]:
+    from media.providers.local import LocalTTS
+
+    tts = LocalTTS(engine="piper")
+    from media.engine.threads import SessionWorkers, ThreadBridge
+    from media.providers.base import ProviderContext
+
+    loop = asyncio.get_running_loop()
+    await tts.start(ProviderContext("bench", SessionWorkers(ThreadBridge.for_loop(loop))))
+    clips = []
+    for i in range(utterances):
+        text = SENTENCES[i % len(SENTENCES)]
+        pcm = b"".join([c async for c in tts.synthesize(text, None)])  # type: ignore[arg-type]
+        clips.append(resample(pcm, tts.sample_rate_hz, 16000))
+
+    lookup = ToolSpec("check_order_status", "Check the status of an order or delivery.")
+    agent = AgentSnapshot("Offline", greeting="", tools=(lookup,))
+    roster = AgentRoster({"Offline": agent}, "Offline")
+    factory = build_providers(DEFAULT_PROVIDERS)
+    factory.preload()
+    first_audio: dict[int, float] = {}
+    finals: dict[int, str] = {}
+
+    def emit(event) -> None:
+        if type(event) is AudioFrame and event.turn_id not in first_audio:
+            first_audio[event.turn_id] = time.perf_counter()
+        elif type(event) is UserTranscript and event.is_final:
+            finals[event.turn_id] = event.text
+
+    session = ConversationSession(
+        session_id="offline", roster=roster, providers=factory.create(), tool_runner=NoTools(),
+        emit=emit, output_sample_rate_hz=16000,
+    )  # fmt: skip
+    await session.start()
+    results: list[float] = []
+    for clip in clips:
+        audio = silence(300, 16000) + clip + silence(1500, 16000)
+        end_offset_s = (300 + true_end_ms(clip)) / 1000
+        start = time.perf_counter()
+        true_end = start + end_offset_s
+        seen = set(first_audio)
+        for n, i in enumerate(range(0, len(audio) - 639, 640)):
+            # real time: frame n is pushed when its last sample has "arrived"
+            delay = start + (n + 1) * 0.02 - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            session.push_audio(audio[i : i + 640])
+            new = set(first_audio) - seen
+            if new:
+                break
+        while not set(first_audio) - seen:
+            await asyncio.sleep(0.005)
+        turn_id = max(set(first_audio) - seen)
+        results.append((first_audio[turn_id] - true_end) * 1000)
+        print(f"  {results[-1]:7.1f} ms  heard: {finals.get(turn_id, '')!r}")
+        await session.interrupt("next utterance")
+        await asyncio.sleep(0.3)
+    await session.close()
+    return results
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--turns", type=int, default=300)
+    parser.add_argument("--utterances", type=int, default=20)
+    parser.add_argument("--skip-offline", action="store_true")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cpu(s)")
+    print(f"\n[1] zero-latency fakes, {args.turns} turns (ms)")
+    fakes = await bench_fakes(args.turns)
+    print(f"  end of turn -> first audio frame emitted: {percentiles(fakes['eot'])}")
+    print(f"  VAD onset decision -> stop event:         {percentiles(fakes['barge'])}")
+    print(f"  audio frames of a cancelled turn after its stop: {int(fakes['stale'][0])}")
+    if args.skip_offline:
+        return
+    print(f"\n[2] offline stack (Silero, pocketsphinx, rules, piper), {args.utterances} utterances")
+    offline = await bench_offline(args.utterances)
+    print(f"  true end of speech -> first agent audio (ms): {percentiles(offline)}")
+    print(f"  mean {statistics.mean(offline):.1f} ms")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
