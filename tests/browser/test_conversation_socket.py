@@ -1,0 +1,261 @@
+"""The browser conversation socket, through the real router, on fake speech providers."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+
+import numpy as np
+import pytest
+from asgiref.sync import sync_to_async
+from django.utils import timezone
+
+from agentbuilder.services.library import library_load
+from metrics.models import ConversationSession, Turn
+from tests.browser.conftest import open_socket
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+CONVERSATION = "/api/v1/browser/conversation"
+
+
+@pytest.fixture
+def fake_speech(settings):
+    settings.SPEECH_PROVIDERS = {
+        "stt": {
+            "BACKEND": "media.providers.fakes.ScriptedSTT",
+            "OPTIONS": {"script": ["what can you help me with"]},
+        },
+        "tts": {"BACKEND": "media.providers.fakes.FakeTTS", "OPTIONS": {"ms_per_char": 2}},
+        "llm": {"BACKEND": "media.providers.rules.RulesDialogueEngine", "OPTIONS": {}},
+        "vad": {"BACKEND": "media.providers.fakes.EnergyVAD", "OPTIONS": {}},
+    }
+    settings.BROWSER_ALLOW_ANONYMOUS = True
+    library_load()
+
+
+class Client:
+    """A socket and everything it has received."""
+
+    def __init__(self, communicator):
+        self.communicator = communicator
+        self.messages: list[dict] = []
+
+    async def until(self, predicate, timeout_s: float = 10.0) -> dict:
+        for message in self.messages:
+            if predicate(message):
+                return message
+
+        async def read():
+            while True:
+                output = await self.communicator.receive_output(timeout=timeout_s)
+                if output["type"] == "websocket.close":
+                    raise AssertionError(f"socket closed: {output}")
+                message = json.loads(output["text"])
+                self.messages.append(message)
+                if predicate(message):
+                    return message
+
+        return await asyncio.wait_for(read(), timeout_s)
+
+    async def send(self, **kwargs):
+        await self.communicator.send_to(**kwargs)
+
+    async def close(self):
+        await self.communicator.disconnect()
+
+
+async def connect(query: str = "", user=None) -> Client:
+    return Client(await open_socket(f"{CONVERSATION}{query}", user=user))
+
+
+def is_greeting(m):
+    return m.get("type") == "assistant" and m["payload"].get("is_greeting")
+
+
+def is_answer(m):
+    return m.get("type") == "event" and m["payload"].get("type") == "assistant"
+
+
+def is_user_final(m):
+    return m.get("type") == "event" and m["payload"].get("type") == "user"
+
+
+def is_error(code):
+    return lambda m: m.get("type") == "error" and m["payload"].get("code") == code
+
+
+async def closed(client: Client) -> dict:
+    while True:
+        output = await client.communicator.receive_output(timeout=5)
+        if output["type"] == "websocket.close":
+            return output
+
+
+async def test_typed_conversation_greets_answers_and_measures(fake_speech, user):
+    client = await connect("?session_id=conv-typed-1", user=user)
+    started = await client.until(lambda m: m["payload"].get("event") == "session_started")
+    assert started["session_id"] == "conv-typed-1"
+    assert started["payload"]["audio_sample_rate"] == 16000
+    ready = await client.until(lambda m: m["payload"].get("event") == "agent_ready")
+    assert ready["payload"]["active_agent"] == "Concierge" and ready["payload"]["resumed"] is False
+
+    greeting = await client.until(is_greeting)
+    assert "Concierge" in greeting["payload"]["active_agent"]
+    audio = await client.until(lambda m: m.get("type") == "audio_data")
+    assert audio["sample_rate"] == 16000 and len(base64.b64decode(audio["data"])) == 640
+
+    await client.send(text_data="What can you help me with?")
+    user_final = await client.until(is_user_final)
+    assert user_final["payload"]["message"] == "What can you help me with?"
+    assert user_final["payload"]["source"] == "text"
+    answer = await client.until(lambda m: is_answer(m) and m["payload"]["turn_id"] >= 1)
+    assert answer["payload"]["message"]
+    metrics = await client.until(lambda m: m.get("type") == "turn_metrics")
+    assert metrics["payload"]["first_audio_ms"] is not None
+    await client.close()
+
+    session = await ConversationSession.objects.aget(session_id="conv-typed-1")
+    assert session.user_id == user.pk
+    assert await Turn.objects.filter(session=session).exclude(user_text="").acount() == 1
+
+
+async def test_microphone_audio_is_heard(fake_speech):
+    client = await connect("?session_id=conv-mic-1")
+    await client.until(is_greeting)
+    t = np.arange(320) / 16000
+    speech = (np.sin(2 * np.pi * 300 * t) * 12000).astype("<i2").tobytes()
+    silence = bytes(640)
+    for _ in range(40):
+        await client.send(bytes_data=speech)
+    for _ in range(50):
+        await client.send(bytes_data=silence)
+    user_final = await client.until(is_user_final)
+    assert user_final["payload"]["message"] == "what can you help me with"
+    assert user_final["payload"]["source"] == "voice"
+    await client.until(lambda m: is_answer(m) and m["payload"]["turn_id"] >= 1)
+    await client.close()
+
+
+async def test_reconnect_resumes_with_the_return_greeting(fake_speech):
+    first = await connect("?session_id=conv-resume-1")
+    await first.until(is_greeting)
+    await first.send(text_data="What can you help me with?")
+    await first.until(lambda m: m.get("type") == "turn_metrics")
+    await first.close()
+
+    second = await connect("?session_id=conv-resume-1")
+    ready = await second.until(lambda m: m["payload"].get("event") == "agent_ready")
+    assert ready["payload"]["resumed"] is True
+    greeting = await second.until(is_greeting)
+    assert greeting["payload"]["message"].startswith("Welcome back")
+    await second.close()
+
+
+async def test_stop_control_interrupts_the_agent(fake_speech, settings):
+    settings.SPEECH_PROVIDERS["tts"]["OPTIONS"] = {"ms_per_char": 60}  # a long greeting
+    client = await connect("?session_id=conv-stop-1")
+    await client.until(lambda m: m.get("type") == "audio_data")
+    await client.send(text_data=json.dumps({"type": "stop"}))
+    cancel = await client.until(lambda m: m.get("action") == "tts_cancelled")
+    stop = await client.until(lambda m: m.get("action") == "audio_stop")
+    assert cancel["type"] == stop["type"] == "control"
+    index = client.messages.index(stop)
+    # Nothing of the cancelled turn is sent after the stop.
+    await asyncio.sleep(0.3)
+    with pytest.raises(asyncio.TimeoutError):
+        await client.until(
+            lambda m: (
+                m.get("type") == "audio_data"
+                and m["turn_id"] == stop["turn_id"]
+                and client.messages.index(m) > index
+            ),
+            timeout_s=0.3,
+        )
+    await client.close()
+
+
+async def test_bad_input_gets_clear_errors_and_the_session_survives(fake_speech):
+    client = await connect("?session_id=conv-bad-1")
+    await client.until(is_greeting)
+    await client.send(bytes_data=b"\x01\x02\x03")
+    await client.until(is_error("bad_audio_frame"))
+    await client.send(bytes_data=bytes(70_000))
+    await client.until(is_error("bad_audio_frame"))
+    await client.send(text_data='{"type": "stop"')
+    await client.until(is_error("malformed_json"))
+    await client.send(text_data='{"type": "dance"}')
+    unknown = await client.until(is_error("unknown_control"))
+    assert "dance" in unknown["payload"]["message"]
+    await client.send(text_data="x" * 9000)
+    await client.until(is_error("message_too_large"))
+    await client.send(text_data=json.dumps({"type": "dtmf", "digits": "12;drop"}))
+    await client.until(is_error("bad_control"))
+    await client.send(text_data=json.dumps({"type": "ping"}))
+    await client.until(lambda m: m.get("type") == "pong")
+
+    # Still alive: a typed message gets an answer.
+    await client.send(text_data=json.dumps({"type": "text", "text": "What can you help me with?"}))
+    await client.until(is_user_final)
+    await client.until(lambda m: is_answer(m) and m["payload"]["turn_id"] >= 1)
+    await client.send(text_data=json.dumps({"type": "end"}))
+    await client.until(lambda m: m.get("type") == "exit")
+    assert (await closed(client))["code"] == 1000
+
+
+async def test_refusals_have_close_codes_and_reasons(
+    fake_speech, settings, user, django_user_model
+):
+    client = await connect("?streaming_mode=media")
+    output = await closed(client)
+    assert output["code"] == 4400 and "streaming_mode" in output["reason"]
+
+    client = await connect("?session_id=bad%20id")
+    assert (await closed(client))["code"] == 4400
+
+    client = await connect("?user_email=not-an-email")
+    assert (await closed(client))["code"] == 4400
+
+    other = await sync_to_async(django_user_model.objects.create_user)(
+        username="someone", password="x-long-passphrase"
+    )
+    now = timezone.now()
+    await ConversationSession.objects.acreate(
+        session_id="conv-private-1",
+        transport="browser",
+        user=other,
+        started_at=now,
+        last_activity_at=now,
+    )
+    client = await connect("?session_id=conv-private-1", user=user)
+    output = await closed(client)
+    assert output["code"] == 4403 and "another user" in output["reason"]
+    client = await connect("?session_id=conv-private-1")
+    assert (await closed(client))["code"] == 4403
+
+    settings.BROWSER_ALLOW_ANONYMOUS = False
+    client = await connect("")
+    output = await closed(client)
+    assert output["code"] == 4401 and "Sign in" in output["reason"]
+
+
+async def test_a_dashboard_watches_the_conversation_live(fake_speech, staff_user):
+    dashboard = await connect_relay("?session_id=conv-watch-1", staff_user)
+    client = await connect("?session_id=conv-watch-1")
+    await client.until(is_greeting)
+    await client.send(text_data="What can you help me with?")
+    await client.until(lambda m: m.get("type") == "turn_metrics")
+
+    seen_greeting = await dashboard.until(is_greeting)
+    assert seen_greeting["session_id"] == "conv-watch-1"
+    seen_user = await dashboard.until(is_user_final)
+    assert seen_user["payload"]["message"] == "What can you help me with?"
+    await dashboard.until(lambda m: m.get("type") == "turn_metrics")
+    assert not [m for m in dashboard.messages if m.get("type") == "audio_data"]
+    await client.close()
+    await dashboard.close()
+
+
+async def connect_relay(query: str, user) -> Client:
+    return Client(await open_socket(f"/api/v1/browser/dashboard/relay{query}", user=user))
