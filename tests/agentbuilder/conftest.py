@@ -38,3 +38,9 @@ def verified(runner, context, demo) -> ToolContext:
     )
     assert result["success"] is True
     return context
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    """Signing in is not under test here; the default hasher costs a second per user."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

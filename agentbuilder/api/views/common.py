@@ -6,6 +6,7 @@ import time
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
+from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
 
 
@@ -24,6 +25,10 @@ class AnonymousCreateThrottle(SimpleRateThrottle):
     """Rate-limits anonymous creation (demo users, session agents); signed-in users are not."""
 
     scope = "demo_create"
+
+    def get_rate(self):
+        # Read at request time so that a changed DEMO_CREATE_RATE setting applies at once.
+        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
 
     def get_cache_key(self, request, view):
         if request.user and request.user.is_authenticated:
