@@ -5,6 +5,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
+BASE_URL ?= http://$(HOST):$(PORT)
+export BASE_URL
 RUN_APT := $(shell [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && echo yes)
 
 .PHONY: run test lint worker install install-test apt-run apt-test migrate format clean bench
