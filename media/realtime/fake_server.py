@@ -272,6 +272,16 @@ class FakeRealtimeConnection:
                     event_id=eid,
                 )
                 return
+            audio_in = (session.get("audio") or {}).get("input") or {}
+            td_type = (audio_in.get("turn_detection") or {}).get("type", "server_vad")
+            model = str((audio_in.get("transcription") or {}).get("model", "whisper-1"))
+            if td_type not in ("server_vad", "semantic_vad") or model.startswith("azure"):
+                await self.error(
+                    f"Invalid value in 'session.audio.input': {td_type}, {model}.",
+                    code="invalid_value",
+                    event_id=eid,
+                )
+                return
         elif "audio" in session or "type" in session:
             await self.error(
                 "Unknown parameter: 'session.audio'.", code="unknown_parameter", event_id=eid

@@ -85,6 +85,36 @@ def default_turn_detection(silence_ms: int) -> dict[str, Any]:
     }
 
 
+OPENAI_TURN_DETECTION = frozenset({"server_vad", "semantic_vad"})
+_TURN_DETECTION_KEYS = (
+    "threshold",
+    "prefix_padding_ms",
+    "silence_duration_ms",
+    "create_response",
+    "interrupt_response",
+)
+
+
+def openai_turn_detection(turn_detection: Mapping[str, Any]) -> dict[str, Any]:
+    """Azure-only detectors (`azure_semantic_vad`, ...) as the nearest OpenAI one."""
+    if turn_detection.get("type") in OPENAI_TURN_DETECTION:
+        return dict(turn_detection)
+    converted = {"type": "server_vad"}
+    converted.update({k: turn_detection[k] for k in _TURN_DETECTION_KEYS if k in turn_detection})
+    return converted
+
+
+def openai_transcription(transcription: Mapping[str, Any]) -> dict[str, Any]:
+    """Azure-only transcription models (`azure-speech`, `mai-*`) as OpenAI's whisper."""
+    model = str(transcription.get("model") or "")
+    if model.startswith(("azure", "mai")) or not model:
+        converted = {"model": "whisper-1"}
+        if transcription.get("language"):
+            converted["language"] = str(transcription["language"]).split("-")[0]
+        return converted
+    return dict(transcription)
+
+
 def _voice(agent: AgentSnapshot, *, azure_voices: bool) -> str | dict[str, Any]:
     configured = agent.realtime.get("voice") if agent.realtime else None
     if configured:
@@ -118,8 +148,13 @@ def session_config(
     instructions = agent.instructions or f"You are {agent.name}. {agent.description}".strip()
     if instructions_suffix:
         instructions = f"{instructions}\n\n{instructions_suffix}"
-    turn_detection = realtime.get("turn_detection") or default_turn_detection(silence_ms)
-    transcription = realtime.get("input_audio_transcription") or {"model": transcription_model}
+    turn_detection = dict(realtime.get("turn_detection") or default_turn_detection(silence_ms))
+    transcription = dict(
+        realtime.get("input_audio_transcription") or {"model": transcription_model}
+    )
+    if not azure_voices:  # Azure OpenAI / OpenAI: no Azure speech features
+        turn_detection = openai_turn_detection(turn_detection)
+        transcription = openai_transcription(transcription)
     tools = [realtime_tool(t) for t in agent.tools]
     voice = _voice(agent, azure_voices=azure_voices)
     if dialect is Dialect.GA:

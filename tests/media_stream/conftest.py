@@ -37,6 +37,10 @@ def make_roster() -> AgentRoster:
         voice=VoiceSpec(name="en-US-AvaNeural", rate="+10%"),
         tools=(balance, to_fraud),
         is_entry_point=True,
+        realtime={
+            "turn_detection": {"type": "azure_semantic_vad", "silence_duration_ms": 300},
+            "input_audio_transcription": {"model": "azure-speech", "language": "en-US"},
+        },
     )
     fraud = AgentSnapshot(
         name="Fraud",

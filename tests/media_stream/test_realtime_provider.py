@@ -79,7 +79,15 @@ async def test_session_update_carries_agent_in_the_dialect(provider, roster, too
             assert update["type"] == "realtime"
             assert update["audio"]["input"]["format"] == {"type": "audio/pcm", "rate": 24000}
             assert update["audio"]["output"]["voice"] == "alloy"  # Azure voices are Voice Live's
-            assert update["audio"]["input"]["turn_detection"]["silence_duration_ms"] == 200
+            # Azure-only turn detection and transcription become OpenAI's nearest.
+            assert update["audio"]["input"]["turn_detection"] == {
+                "type": "server_vad",
+                "silence_duration_ms": 300,
+            }
+            assert update["audio"]["input"]["transcription"] == {
+                "model": "whisper-1",
+                "language": "en",
+            }
         else:
             assert conn.path == "/voice-live/realtime"
             assert conn.query["model"] == "gpt-4o" and conn.headers["api-key"] == "k"
@@ -89,7 +97,8 @@ async def test_session_update_carries_agent_in_the_dialect(provider, roster, too
                 "rate": "1.10",
             }
             assert update["input_audio_format"] == "pcm16"
-            assert update["turn_detection"]["type"] == "server_vad"
+            assert update["turn_detection"]["type"] == "azure_semantic_vad"
+            assert update["input_audio_transcription"]["model"] == "azure-speech"
         # The greeting is spoken as 24 kHz 20 ms frames and reported as said.
         final = await sink.wait_for(lambda: sink.of(AssistantFinal))
         assert final[0].text == "Hello, how can I help?" and final[0].is_greeting
