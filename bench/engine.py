@@ -31,13 +31,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from media.engine.audio import resample, rms_dbfs, silence, tone  # noqa: E402
-from media.engine.config import EngineConfig  # noqa: E402
-from media.engine.events import AudioFrame, BargeIn, UserTranscript  # noqa: E402
-from media.engine.session import ConversationSession  # noqa: E402
-from media.engine.snapshot import AgentRoster, AgentSnapshot, ToolSpec  # noqa: E402
-from media.providers import DEFAULT_PROVIDERS, ProviderSet, build_providers  # noqa: E402
-from media.providers.fakes import EnergyVAD, FakeTTS, ScriptedLLM, ScriptedSTT  # noqa: E402
+from media.engine.audio import resample, rms_dbfs, silence, tone
+from media.engine.config import EngineConfig
+from media.engine.events import AudioFrame, BargeIn, UserTranscript
+from media.engine.session import ConversationSession
+from media.engine.snapshot import AgentRoster, AgentSnapshot, ToolSpec
+from media.providers import DEFAULT_PROVIDERS, ProviderSet, build_providers
+from media.providers.fakes import EnergyVAD, FakeTTS, ScriptedLLM, ScriptedSTT
 
 SPEECH = tone(20, 16000, 220.0, 0.5)
 QUIET = silence(20, 16000)
@@ -118,7 +118,7 @@ async def bench_fakes(turns: int) -> dict[str, list[float]]:
             session.push_audio(QUIET)
         t0 = time.perf_counter()
         session.push_audio(QUIET)  # the frame that completes the end-of-turn silence
-        while events["eot_turn"] is None or events["eot_turn"] not in first_audio:
+        while events["eot_turn"] is None or events["eot_turn"] not in first_audio:  # noqa: ASYNC110
             await asyncio.sleep(0)
         turn_id = events["eot_turn"]
         events["eot_turn"] = None
@@ -197,7 +197,7 @@ async def bench_offline(utterances: int) -> list[float]:
             new = set(first_audio) - seen
             if new:
                 break
-        while not set(first_audio) - seen:
+        while not set(first_audio) - seen:  # noqa: ASYNC110 - a bench poll
             await asyncio.sleep(0.005)
         turn_id = max(set(first_audio) - seen)
         results.append((first_audio[turn_id] - true_end) * 1000)
