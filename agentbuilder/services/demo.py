@@ -279,5 +279,5 @@ def demo_user_create(
 
 
 def demo_users_purge_expired() -> int:
-    deleted, _ = DemoUser.objects.filter(expires_at__lte=timezone.now()).delete()
-    return deleted
+    _, per_model = DemoUser.objects.filter(expires_at__lte=timezone.now()).delete()
+    return per_model.get(DemoUser._meta.label, 0)

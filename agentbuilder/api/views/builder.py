@@ -257,7 +257,7 @@ class BuilderSessionView(APIView):
         body = presenters.session_agent(agent, status="updated", full=True)
         return Response(SessionAgentResponseSerializer(body).data)
 
-    @extend_schema(tags=TAGS, responses=SessionAgentDeleteResponseSerializer)
+    @extend_schema(tags=TAGS, responses={200: SessionAgentDeleteResponseSerializer})
     def delete(self, request, session_id: str):
         _check_owner(request, SessionAgent.objects.filter(session_id=session_id).first())
         removed = services.session_agent_delete(session_id=session_id)
