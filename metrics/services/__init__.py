@@ -21,6 +21,7 @@ import logging
 import math
 import re
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -39,10 +40,11 @@ from metrics.models import (
     Turn,
 )
 from metrics.services import live, spans
-from metrics.services.writer import flush, flush_blocking, writer
+from metrics.services.writer import BulkWrite, flush, flush_blocking, writer
 
 __all__ = [
     "agent_latency_rollup",
+    "engine_event_record",
     "flush",
     "flush_blocking",
     "session_agent_change",
@@ -148,51 +150,75 @@ def turn_record(*, session_id: str, metrics: Any, end_of_speech_at: float | None
     `end_of_speech_at` (epoch seconds), when the consumer knows it, places the turn's spans
     exactly; otherwise they are anchored at the moment of this call.
     """
-    recorded_at = time.time()
     turn = copy.copy(metrics)
     turn.tool_calls = [_clean_tool_call(call) for call in (metrics.tool_calls or ())]
+    pending = _PendingTurn(session_id, turn, time.time(), end_of_speech_at)
+    writer.submit(f"turn_record {session_id} turn {turn.turn_id}", BulkWrite(_write_turns, pending))
 
-    def write() -> None:
-        now = _from_epoch(recorded_at)
-        session = _locked_session(session_id, now)
-        index = session.turn_count + 1
-        Turn.objects.create(
-            session=session,
-            index=index,
-            turn_id=turn.turn_id,
-            agent=turn.agent or "",
-            user_text=_text(turn.user_text, MAX_TEXT_CHARS),
-            assistant_text=_text(turn.assistant_text, MAX_TEXT_CHARS),
-            interrupted=bool(turn.interrupted),
-            tokens_in=max(0, int(turn.tokens_in or 0)),
-            tokens_out=max(0, int(turn.tokens_out or 0)),
-            tool_calls=turn.tool_calls,
-            created_at=now,
-            **{field: _latency(getattr(turn, field)) for field in STAGE_FIELDS.values()},
-        )
-        session.turn_count = index
+
+@dataclass(frozen=True, slots=True)
+class _PendingTurn:
+    session_id: str
+    metrics: Any
+    recorded_at: float
+    end_of_speech_at: float | None
+
+
+def _write_turns(pending: list[_PendingTurn]) -> None:
+    """Store a run of turns with three queries, whatever their number and sessions."""
+    ids = {p.session_id for p in pending}
+    sessions = {
+        s.session_id: s
+        for s in ConversationSession.objects.select_for_update().filter(session_id__in=ids)
+    }
+    turns = []
+    traced = []
+    for p in pending:
+        now = _from_epoch(p.recorded_at)
+        session = sessions.get(p.session_id) or _locked_session(p.session_id, now)
+        sessions[p.session_id] = session
+        turn = p.metrics
+        session.turn_count += 1
         session.last_activity_at = now
         if turn.agent:
             _visit(session, turn.agent)
             if not session.active_agent:
                 session.active_agent = turn.agent
-        session.save(
-            update_fields=["turn_count", "last_activity_at", "agents_visited", "active_agent"]
-        )
-        call_id = session.call_connection_id or None
-        eos_ns = int(end_of_speech_at * 1e9) if end_of_speech_at else None
-        transaction.on_commit(
-            lambda: spans.turn_finished(
-                turn,
-                session_id=session_id,
-                turn_index=index,
-                call_connection_id=call_id,
-                end_of_speech_ns=eos_ns,
-                recorded_at_ns=int(recorded_at * 1e9),
+        turns.append(
+            Turn(
+                session=session,
+                index=session.turn_count,
+                turn_id=turn.turn_id,
+                agent=turn.agent or "",
+                user_text=_text(turn.user_text, MAX_TEXT_CHARS),
+                assistant_text=_text(turn.assistant_text, MAX_TEXT_CHARS),
+                interrupted=bool(turn.interrupted),
+                tokens_in=max(0, int(turn.tokens_in or 0)),
+                tokens_out=max(0, int(turn.tokens_out or 0)),
+                tool_calls=turn.tool_calls,
+                created_at=now,
+                **{field: _latency(getattr(turn, field)) for field in STAGE_FIELDS.values()},
             )
         )
+        traced.append((p, session.turn_count, session.call_connection_id or None))
+    Turn.objects.bulk_create(turns)
+    ConversationSession.objects.bulk_update(
+        list(sessions.values()),
+        ["turn_count", "last_activity_at", "agents_visited", "active_agent"],
+    )
+    transaction.on_commit(lambda: _trace_turns(traced))
 
-    writer.submit(f"turn_record {session_id} turn {turn.turn_id}", write)
+
+def _trace_turns(traced: list[tuple[_PendingTurn, int, str | None]]) -> None:
+    for p, index, call_id in traced:
+        spans.turn_finished(
+            p.metrics,
+            session_id=p.session_id,
+            turn_index=index,
+            call_connection_id=call_id,
+            end_of_speech_ns=int(p.end_of_speech_at * 1e9) if p.end_of_speech_at else None,
+            recorded_at_ns=int(p.recorded_at * 1e9),
+        )
 
 
 def session_agent_change(*, session_id: str, agent: str) -> None:
@@ -288,6 +314,25 @@ def session_close(*, session_id: str, status: str = SessionStatus.COMPLETED) -> 
         transaction.on_commit(lambda: _queue_post_call(session_id))
 
     writer.submit(f"session_close {session_id}", write)
+
+
+def engine_event_record(*, event: Any) -> bool:
+    """Persist an engine event if it is one metrics keeps; True when it was.
+
+    `TurnMetrics` → :func:`turn_record`, `AgentChange` → :func:`session_agent_change`,
+    `SessionError` → :func:`session_error`. Other events are ignored. Non-blocking.
+    """
+    from media.engine.events import AgentChange, SessionError, TurnMetrics
+
+    if isinstance(event, TurnMetrics):
+        turn_record(session_id=event.session_id, metrics=event)
+    elif isinstance(event, AgentChange):
+        session_agent_change(session_id=event.session_id, agent=event.agent)
+    elif isinstance(event, SessionError):
+        session_error(session_id=event.session_id, stage=event.stage, message=event.message)
+    else:
+        return False
+    return True
 
 
 def _queue_post_call(session_id: str) -> None:

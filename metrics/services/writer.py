@@ -17,14 +17,32 @@ import queue
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Any
 
-from django.db import close_old_connections, connection, transaction
+from django.db import connection, connections, transaction
 
 logger = logging.getLogger(__name__)
 
 Write = Callable[[], None]
 
 _BATCH_MAX = 200
+_IDLE_CLOSE_S = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class BulkWrite:
+    """A write that can be applied together with its neighbours of the same kind.
+
+    Consecutive bulk writes sharing `apply_many` are applied by one call (e.g. one
+    `bulk_create` for a batch of turns); alone, it is `apply_many([payload])`.
+    """
+
+    apply_many: Callable[[list[Any]], None]
+    payload: Any
+
+    def __call__(self) -> None:
+        self.apply_many([self.payload])
 
 
 class _Barrier:
@@ -68,13 +86,19 @@ class MetricsWriter:
 
     def _run(self) -> None:
         while True:
-            item = self._queue.get()
+            try:
+                item = self._queue.get(timeout=_IDLE_CLOSE_S)
+            except queue.Empty:
+                connections.close_all()  # idle: do not hold a database connection
+                item = self._queue.get()
             batch: list[tuple[str, Write]] = []
             while True:
                 if isinstance(item, _Barrier):
                     # Apply what came before the barrier, then release its waiter.
                     self._apply(batch)
                     batch = []
+                    if self._queue.empty():
+                        connections.close_all()  # a flush usually ends a burst (disconnect)
                     item.future.set_result(None)
                 else:
                     batch.append(item)
@@ -89,18 +113,20 @@ class MetricsWriter:
     def _apply(self, batch: list[tuple[str, Write]]) -> None:
         if not batch:
             return
-        # Like a request: the connection honours CONN_MAX_AGE and is not held open while idle.
-        close_old_connections()
-        try:
-            self._apply_batch(batch)
-        finally:
-            close_old_connections()
+        # The connection is kept across batches while writes keep coming (reconnecting per
+        # batch would cap throughput), and dropped when it failed or stayed idle.
+        if connection.connection is not None and connection.errors_occurred:
+            connection.close_if_unusable_or_obsolete()
+        self._apply_batch(batch)
 
     def _apply_batch(self, batch: list[tuple[str, Write]]) -> None:
         try:
             with transaction.atomic():
-                for _, write in batch:
-                    write()
+                for group in _groups([write for _, write in batch]):
+                    if isinstance(group, list):
+                        group[0].apply_many([write.payload for write in group])
+                    else:
+                        group()
             self.applied += len(batch)
             return
         except Exception:  # noqa: BLE001  (retried one by one below)
@@ -120,7 +146,21 @@ class MetricsWriter:
     def _log_failure(self, label: str) -> None:
         self.failed += 1
         logger.exception("metrics write failed: %s", label)
-        close_old_connections()
+
+
+def _groups(writes: list[Write]) -> list[Write | list[BulkWrite]]:
+    """Runs of consecutive bulk writes of one kind become lists; other writes stay alone."""
+    groups: list[Write | list[BulkWrite]] = []
+    for write in writes:
+        if isinstance(write, BulkWrite):
+            last = groups[-1] if groups else None
+            if isinstance(last, list) and last[0].apply_many is write.apply_many:
+                last.append(write)
+                continue
+            groups.append([write])
+        else:
+            groups.append(write)
+    return groups
 
 
 writer = MetricsWriter()

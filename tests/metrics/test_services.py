@@ -166,3 +166,46 @@ def test_health_counts_sessions_open_in_this_process(api_client):
     services.session_close(session_id="live-1")
     assert api_client.get("/api/v1/health").json()["active_sessions"] == before
     services.flush_blocking()
+
+
+def test_engine_events_are_routed_to_the_right_records():
+    from media.engine.events import AgentChange, AudioFrame, SessionError
+
+    services.session_open(session_id="events", transport="browser")
+    assert services.engine_event_record(
+        event=AgentChange(session_id="events", turn_id=1, previous_agent="A", agent="B")
+    )
+    assert services.engine_event_record(event=turn_metrics("events", 1, agent="B"))
+    assert services.engine_event_record(
+        event=SessionError(session_id="events", turn_id=1, stage="llm", message="timeout")
+    )
+    frame = AudioFrame(session_id="events", turn_id=1, pcm=b"", sample_rate_hz=16000)
+    assert not services.engine_event_record(event=frame)
+    services.flush_blocking()
+    session = ConversationSession.objects.get(session_id="events")
+    assert session.active_agent == "B"
+    assert session.agents_visited == ["B"]
+    assert session.turn_count == 1
+    assert session.error_count == 1
+    assert session.errors.get().message == "timeout"
+
+
+async def _interleaved(sessions: int, turns: int) -> None:
+    for n in range(sessions):
+        services.session_open(session_id=f"many-{n}", transport="acs")
+    for turn_id in range(1, turns + 1):
+        for n in range(sessions):
+            services.turn_record(
+                session_id=f"many-{n}",
+                metrics=turn_metrics(f"many-{n}", turn_id, first_audio_ms=float(turn_id)),
+            )
+    await services.flush()
+
+
+def test_interleaved_sessions_keep_their_own_turn_order():
+    asyncio.run(_interleaved(sessions=8, turns=25))
+    for n in range(8):
+        session = ConversationSession.objects.get(session_id=f"many-{n}")
+        turns = list(session.turns.order_by("index").values_list("index", "turn_id"))
+        assert turns == [(i, i) for i in range(1, 26)]
+        assert session.turn_count == 25
