@@ -100,9 +100,22 @@ def _apply_acs_properties(call: Call, props) -> None:
     call.session_id = call.session_id or call.call_connection_id
 
 
+def _lock_call(**lookup) -> Call | None:
+    """The call matching `lookup`, locked for the rest of the transaction (None if absent).
+
+    The lock is taken by writing first: on PostgreSQL the UPDATE locks the row like
+    SELECT ... FOR UPDATE, and on SQLite (where FOR UPDATE does nothing) a transaction that
+    reads before it writes fails at once with "database is locked" when another writer is
+    active, while one that starts with a write waits for the lock.
+    """
+    if not Call.objects.filter(**lookup).update(updated_at=timezone.now()):
+        return None
+    return Call.objects.filter(**lookup).first()
+
+
 @transaction.atomic
 def _call_fail(*, call_id: uuid.UUID, reason: str) -> Call:
-    call = Call.objects.select_for_update().get(pk=call_id)
+    call = _lock_call(pk=call_id)
     if not call.is_final:
         call.status = CallStatus.FAILED
         call.ended_at = timezone.now()
@@ -156,7 +169,7 @@ def call_initiate(
         _call_fail(call_id=call.id, reason=str(exc))
         raise
     with transaction.atomic():
-        call = Call.objects.select_for_update().get(pk=call.id)
+        call = _lock_call(pk=call.id)
         _apply_acs_properties(call, props)
         if call.status == CallStatus.INITIATING:
             call.status = CallStatus.RINGING
@@ -206,15 +219,14 @@ def call_answer_incoming(*, event_id: str, data: dict, record_call: bool = False
     mode = resolve_streaming_mode(None)
     acs_client.get_client()
     with transaction.atomic():
-        event, created = CallEvent.objects.get_or_create(
+        event = _event_insert(
             event_id=event_id,
-            defaults={
-                "event_type": INCOMING_CALL,
-                "source": CallEvent.Source.EVENT_GRID,
-                "payload": data,
-            },
+            event_type=INCOMING_CALL,
+            source=CallEvent.Source.EVENT_GRID,
+            payload=data,
         )
-        if not created:
+        if event is None:
+            event = CallEvent.objects.select_related("call").get(event_id=event_id)
             if event.call is None:
                 raise InvalidCallRequest(f"event {event_id} is not an incoming call.")
             logger.info("incoming call event %s redelivered; already handled", event_id)
@@ -241,7 +253,7 @@ def call_answer_incoming(*, event_id: str, data: dict, record_call: bool = False
         _call_fail(call_id=call.id, reason=str(exc))
         raise
     with transaction.atomic():
-        call = Call.objects.select_for_update().get(pk=call.id)
+        call = _lock_call(pk=call.id)
         _apply_acs_properties(call, props)
         call.save()
     logger.info("call %s: answered %s (%s)", call.call_connection_id, call.from_number, mode)
@@ -270,7 +282,7 @@ def call_terminate(*, call_connection_id: str, reason: str = "normal") -> Termin
         return TerminateOutcome(call=call, already_ended=True)
     known_to_acs = acs_client.hang_up(call_connection_id)
     with transaction.atomic():
-        call = Call.objects.select_for_update().get(pk=call.pk)
+        call = _lock_call(pk=call.pk)
         if call.is_final:
             return TerminateOutcome(call=call, already_ended=True)
         call.status = CallStatus.DISCONNECTED
@@ -284,11 +296,14 @@ def call_terminate(*, call_connection_id: str, reason: str = "normal") -> Termin
     return TerminateOutcome(call=call, already_ended=False)
 
 
-async def call_terminate_async(*, call_connection_id: str, reason: str = "normal"):
-    """`call_terminate` from a consumer: the SDK and the database work run in a thread."""
-    from asgiref.sync import sync_to_async
+async def call_terminate_async(
+    *, call_connection_id: str, reason: str = "normal"
+) -> TerminateOutcome:
+    """`call_terminate` for consumers: the SDK request and the writes run in a worker thread
+    (not the shared sync thread, so a slow ACS delays no other socket)."""
+    from channels.db import database_sync_to_async
 
-    return await sync_to_async(call_terminate, thread_sensitive=False)(
+    return await database_sync_to_async(call_terminate, thread_sensitive=False)(
         call_connection_id=call_connection_id, reason=reason
     )
 
@@ -302,7 +317,7 @@ def call_mark_media_connected(*, call_connection_id: str, connected: bool = True
 
     Returns False when no call has that id.
     """
-    call = Call.objects.select_for_update().filter(call_connection_id=call_connection_id).first()
+    call = _lock_call(call_connection_id=call_connection_id) if call_connection_id else None
     if call is None:
         return False
     now = timezone.now()
@@ -338,15 +353,14 @@ def _find_call_for_update(data: dict) -> Call | None:
     """
     call_connection_id = str(data.get("callConnectionId") or "")
     if call_connection_id:
-        call = Call.objects.select_for_update().filter(call_connection_id=call_connection_id)
-        found = call.first()
+        found = _lock_call(call_connection_id=call_connection_id)
         if found:
             return found
     try:
         call_id = uuid.UUID(str(data.get("operationContext") or ""))
     except ValueError:
         return None
-    call = Call.objects.select_for_update().filter(pk=call_id).first()
+    call = _lock_call(pk=call_id)
     if call and call_connection_id and not call.call_connection_id:
         call.call_connection_id = call_connection_id
         call.session_id = call.session_id or call_connection_id
@@ -422,21 +436,44 @@ def callback_events_process(*, events: list) -> CallbackOutcome:
     return outcome
 
 
-@transaction.atomic
+class _UnknownCallRollback(Exception):
+    """Undo the stored event of a callback about no known call."""
+
+
+def _event_insert(*, event_id: str, event_type: str, source: str, payload: dict):
+    """Store an event unless its id is known: the insert comes first (see `_lock_call`).
+
+    Returns the new event, or None for a redelivery.
+    """
+    try:
+        with transaction.atomic():
+            return CallEvent.objects.create(
+                event_id=event_id[:128], event_type=event_type[:128], source=source, payload=payload
+            )
+    except IntegrityError:
+        return None
+
+
 def _callback_event_apply(*, event_id: str, event_type: str, data: dict) -> str:
     """One event; returns "duplicate", "unknown_call" or the call connection id."""
-    if CallEvent.objects.filter(event_id=event_id).exists():
+    try:
+        return _callback_event_apply_atomic(event_id=event_id, event_type=event_type, data=data)
+    except _UnknownCallRollback:
+        return "unknown_call"
+
+
+@transaction.atomic
+def _callback_event_apply_atomic(*, event_id: str, event_type: str, data: dict) -> str:
+    event = _event_insert(
+        event_id=event_id, event_type=event_type, source=CallEvent.Source.CALLBACK, payload=data
+    )
+    if event is None:
         return "duplicate"
     call = _find_call_for_update(data)
     if call is None:
-        return "unknown_call"
-    CallEvent.objects.create(
-        call=call,
-        event_id=event_id[:128],
-        event_type=event_type[:128],
-        source=CallEvent.Source.CALLBACK,
-        payload=data,
-    )
+        raise _UnknownCallRollback
+    event.call = call
+    event.save(update_fields=["call"])
     short_type = event_type.rsplit(".", 1)[-1]
     previous = call.status
     extra = _apply_event(call, short_type, data)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from calls.models import Call
 from tests.calls.conftest import requests_to
 
@@ -102,3 +104,37 @@ def test_acs_error_on_hang_up_is_a_502_and_the_call_stays_up(auth_client, acs_se
 
     assert response.status_code == 502
     assert Call.objects.get().status == "ringing"
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_consumer_can_hang_up_without_blocking_its_loop(acs_settings, fake_acs):
+    from asgiref.sync import sync_to_async
+
+    from calls.services import call_terminate_async
+    from tests.calls.factories import make_call
+
+    acs_settings.BASE_URL = "http://127.0.0.1:9"  # callbacks are not delivered in this test
+    call = await sync_to_async(make_call)(status="connected")
+    fake_acs.calls[call.call_connection_id] = _fake_connected_call(call.call_connection_id)
+
+    outcome = await call_terminate_async(
+        call_connection_id=call.call_connection_id, reason="agent_ended"
+    )
+
+    assert outcome.already_ended is False and outcome.call.status == "disconnected"
+    assert fake_acs.get_call(call.call_connection_id).state == "disconnected"
+
+
+def _fake_connected_call(call_connection_id: str):
+    from calls.fake_acs import FakeCall
+
+    return FakeCall(
+        call_connection_id=call_connection_id,
+        server_call_id="scid",
+        correlation_id="corr",
+        direction="inbound",
+        state="connected",
+        callback_uri="http://127.0.0.1:9/api/v1/calls/callbacks",
+        source=None,
+        targets=[],
+    )
