@@ -129,15 +129,6 @@ def tracer() -> trace.Tracer:
     return trace.get_tracer(TRACER_NAME)
 
 
-def enabled() -> bool:
-    """True when spans go anywhere (lets callers skip building attributes for nothing)."""
-    if _provider is not None:
-        return True
-    return not isinstance(
-        trace.get_tracer_provider(), trace.ProxyTracerProvider | trace.NoOpTracerProvider
-    )
-
-
 # --- trace context from requests ------------------------------------------------------------
 
 
