@@ -14,7 +14,7 @@ urlpatterns = [
     path("agent-builder/", views.agent_builder, name="agent-builder"),
     path(
         "accounts/login/",
-        auth_views.LoginView.as_view(template_name="registration/login.html"),
+        auth_views.LoginView.as_view(template_name="registration/login.html", next_page="/"),
         name="login",
     ),
     path("accounts/logout/", auth_views.LogoutView.as_view(next_page="/"), name="logout"),

@@ -150,7 +150,8 @@ function addLatencyRow(metrics) {
     el("td", {}, formatMs(metrics.stt_latency_ms)),
     el("td", {}, formatMs(metrics.llm_ttft_ms)),
     el("td", {}, formatMs(metrics.tts_ttfb_ms)),
-    el("td", {}, formatMs(metrics.first_audio_ms)));
+    el("td", {}, formatMs(metrics.first_audio_ms)),
+    el("td", {}, formatMs(metrics.barge_in_ms)));
   const body = $("latency-table").querySelector("tbody");
   body.querySelector(`tr[data-turn="${turn}"]`)?.remove();
   body.prepend(row);

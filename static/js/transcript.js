@@ -142,7 +142,8 @@ export class Transcript {
     bubble.classList.remove("streaming");
     bubble.dataset.final = "1";
     if (payload.interrupted || payload.status === "interrupted") bubble.classList.add("interrupted");
-    bubble.querySelector(".text").textContent = payload.message || payload.content || "";
+    const text = payload.message || payload.content || "";
+    bubble.querySelector(".text").textContent = text || (bubble.classList.contains("interrupted") ? "…" : "");
     if (agent) this.onAgent(agent, payload);
   }
 
