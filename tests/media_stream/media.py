@@ -73,10 +73,15 @@ async def eventually(check, timeout_s: float = 5.0, interval_s: float = 0.02):
     import asyncio
     import inspect
 
+    from django.db import OperationalError
+
     for _ in range(int(timeout_s / interval_s)):
-        value = check()
-        if inspect.isawaitable(value):
-            value = await value
+        try:
+            value = check()
+            if inspect.isawaitable(value):
+                value = await value
+        except OperationalError:  # SQLite's shared in-memory test database: a writer holds it
+            value = None
         if value:
             return value
         await asyncio.sleep(interval_s)

@@ -16,6 +16,7 @@ from agentbuilder.services import library_load
 from media.acs.stream_client import AcsMediaStreamClient, CommunicatorTransport
 from media.engine.audio import tone
 from media.realtime.fake_server import FakeRealtimeServer, Reply
+from metrics import services as metrics_services
 from metrics.models import ConversationSession, Turn
 from tests.media_stream.media import (
     SECRET,
@@ -60,6 +61,8 @@ async def open_call(call_connection_id: str, rate: int = 16000) -> AcsMediaStrea
 
 
 async def turns_of(session_id: str) -> list[Turn]:
+    """The stored turns, once the background metrics writer has written what it was given."""
+    await metrics_services.flush()
     return await database_sync_to_async(list)(
         Turn.objects.filter(session__session_id=session_id).order_by("index")
     )
@@ -97,8 +100,7 @@ async def test_media_call_greets_answers_and_stops_on_barge_in(settings, agents)
     await client.wait_for_agent_audio(after=client.utterances[-1].ended_at)
     await client.wait_agent_quiet(300)
     await client.hang_up()
-    turns = await eventually(lambda: turns_of("sess-media-1"))
-    turns = await eventually(lambda: _at_least(turns_of("sess-media-1"), 3))
+    turns = await turns_of("sess-media-1")
     assert [(t.user_text, t.interrupted) for t in turns] == [
         ("", False),  # the greeting
         ("what does my account cost", True),
@@ -118,28 +120,29 @@ async def test_media_call_greets_answers_and_stops_on_barge_in(settings, agents)
     assert session.call_connection_id == "media-1"
 
 
-async def _at_least(coro, n):
-    items = await coro
-    return items if len(items) >= n else None
-
-
 async def test_dtmf_digits_reach_the_agent_and_reconnect_resumes(settings, agents):
     fake_speech_providers(settings, ms_per_char=2)
     await make_call("dtmf-1", streaming_mode="media", session_id="sess-dtmf")
     client = await open_call("dtmf-1")
     await client.wait_for_agent_audio()
     await client.wait_agent_quiet(200)
+    sent_at = client.loop.time()
     await client.send_dtmf("4821#")
-    await eventually(lambda: _at_least(turns_of("sess-dtmf"), 2))
+    await client.wait_for_agent_audio(after=sent_at)
+    await client.wait_agent_quiet(200)
     await client.hang_up()
     turns = await turns_of("sess-dtmf")
     assert turns[1].user_text == "4821" and turns[1].assistant_text == "You said: 4821."
     # The socket drops and ACS reconnects on the same call: history resumes.
     client = await open_call("dtmf-1")
     await client.wait_for_agent_audio()
+    await client.wait_agent_quiet(200)
+    sent_at = client.loop.time()
     await client.send_dtmf("7#")
-    turns = await eventually(lambda: _at_least(turns_of("sess-dtmf"), 4))
+    await client.wait_for_agent_audio(after=sent_at)
+    await client.wait_agent_quiet(200)
     await client.hang_up()
+    turns = await turns_of("sess-dtmf")
     assert turns[2].assistant_text.startswith("Welcome back")  # the return greeting
     assert turns[3].user_text == "7"
     from metrics.selectors import session_state_get
@@ -199,5 +202,5 @@ async def test_voice_live_through_the_realtime_service(settings, agents):
         assert 0 < truncation["audio_end_ms"] < len(LONG_ANSWER) * 55
         assert {r.pcm_bytes for r in client.log if r.kind == "audio"} == {960}
         await client.hang_up()
-    turns = await eventually(lambda: _at_least(turns_of("sess-vl-rt"), 2))
+    turns = await turns_of("sess-vl-rt")
     assert turns[1].user_text == "tell me" and turns[1].interrupted
