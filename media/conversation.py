@@ -39,9 +39,10 @@ from media.engine.session import ConversationSession, SessionStartError
 from media.providers import ProviderFactory, ProviderSet, build_providers
 from media.providers.base import TTS, ProviderContext, ProviderStartError
 from media.providers.realtime import RealtimeFactory
-from media.tts_pool import TTSPool, TTSPoolExhausted, configure_default_pool, default_pool
+from media.tts_pool import TTSPool, TTSPoolExhausted
 from metrics import selectors as metrics_selectors
 from metrics import services as metrics
+from metrics.tts import configure_tts_pool
 
 logger = logging.getLogger(__name__)
 
@@ -75,25 +76,6 @@ def provider_factory() -> ProviderFactory:
 def realtime_factory() -> RealtimeFactory | None:
     """The realtime service for `voice_live`, or None when the cascade stands in for it."""
     return RealtimeFactory.from_config(getattr(settings, "REALTIME_SPEECH_PROVIDER", None))
-
-
-def tts_pool(factory: ProviderFactory) -> TTSPool:
-    """The process-wide TTS pool building synthesizers of the configured TTS backend."""
-    pool = default_pool()
-    backend = factory.classes["tts"]
-    options = factory.options["tts"]
-    if pool is None or getattr(pool, "backend", None) != (backend, repr(options)):
-        pool = configure_default_pool(
-            lambda voice: backend(**options),
-            name=backend.__name__,
-            max_size=settings.TTS_POOL_MAX_SIZE,
-            warm_voices=settings.TTS_POOL_WARM_VOICES,
-            warm_per_voice=settings.TTS_POOL_WARM_PER_VOICE,
-            acquire_timeout_s=settings.TTS_POOL_ACQUIRE_TIMEOUT_S,
-            max_waiters=settings.TTS_POOL_MAX_WAITERS,
-        )
-        pool.backend = (backend, repr(options))
-    return pool
 
 
 class PooledTTS(TTS):
@@ -266,11 +248,15 @@ class Conversation:
         self._relay(self._inventory_envelope(roster))
 
     def _providers(self, roster) -> ProviderSet:
-        factory = provider_factory()
-        providers = factory.create()
-        voice = roster.get(roster.entry_agent).voice.name
-        providers = replace(providers, tts=PooledTTS(tts_pool(factory), self.session_id, voice))
-        return providers
+        """New providers for this session; the TTS is leased from the process's pool.
+
+        Pool entries are keyed by backend and voice, so a synthesizer is only ever handed to
+        a session configured for the same backend.
+        """
+        providers = provider_factory().create()
+        backend = settings.SPEECH_PROVIDERS["tts"]["BACKEND"]
+        pool_key = f"{backend}|{roster.get(roster.entry_agent).voice.name}"
+        return replace(providers, tts=PooledTTS(configure_tts_pool(), self.session_id, pool_key))
 
     # -- the consumer's controls --------------------------------------------------------------
 

@@ -28,6 +28,7 @@ def test_production_profile_passes_check_deploy():
         DJANGO_DEBUG="0",
         DJANGO_SECRET_KEY="k3y-" + "x9Q!a7Zp" * 8,
         DJANGO_ALLOWED_HOSTS="voice.example.com",
+        BASE_URL="https://voice.example.com",
     )
     assert result.returncode == 0, result.stdout + result.stderr
 
