@@ -10,6 +10,7 @@ from media.conversation import ALL_SESSIONS_GROUP, Conversation, ConversationSta
 from media.engine.config import EngineConfig
 from media.engine.events import AssistantFinal, AudioFrame, TurnMetrics
 from metrics.models import ConversationSession, Turn
+from metrics.tts import configure_tts_pool
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -63,8 +64,11 @@ async def test_a_conversation_greets_answers_persists_and_relays(fake_speech):
     layer = get_channel_layer()
     dashboard = await layer.new_channel()
     await layer.group_add(ALL_SESSIONS_GROUP, dashboard)
+    pool = configure_tts_pool()
+    before = pool.snapshot()
     sink = Sink()
     conversation = await _open("glue-1", sink)
+    assert pool.snapshot().active_sessions == before.active_sessions + 1
     assert conversation.resumed is False
     assert conversation.active_agent == "Concierge"
     await sink.wait_for(lambda: any(e.is_greeting for e in sink.of(AssistantFinal)))
@@ -72,6 +76,9 @@ async def test_a_conversation_greets_answers_persists_and_relays(fake_speech):
     await sink.wait_for(lambda: any(m.user_text for m in sink.of(TurnMetrics)))
     assert sink.of(AudioFrame), "the agent's answer was spoken"
     await conversation.close()
+    after = pool.snapshot()
+    assert after.active_sessions == before.active_sessions, "the synthesizer went back"
+    assert after.allocations_total == before.allocations_total + 1
 
     session = await ConversationSession.objects.aget(session_id="glue-1")
     assert session.status == "completed"
