@@ -6,6 +6,7 @@ import asyncio
 
 import pytest
 from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from channels.testing import WebsocketCommunicator
 from rest_framework.test import APIClient
@@ -44,7 +45,7 @@ async def _watch(group: str) -> WebsocketCommunicator:
 
 
 async def _relay_roundtrip():
-    call = await sync_to_async(make_call)(status="ringing", session_id=SESSION_ID)
+    call = await database_sync_to_async(make_call)(status="ringing", session_id=SESSION_ID)
     session_watcher = await _watch(session_group(SESSION_ID))
     dashboard = await _watch(DASHBOARD_GROUP)
     other_session = await _watch(session_group("session_other"))
@@ -89,7 +90,7 @@ async def test_relay_crosses_processes_through_redis(acs_settings, redis_url):
 
 @pytest.mark.django_db(transaction=True)
 async def test_duplicate_callbacks_are_not_relayed_twice(acs_settings):
-    call = await sync_to_async(make_call)(status="ringing", session_id=SESSION_ID)
+    call = await database_sync_to_async(make_call)(status="ringing", session_id=SESSION_ID)
     watcher = await _watch(session_group(SESSION_ID))
     event = cloud_event(call, "CallConnected")
     client = APIClient()

@@ -108,13 +108,13 @@ def test_acs_error_on_hang_up_is_a_502_and_the_call_stays_up(auth_client, acs_se
 
 @pytest.mark.django_db(transaction=True)
 async def test_a_consumer_can_hang_up_without_blocking_its_loop(acs_settings, fake_acs):
-    from asgiref.sync import sync_to_async
+    from channels.db import database_sync_to_async
 
     from calls.services import call_terminate_async
     from tests.calls.factories import make_call
 
     acs_settings.BASE_URL = "http://127.0.0.1:9"  # callbacks are not delivered in this test
-    call = await sync_to_async(make_call)(status="connected")
+    call = await database_sync_to_async(make_call)(status="connected")
     fake_acs.calls[call.call_connection_id] = _fake_connected_call(call.call_connection_id)
 
     outcome = await call_terminate_async(
