@@ -100,7 +100,18 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": env.str("CHANNELS_PREFIX", default="voice")},
+            "CONFIG": {
+                # A consumer's receive blocks in BZPOPMIN for 5 s; redis-py 8's default 5 s
+                # socket timeout would cut every idle socket, so reads get a longer one.
+                "hosts": [
+                    {
+                        "address": REDIS_URL,
+                        "socket_timeout": 15,
+                        "socket_connect_timeout": REDIS_TIMEOUT_S,
+                    }
+                ],
+                "prefix": env.str("CHANNELS_PREFIX", default="voice"),
+            },
         }
     }
     CACHES = {

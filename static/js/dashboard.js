@@ -35,7 +35,7 @@ const transcript = new Transcript($("dashboard-transcript"), {
   onMetrics: (m) => {
     const turn = m.turn_id ?? m.turn_number;
     state.turnRows = state.turnRows.filter((row) => row.turn !== turn);
-    state.turnRows.push({ turn, ...m });
+    state.turnRows.push({ ...m, turn: m.turn_number ?? turn });
     drawTurns();
   },
 });
