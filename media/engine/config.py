@@ -10,6 +10,27 @@ class EngineConfig:
     """Turn-taking, output and failure settings of a :class:`ConversationSession`.
 
     Times are milliseconds unless the name says seconds.
+
+    End of turn. "End of speech" is the arrival of the last 20 ms frame the VAD counted as
+    speech (not the moment a silence timer fires); every latency of a turn is measured from
+    it. After `speculative_silence_ms` of silence the STT is asked for the final the utterance
+    would have now, and the answer is computed (LLM, first TTS pieces) but held: nothing of it
+    is emitted. When the silence reaches `end_of_turn_silence_ms` the turn is confirmed and
+    the held audio leaves at once; if the caller speaks again first, the speculative answer
+    is dropped without a trace and the utterance goes on.
+
+    Why 400 ms for `end_of_turn_silence_ms`: the product promises "true end of speech → first
+    agent audio ≤ 500 ms" on the offline stack. Silero's hangover puts the last speech frame
+    30-80 ms (median 50) after the true end of speech on the benchmark's utterances, so a
+    confirmed end of turn at 400 ms of VAD silence is about 450 ms of real silence: the "about
+    500 ms" pause a caller may take mid-sentence without being cut off, and, with the answer
+    precomputed during the silence, first audio about 450 ms after the true end, leaving
+    ~50 ms for frame timing and scheduling. 500 ms of VAD silence would put even a fully
+    precomputed answer at ~550 ms. Lower values answer faster but cut off callers who pause.
+    `speculative_silence_ms` (200) leaves the pipeline 200 ms to have audio ready: pocketsphinx's
+    final (~50 ms idle), the rules engine (~1 ms) and piper's first piece (~60 ms idle). Set it
+    to 0 to disable speculation. Continuous STT providers (Azure) end utterances themselves and
+    are not speculated on.
     """
 
     # Turn-taking (input frames are 20 ms at 16 kHz)
@@ -17,7 +38,8 @@ class EngineConfig:
     vad_stop_threshold: float = 0.35  # below this a frame counts as silence (hysteresis)
     speech_onset_ms: int = 60  # consecutive speech before a user utterance starts
     barge_in_min_speech_ms: int = 120  # consecutive speech before it interrupts the agent
-    end_of_turn_silence_ms: int = 500  # silence after speech that ends the user's turn
+    end_of_turn_silence_ms: int = 400  # silence after speech that ends the user's turn
+    speculative_silence_ms: int = 200  # silence after which the answer is prepared, held
     preroll_ms: int = 300  # audio before the onset decision handed to the STT
     stt_final_timeout_ms: int = 2000  # wait for the STT final after end of speech
     dtmf_flush_ms: int = 1500  # DTMF digits are sent as one message after this pause (or '#')

@@ -15,6 +15,7 @@ from media.engine.emitter import EventEmitter
 from media.engine.events import AudioFrame, BargeIn, Event, SessionError, UserTranscript
 from media.engine.pacing import OutputPacer
 from media.engine.snapshot import AgentRoster, ToolContext, ToolRunner
+from media.engine.speculation import FINAL, MAX_RESUME_FRAMES, STALE, SpeculationMixin
 from media.engine.threads import SessionWorkers, ThreadBridge
 from media.engine.turn import Turn
 from media.providers.base import ProviderContext, ProviderStartError, SttResult
@@ -28,14 +29,18 @@ class SessionStartError(RuntimeError):
     """A provider could not start, so the conversation cannot."""
 
 
-class ConversationSession:
+class ConversationSession(SpeculationMixin):
     """One conversation: 20 ms PCM16 frames in, events (text, audio frames, stops) out.
 
     Input: :meth:`push_audio` frames go through the VAD on the loop; at onset (after
-    `speech_onset_ms` of speech) the STT gets the pre-roll and every later frame; after
-    `end_of_turn_silence_ms` of silence the STT is asked for its final, and the final ends the
-    user's turn. A turn runs the LLM, tools and TTS (:class:`~media.engine.turn.Turn`); audio
-    leaves through the :class:`~media.engine.pacing.OutputPacer` at real time.
+    `speech_onset_ms` of speech) the STT gets the pre-roll and every later frame. After
+    `speculative_silence_ms` of silence the answer is prepared and held; after
+    `end_of_turn_silence_ms` the user's turn ends and the held answer is released at once
+    (see :mod:`media.engine.speculation`; without speculation, the STT is asked for its final
+    then, and the final ends the turn). End of speech, from which a turn's latencies are
+    measured, is the arrival of the last frame the VAD counted as speech. A turn runs the LLM,
+    tools and TTS (:class:`~media.engine.turn.Turn`); audio leaves through the
+    :class:`~media.engine.pacing.OutputPacer` at real time.
 
     Barge-in (speech for `barge_in_min_speech_ms` while the agent speaks or thinks, typed text,
     DTMF, or :meth:`interrupt`) runs synchronously on the loop, in this order: the pacer's queue
@@ -97,6 +102,7 @@ class ConversationSession:
         self._speech_ms = 0
         self._silence_ms = 0
         self._speech_end_at = 0.0
+        self._last_speech_at = 0.0
         self._barged_in_utterance = False
         self._awaiting_final = False
         self._final_parts: list[str] = []
@@ -105,6 +111,12 @@ class ConversationSession:
         self._final_timer: asyncio.TimerHandle | None = None
         self._dtmf: list[str] = []
         self._dtmf_timer: asyncio.TimerHandle | None = None
+        # Speculative end of turn (media.engine.speculation)
+        self._peek: list[str] | None = None  # the slot of this pause's peek
+        self._peeks: deque[list[str]] = deque()  # slots of unanswered peeks, oldest first
+        self._peek_text = ""
+        self._spec_turn: Turn | None = None
+        self._utt_audio: list[bytes] | None = None  # for resume_utterance after a peek
 
     # -- public API ---------------------------------------------------------------------------
 
@@ -210,6 +222,7 @@ class ConversationSession:
         for timer in (self._final_timer, self._dtmf_timer):
             if timer is not None:
                 timer.cancel()
+        self._cancel_speculation()
         if self._turn is not None:
             self._turn.cancel_tasks()
             self._turn = None
@@ -252,18 +265,29 @@ class ConversationSession:
             else:
                 self._speech_ms = 0
         else:
-            if not stt.continuous:
+            peek = self._peek
+            if not stt.continuous and (peek is None or not stt.peek_ends_utterance):
                 stt.push(frame)
+            audio = self._utt_audio
+            if audio is not None:
+                audio.append(frame)
+                if len(audio) > MAX_RESUME_FRAMES and peek is None:
+                    self._utt_audio = None
             if p >= cfg.vad_stop_threshold:
                 self._speech_ms += 20
                 self._silence_ms = 0
+                self._last_speech_at = self.loop.time()
+                if peek is not None:
+                    self._resume_after_peek()
             else:
                 if self._silence_ms == 0:
-                    self._speech_end_at = self.loop.time()
+                    self._speech_end_at = self._last_speech_at
                 self._silence_ms += 20
                 self._speech_ms = 0
                 if self._silence_ms >= cfg.end_of_turn_silence_ms:
                     self._on_end_of_speech()
+                elif self._silence_ms >= cfg.speculative_silence_ms > 0 and self._can_peek():
+                    self._start_peek()
         if (
             self._speech_ms >= cfg.barge_in_min_speech_ms
             and not self._barged_in_utterance
@@ -275,6 +299,9 @@ class ConversationSession:
     def _on_speech_onset(self) -> None:
         self._in_utterance = True
         self._silence_ms = 0
+        self._last_speech_at = self.loop.time()
+        self._peek = None
+        self._peek_text = ""
         self._barged_in_utterance = False
         if self._final_timer is not None:  # speech resumed while waiting for a final
             self._final_timer.cancel()
@@ -283,6 +310,8 @@ class ConversationSession:
         stt = self.providers.stt
         if not stt.continuous:
             stt.begin_utterance(b"".join(self._preroll))
+            speculate = 0 < self.config.speculative_silence_ms < self.config.end_of_turn_silence_ms
+            self._utt_audio = list(self._preroll) if speculate and stt.peek_ends_utterance else None
         self._preroll.clear()
 
     def _on_end_of_speech(self) -> None:
@@ -290,21 +319,34 @@ class ConversationSession:
         self._speech_ms = 0
         self._silence_ms = 0
         self._end_of_speech_at = self._speech_end_at
-        self._awaiting_final = True
+        if self._peek is not None:
+            self._confirm_peek()
+            return
+        self._utt_audio = None
         stt = self.providers.stt
         if stt.continuous and self._final_parts:
+            self._awaiting_final = True
             self._end_of_turn()
             return
+        self._await_final()
+        if not stt.continuous:
+            stt.end_utterance()
+
+    def _await_final(self) -> None:
+        self._awaiting_final = True
+        if self._final_timer is not None:
+            self._final_timer.cancel()
         self._final_timer = self.loop.call_later(
             self.config.stt_final_timeout_ms / 1000, self._on_final_timeout
         )
-        if not stt.continuous:
-            stt.end_utterance()
 
     def _on_stt_result(self, result: SttResult) -> None:
         if self._closed:
             return
         text = result.text.strip()
+        if result.speculative:
+            self._on_peek_result(text)
+            return
         if not result.is_final:
             if text and text != self._last_partial:
                 self._last_partial = text
@@ -325,6 +367,9 @@ class ConversationSession:
 
     def _on_final_timeout(self) -> None:
         self._final_timer = None
+        for slot in self._peeks:  # a peek answer arriving now belongs to no turn
+            if slot[0] == FINAL:
+                slot[0] = STALE
         if self._awaiting_final:
             if not self._final_parts and self._last_partial:
                 self._final_parts.append(self._last_partial)
@@ -360,6 +405,8 @@ class ConversationSession:
     def _user_turn(
         self, text: str, *, source: str, started_at: float, stt_final_ms: float | None
     ) -> None:
+        if source != "voice":
+            self._cancel_speculation()  # typed text or DTMF answers first; the pause goes on
         if self.agent_speaking:
             self._barge_in(f"user_{source}" if source != "voice" else "barge_in", self.loop.time())
         turn_id = self._next_turn_id()

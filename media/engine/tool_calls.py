@@ -31,7 +31,12 @@ class ToolCallsMixin:
     async def _run_tools(
         self: Turn, agent: AgentSnapshot, calls: list[ToolCallRequest]
     ) -> dict[str, Any] | None:
-        """Run the round's tools in order; a handoff runs last. Returns the handoff context."""
+        """Run the round's tools in order; a handoff runs last. Returns the handoff context.
+
+        A speculative turn waits here for the confirmed end of turn: tools and handoffs change
+        the world or the session, so none runs for an utterance the caller may not have ended.
+        """
+        await self.confirmed()
         handoff: tuple[ToolCallRequest, ToolSpec] | None = None
         for call in calls:
             spec = agent.tool(call.name)

@@ -4,6 +4,10 @@ A :class:`Turn` runs two tasks on the session's loop: the *thinker* (LLM rounds,
 text pieces on a queue as the chunker cuts them, and the *speaker* synthesizes each piece and
 hands the audio to the session's pacer. Nothing here emits once the turn is cancelled
 (`cancelled` is set synchronously by the barge-in before the tasks see their CancelledError).
+
+A *speculative* turn (started during the caller's pause, before the end of turn is confirmed)
+works on a private copy of the history, keeps its events and audio back, and runs no tool
+until :meth:`Turn.release`; cancelled before that, it leaves no trace in the session.
 """
 
 from __future__ import annotations
@@ -90,6 +94,7 @@ class Turn(ToolCallsMixin):
         started_at: float,
         stt_final_ms: float | None = None,
         greeting: str = "",
+        speculative: bool = False,
     ) -> None:
         self.s = session
         self.turn_id = turn_id
@@ -104,6 +109,16 @@ class Turn(ToolCallsMixin):
         self.pending_tools: dict[str, _PendingTool] = {}
         self.thinker: asyncio.Task | None = None
         self.speaker: asyncio.Task | None = None
+        # Held back until release() while speculative: events, then audio and the turn's end.
+        self.held = speculative
+        self.history: list[dict[str, Any]] = (
+            list(session.history) if speculative else session.history
+        )
+        self._held_events: list[Event] = []
+        self._held_audio: list[tuple[bytes, SpokenSegment] | None] = []
+        self._confirmed = asyncio.Event()
+        if not speculative:
+            self._confirmed.set()
 
     # -- life cycle ---------------------------------------------------------------------------
 
@@ -113,8 +128,47 @@ class Turn(ToolCallsMixin):
         self.thinker = loop.create_task(self._think(), name=f"think-{self.s.session_id}")
 
     def emit(self, event: Event) -> None:
-        if not self.cancelled:
+        if self.cancelled:
+            return
+        if self.held:
+            self._held_events.append(event)
+        else:
             self.s.emitter(event)
+
+    def release(self) -> None:
+        """The end of turn is confirmed: adopt the history, emit what was held, play the audio.
+
+        Synchronous; the first held frame is sent before this returns.
+        """
+        if not self.held:
+            return
+        s = self.s
+        self.held = False
+        s.history[:] = self.history
+        self.history = s.history
+        events, self._held_events = self._held_events, []
+        for event in events:
+            s.emitter(event)
+        self._confirmed.set()
+        audio, self._held_audio = self._held_audio, []
+        for item in audio:
+            if self.cancelled:  # stopped by something the first frame's emit triggered
+                return
+            if item is None:
+                s.pacer.end_turn(self.turn_id)
+            else:
+                s.pacer.enqueue(self.turn_id, *item)
+
+    async def confirmed(self) -> None:
+        """Wait until the turn is no longer speculative (tools have side effects)."""
+        if not self._confirmed.is_set():
+            await self._confirmed.wait()
+
+    def _play(self, pcm: bytes, segment: SpokenSegment) -> None:
+        if self.held:
+            self._held_audio.append((pcm, segment))
+        else:
+            self.s.pacer.enqueue(self.turn_id, pcm, segment)
 
     def cancel_tasks(self) -> None:
         self.cancelled = True
@@ -134,8 +188,8 @@ class Turn(ToolCallsMixin):
             if self.greeting:
                 self._say(self.greeting, s.active_agent)
             else:
-                s.history.append({"role": "user", "content": self.user_text})
-                trim_history(s.history, s.config.max_history_messages)
+                self.history.append({"role": "user", "content": self.user_text})
+                trim_history(self.history, s.config.max_history_messages)
                 await self._rounds()
         except asyncio.CancelledError:
             raise
@@ -156,7 +210,7 @@ class Turn(ToolCallsMixin):
     def _say(self, text: str, agent: str, is_apology: bool = False) -> None:
         """Speak a fixed text (greeting, apology) as its own assistant message."""
         message = {"role": "assistant", "content": text}
-        self.s.history.append(message)
+        self.history.append(message)
         self.messages.append(message)
         self.emit(AssistantDelta(self.s.session_id, self.turn_id, agent=agent, text=text))
         self.pieces.put_nowait(_Piece(text, message, agent, is_apology))
@@ -191,7 +245,7 @@ class Turn(ToolCallsMixin):
             session_id=s.session_id,
             agent=agent,
             messages=[{"role": "system", "content": self._system_prompt(agent, handoff)}]
-            + s.history,
+            + self.history,
             tools=agent.tools,
             handoff_context=handoff,
             tool_state=s.tool_state,
@@ -216,7 +270,7 @@ class Turn(ToolCallsMixin):
                             marks.llm_first_token = loop.time()
                         if message is None:
                             message = {"role": "assistant", "content": ""}
-                            s.history.append(message)
+                            self.history.append(message)
                             self.messages.append(message)
                         message["content"] += event.text
                         self.emit(
@@ -251,12 +305,12 @@ class Turn(ToolCallsMixin):
             if message is not None:
                 message.update(announced)
             else:
-                s.history.append(announced)
+                self.history.append(announced)
                 self.messages.append(announced)
             # Placeholders first: the history is consistent at every await below.
             for call in calls:
                 placeholder = tool_result_message(call.call_id, CANCELLED_RESULT)
-                s.history.append(placeholder)
+                self.history.append(placeholder)
                 self.pending_tools[call.call_id] = _PendingTool(
                     call.name, agent.name, placeholder, loop.time()
                 )
@@ -294,7 +348,7 @@ class Turn(ToolCallsMixin):
                             marks.tts_first_byte = loop.time()
                         if tts.sample_rate_hz != out_rate:
                             pcm = resample(pcm, tts.sample_rate_hz, out_rate)
-                        s.pacer.enqueue(self.turn_id, pcm, segment)
+                        self._play(pcm, segment)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - any TTS failure: apologise, go on
@@ -316,7 +370,10 @@ class Turn(ToolCallsMixin):
                         self.pieces.put_nowait(None)
             finally:
                 await stream.aclose()
-        s.pacer.end_turn(self.turn_id)
+        if self.held:
+            self._held_audio.append(None)
+        else:
+            s.pacer.end_turn(self.turn_id)
 
     # -- ending -------------------------------------------------------------------------------
 
@@ -349,7 +406,7 @@ class Turn(ToolCallsMixin):
                 message["content"] = played
             else:
                 with contextlib.suppress(ValueError):
-                    s.history.remove(message)
+                    self.history.remove(message)
         for call_id, pending in list(self.pending_tools.items()):
             self.pending_tools.pop(call_id)
             s.emitter(

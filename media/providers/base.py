@@ -104,8 +104,11 @@ class Provider:
 
 @dataclass(frozen=True, slots=True)
 class SttResult:
+    """A transcript. `speculative` marks the answer to :meth:`STT.peek_final` (always final)."""
+
     text: str
     is_final: bool
+    speculative: bool = False
 
 
 class STT(Provider):
@@ -117,16 +120,28 @@ class STT(Provider):
     Continuous mode (`continuous = True`, e.g. a cloud recognizer with its own endpointing):
     every frame is pushed and finals come whenever the recognizer decides.
     Results go to the listener set by the session, always called on the event loop.
+
+    Speculative end of turn (utterance mode): after a short silence the session calls
+    :meth:`peek_final` and answers the transcript speculatively; when the silence becomes the
+    end of the turn it calls :meth:`commit_utterance`, and when the caller speaks again first,
+    :meth:`resume_utterance`, after which the utterance goes on as if no peek had happened.
+    Every peek is answered by exactly one result with `speculative=True`, in order with the
+    provider's other results.
     """
 
     kind = "stt"
     sample_rate_hz: int = 16000
     continuous: bool = False
+    #: True when :meth:`peek_final` closes the recognizer's utterance (the default): the session
+    #: then pushes no frame until it resumes or commits, and keeps the utterance's audio to
+    #: hand to :meth:`resume_utterance`. A provider that can answer mid-utterance sets False.
+    peek_ends_utterance: bool = True
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
         self._listener: Callable[[SttResult], None] | None = None
         self._error_listener: Callable[[str], None] | None = None
+        self._peeks_pending = 0  # finals that answer a default peek_final()
 
     def set_listener(
         self,
@@ -138,6 +153,9 @@ class STT(Provider):
 
     def _deliver(self, result: SttResult) -> None:
         """Hand a result to the session (call on the loop)."""
+        if result.is_final and self._peeks_pending and not result.speculative:
+            self._peeks_pending -= 1
+            result = SttResult(result.text, True, speculative=True)
         if self._listener is not None:
             self._listener(result)
 
@@ -154,6 +172,31 @@ class STT(Provider):
 
     def end_utterance(self) -> None:
         raise NotImplementedError
+
+    def peek_final(self) -> None:
+        """Deliver the final the open utterance would get if the caller had stopped, as one
+        `SttResult(text, True, speculative=True)`, without committing to it.
+
+        Default (works for every utterance-mode provider): end the utterance; its final is the
+        answer, and :meth:`resume_utterance` starts it again with the audio heard so far.
+        """
+        self._peeks_pending += 1
+        self.end_utterance()
+
+    def resume_utterance(self, audio: bytes) -> None:
+        """The caller spoke again after :meth:`peek_final`: continue the same utterance.
+
+        `audio` is the whole utterance so far (pre-roll and every frame since, including the
+        one that resumed it) when `peek_ends_utterance`, else empty.
+        """
+        self.begin_utterance(audio)
+
+    def commit_utterance(self) -> None:
+        """The caller is done: the peek's answer (delivered or still to come) is the final.
+
+        Close the utterance; nothing more is delivered for it. Default: nothing to do, the
+        peek already ended it.
+        """
 
 
 # --- TTS ------------------------------------------------------------------------------------

@@ -61,9 +61,17 @@ class ScriptedSTT(STT):
     Args:
         script: one transcript per utterance; after it runs out, `default` is used.
         partial_every_frames: emit a growing partial every N frames (0: no partials).
-        final_delay_ms: delay between `end_utterance` and the final.
+        final_delay_ms: delay between `end_utterance` (or `peek_final`) and its answer.
+        ms_per_word: 0 (default): the whole transcript is known from the start. Otherwise one
+            word is heard per `ms_per_word` of loud audio, and partials, peeks and the final
+            hold only the words heard so far (an utterance spoken in two parts).
         fail_start: raise at start (to test start-up failures).
+
+    Peeks answer mid-utterance (`peek_ends_utterance = False`): the utterance goes on after
+    a resume with the words it already heard.
     """
+
+    peek_ends_utterance = False
 
     def __init__(
         self,
@@ -71,6 +79,7 @@ class ScriptedSTT(STT):
         default: str = "",
         partial_every_frames: int = 10,
         final_delay_ms: float = 0.0,
+        ms_per_word: float = 0.0,
         fail_start: bool = False,
         **options: Any,
     ) -> None:
@@ -79,38 +88,71 @@ class ScriptedSTT(STT):
         self._default = default
         self._partial_every = partial_every_frames
         self._final_delay_s = final_delay_ms / 1000.0
+        self._ms_per_word = ms_per_word
         self._fail_start = fail_start
         self._current: str | None = None
         self._frames = 0
+        self._loud_ms = 0.0
         self.utterances = 0
+        self.peeks = 0
+        self.resumes = 0
 
     async def start(self, context: ProviderContext) -> None:
         await super().start(context)
         if self._fail_start:
             raise ProviderStartError("scripted start failure")
 
+    def _count_loud(self, pcm: bytes) -> None:
+        if self._ms_per_word:
+            for i in range(0, len(pcm) - 639, 640):
+                if np.abs(np.frombuffer(pcm[i : i + 640], np.int16)).max() > 1000:
+                    self._loud_ms += 20
+
+    def _heard(self) -> str:
+        text = self._current or ""
+        if not self._ms_per_word:
+            return text
+        return " ".join(text.split()[: int(self._loud_ms // self._ms_per_word)])
+
     def begin_utterance(self, preroll: bytes) -> None:
         self._current = self._script.pop(0) if self._script else self._default
         self._frames = len(preroll) // 640
+        self._loud_ms = 0.0
+        self._count_loud(preroll)
         self.utterances += 1
 
     def push(self, frame: bytes) -> None:
         if self._current is None:
             return
         self._frames += 1
+        self._count_loud(frame)
         if self._partial_every and self._frames % self._partial_every == 0:
-            words = self._current.split()
+            words = self._heard().split()
             shown = min(len(words), self._frames // self._partial_every)
             if shown:
                 self._deliver(SttResult(" ".join(words[:shown]), False))
 
-    def end_utterance(self) -> None:
-        text, self._current = self._current or "", None
+    def _answer(self, result: SttResult) -> None:
         loop = asyncio.get_running_loop()
         if self._final_delay_s > 0:
-            loop.call_later(self._final_delay_s, self._deliver, SttResult(text, True))
+            loop.call_later(self._final_delay_s, self._deliver, result)
         else:
-            loop.call_soon(self._deliver, SttResult(text, True))
+            loop.call_soon(self._deliver, result)
+
+    def end_utterance(self) -> None:
+        text = self._heard()
+        self._current = None
+        self._answer(SttResult(text, True))
+
+    def peek_final(self) -> None:
+        self.peeks += 1
+        self._answer(SttResult(self._heard(), True, speculative=True))
+
+    def resume_utterance(self, audio: bytes) -> None:
+        self.resumes += 1
+
+    def commit_utterance(self) -> None:
+        self._current = None
 
 
 class FakeTTS(TTS):

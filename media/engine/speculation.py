@@ -1,0 +1,125 @@
+"""Speculative end of turn (a mixin of :class:`~media.engine.session.ConversationSession`).
+
+After `speculative_silence_ms` of silence the STT is asked for the final the utterance would
+have now (:meth:`~media.providers.base.STT.peek_final`) and its answer is computed by a held
+:class:`~media.engine.turn.Turn`. At `end_of_turn_silence_ms` the turn is confirmed: the
+user's final transcript is emitted and the held turn released, its first audio frame leaving
+in the same tick. If the caller speaks first, the held turn is cancelled silently (no event,
+no history entry, no tool run) and the STT resumes the same utterance.
+
+Each peek is answered by exactly one speculative STT result, in order, so the session keeps
+one slot per unanswered peek saying what its answer is for by the time it arrives:
+`SPECULATE` (the silence goes on: answer it, held; the slot becomes `ANSWERED`), `FINAL` (the
+end of turn came first: it is the utterance's final) or `STALE` (the caller resumed, or the
+final timed out: drop it).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from media.engine.events import UserTranscript
+from media.engine.turn import Turn
+
+if TYPE_CHECKING:
+    from media.engine.session import ConversationSession
+
+SPECULATE, ANSWERED, FINAL, STALE = "speculate", "answered", "final", "stale"
+
+# Audio kept to restart an utterance after a peek that ended it: beyond this (30 s) the
+# utterance is not speculated on any more (memory per session stays bounded).
+MAX_RESUME_FRAMES = 1500
+
+
+class SpeculationMixin:
+    def _can_peek(self: ConversationSession) -> bool:
+        stt = self.providers.stt
+        return (
+            self._peek is None
+            and not stt.continuous
+            and (not stt.peek_ends_utterance or self._utt_audio is not None)
+        )
+
+    def _start_peek(self: ConversationSession) -> None:
+        self._peek = [SPECULATE]
+        self._peeks.append(self._peek)
+        self.providers.stt.peek_final()
+
+    def _on_peek_result(self: ConversationSession, text: str) -> None:
+        slot = self._peeks.popleft() if self._peeks else [STALE]
+        purpose = slot[0]
+        if purpose == STALE:
+            return
+        if purpose == FINAL:
+            if text:
+                self._final_parts.append(text)
+            if self._awaiting_final:
+                self._end_of_turn()
+            return
+        # Still silent: prepare the answer, held. A caller talking over the agent is answered
+        # only once the end of turn is confirmed (the barge-in path handles the agent first).
+        slot[0] = ANSWERED
+        self._peek_text = text
+        parts = " ".join([*self._final_parts, text]).strip()
+        if not parts or self.agent_speaking:
+            return
+        eos = self._speech_end_at
+        now = self.loop.time()
+        turn = Turn(
+            self,
+            self._next_turn_id(),
+            parts,
+            started_at=eos,
+            stt_final_ms=(now - eos) * 1000,
+            speculative=True,
+        )
+        self._spec_turn = turn
+        turn.start()
+
+    def _resume_after_peek(self: ConversationSession) -> None:
+        """The caller spoke again during the pause: forget the speculation, go on listening."""
+        peek, self._peek = self._peek, None
+        if peek[0] == SPECULATE:  # its answer is still to come
+            peek[0] = STALE
+        self._cancel_speculation()
+        stt = self.providers.stt
+        stt.resume_utterance(b"".join(self._utt_audio) if stt.peek_ends_utterance else b"")
+
+    def _confirm_peek(self: ConversationSession) -> None:
+        """End of turn after a peek: the peek's answer is the final (now or when it comes)."""
+        peek, self._peek = self._peek, None
+        self._utt_audio = None
+        self.providers.stt.commit_utterance()
+        if peek[0] == SPECULATE:  # not answered yet: it will be the final
+            peek[0] = FINAL
+            self._await_final()
+            return
+        text = self._peek_text
+        turn, self._spec_turn = self._spec_turn, None
+        if turn is None or turn.turn_id != self._next_turn_id() or self.agent_speaking:
+            # Nothing was prepared (noise, or the agent was speaking): the usual path.
+            if turn is not None:
+                self._cancel_turn_quietly(turn)
+            if text:
+                self._final_parts.append(text)
+            self._awaiting_final = True
+            self._end_of_turn()
+            return
+        self._final_parts = []
+        self._last_partial = ""
+        self._awaiting_final = False
+        self._turn_id = turn.turn_id
+        self._turn_used = True
+        self.emitter(UserTranscript(self.session_id, turn.turn_id, turn.user_text, True, "voice"))
+        self._turn = turn
+        turn.release()
+
+    def _cancel_speculation(self: ConversationSession) -> None:
+        turn, self._spec_turn = self._spec_turn, None
+        if turn is not None:
+            self._cancel_turn_quietly(turn)
+
+    def _cancel_turn_quietly(self: ConversationSession, turn: Turn) -> None:
+        turn.cancel_tasks()
+        self.providers.llm.cancel()
+        self.providers.tts.cancel()
