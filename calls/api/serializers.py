@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.utils import timezone
 from rest_framework import serializers
 
 from calls.models import E164_REGEX, Call, CallStatus, StreamingMode
@@ -112,11 +113,7 @@ class CallSerializer(serializers.ModelSerializer):
     def get_duration(self, call: Call) -> float | None:
         if not call.connected_at:
             return None
-        end = call.ended_at
-        if end is None:
-            from django.utils import timezone
-
-            end = timezone.now()
+        end = call.ended_at or timezone.now()
         return round((end - call.connected_at).total_seconds(), 3)
 
     def get_participants(self, call: Call) -> list[str]:

@@ -270,13 +270,3 @@ class CallCallbacksView(APIView):
             "processing_system": "events_v1",
         }
         return Response(CallbackResponseSerializer(out).data)
-
-
-__all__ = [
-    "CallAnswerView",
-    "CallCallbacksView",
-    "CallInitiateView",
-    "CallListView",
-    "CallTerminateView",
-    "CallSerializer",
-]

@@ -1,0 +1,45 @@
+"""Writes: placing, answering and ending calls; applying the events ACS reports.
+
+SDK requests are made outside database transactions (a slow ACS must not hold row locks), so
+every write re-reads the call under a lock and never moves a call out of a final state: a
+callback that overtakes the create response, or a redelivered event, cannot undo a hang-up.
+"""
+
+from calls.services.callbacks import CallbackOutcome, callback_events_process
+from calls.services.common import (
+    InvalidCallRequest,
+    UnknownCall,
+    event_name,
+    identifier_display,
+    resolve_streaming_mode,
+    validate_e164,
+)
+from calls.services.lifecycle import (
+    EventGridOutcome,
+    TerminateOutcome,
+    call_answer_incoming,
+    call_initiate,
+    call_mark_media_connected,
+    call_terminate,
+    call_terminate_async,
+    event_grid_process,
+)
+
+__all__ = [
+    "CallbackOutcome",
+    "EventGridOutcome",
+    "InvalidCallRequest",
+    "TerminateOutcome",
+    "UnknownCall",
+    "call_answer_incoming",
+    "call_initiate",
+    "call_mark_media_connected",
+    "call_terminate",
+    "call_terminate_async",
+    "callback_events_process",
+    "event_grid_process",
+    "event_name",
+    "identifier_display",
+    "resolve_streaming_mode",
+    "validate_e164",
+]
