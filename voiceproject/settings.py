@@ -6,6 +6,7 @@ cache, offline speech providers); set means the real thing.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import environ
@@ -88,8 +89,19 @@ DATABASES = {
 }
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=0))
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
-    # The offline default serves several sockets from worker threads: wait for the write lock.
-    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+    # The offline default writes from several threads (consumers, the metrics writer): WAL lets
+    # readers run beside the writer, IMMEDIATE takes the write lock at BEGIN so two writers
+    # queue on the busy timeout instead of failing, and the test database is a file because an
+    # in-memory shared-cache database fails such waits at once ("table is locked").
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "timeout": 20,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+    )
+    # One file per test process, so parallel runs on one machine never share it.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-{os.getpid()}.sqlite3")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="")
