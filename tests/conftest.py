@@ -50,3 +50,18 @@ def auth_client(user) -> APIClient:
     token, _ = Token.objects.get_or_create(user=user)
     client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
     return client
+
+
+def pytest_unconfigure(config):
+    """Remove the SQLite test database's WAL side files (Django deletes only the main file)."""
+    from django.conf import settings
+
+    if not settings.configured:
+        return
+    test_name = settings.DATABASES["default"].get("TEST", {}).get("NAME")
+    if test_name and settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+        for suffix in ("-wal", "-shm"):
+            try:
+                os.remove(f"{test_name}{suffix}")
+            except FileNotFoundError:
+                pass
