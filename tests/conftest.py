@@ -6,6 +6,7 @@ tests that need them never silently skip in CI.
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 import pytest
@@ -61,7 +62,5 @@ def pytest_unconfigure(config):
     test_name = settings.DATABASES["default"].get("TEST", {}).get("NAME")
     if test_name and settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"):
         for suffix in ("-wal", "-shm"):
-            try:
+            with contextlib.suppress(FileNotFoundError):
                 os.remove(f"{test_name}{suffix}")
-            except FileNotFoundError:
-                pass
