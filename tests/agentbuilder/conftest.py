@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.core.cache import cache
 
 from agentbuilder.services import DatabaseToolRunner, demo_user_create, library_load
 from media.engine.snapshot import ToolContext
@@ -44,3 +45,17 @@ def verified(runner, context, demo) -> ToolContext:
 def _fast_password_hashing(settings):
     """Signing in is not under test here; the default hasher costs a second per user."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _private_throttle_cache(settings):
+    """Rate-limit counters in a cache of this test alone: in CI the default cache is a Redis
+    shared with other test runs, whose anonymous requests come from the same address."""
+    settings.CACHES = {
+        **settings.CACHES,
+        "default": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": "agentbuilder-tests",
+        },
+    }
+    cache.clear()

@@ -136,9 +136,6 @@ def test_anonymous_creation_is_rate_limited(api_client, library, settings):
         **settings.REST_FRAMEWORK,
         "DEFAULT_THROTTLE_RATES": {"anon": "100/minute", "demo_create": "2/hour"},
     }
-    from django.core.cache import cache
-
-    cache.clear()
     codes = [
         api_client.post(
             f"/api/v1/agent-builder/create?session_id=anon-{i:03d}", AGENT, format="json"

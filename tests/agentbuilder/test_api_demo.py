@@ -1,7 +1,6 @@
 import logging
 
 import pytest
-from django.core.cache import cache
 
 from agentbuilder.models import DemoUser, SecretCode
 
@@ -9,11 +8,6 @@ pytestmark = pytest.mark.django_db
 
 URL = "/api/v1/demo-env/temporary-user"
 BODY = {"full_name": "Ada Lovelace", "email": "Ada@Example.com", "session_id": "sess-ada-1"}
-
-
-@pytest.fixture(autouse=True)
-def _fresh_throttles():
-    cache.clear()
 
 
 def test_create_returns_the_profile_and_its_codes_once(api_client, caplog):

@@ -20,7 +20,7 @@ def test_purge_removes_expired_demo_users_with_their_data_and_old_session_agents
     past = timezone.now() - timedelta(seconds=1)
     DemoUser.objects.update(expires_at=past)
     SessionAgent.objects.filter(session_id="sess-old").update(expires_at=past)
-    assert purge_expired.delay().get() == {"demo_users": 1, "session_agents": 1}
+    assert purge_expired.apply().get() == {"demo_users": 1, "session_agents": 1}
     assert not DemoUser.objects.exists()
     assert not SecretCode.objects.exists() and not Transaction.objects.exists()
     assert list(SessionAgent.objects.values_list("session_id", flat=True)) == ["sess-new"]
