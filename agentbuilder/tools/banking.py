@@ -83,7 +83,7 @@ def get_account_summary(call: Call, *, client_id: str | None = None) -> dict:
 
 @tool(
     name="get_recent_transactions",
-    description="List the caller's recent transactions, charges and payments on their account.",
+    description="List the caller's latest account activity and payments.",
     parameters=schema(
         client_id=CLIENT_ID_PARAM,
         limit=param("integer", "how many recent transactions to list", minimum=1, maximum=50),
