@@ -1,0 +1,178 @@
+"""Bodies of `/api/v1/agent-builder/*`."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from agentbuilder.api.serializers.common import (
+    ModelSettingsSerializer,
+    VoiceSettingsSerializer,
+)
+from agentbuilder.validation import NAME_RE
+
+
+class ToolInfoSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    description = serializers.CharField()
+    is_handoff = serializers.BooleanField()
+    tags = serializers.ListField(child=serializers.CharField())
+    parameters = serializers.DictField()
+    target_agent = serializers.CharField(required=False)
+
+
+class ToolListResponseSerializer(serializers.Serializer):
+    status = serializers.CharField()
+    total = serializers.IntegerField()
+    tools = ToolInfoSerializer(many=True)
+    categories = serializers.DictField(child=serializers.IntegerField())
+    response_time_ms = serializers.FloatField()
+
+
+class VoiceInfoSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    display_name = serializers.CharField()
+    category = serializers.CharField()
+    language = serializers.CharField()
+    provider = serializers.CharField()
+
+
+class VoiceListResponseSerializer(serializers.Serializer):
+    status = serializers.CharField()
+    total = serializers.IntegerField()
+    voices = VoiceInfoSerializer(many=True)
+    by_category = serializers.DictField(child=VoiceInfoSerializer(many=True))
+    default_voice = serializers.CharField()
+
+
+class DefaultsSerializer(serializers.Serializer):
+    model = ModelSettingsSerializer()
+    voice = VoiceSettingsSerializer()
+    session = serializers.DictField()
+    template_vars = serializers.DictField()
+
+
+class DefaultsResponseSerializer(serializers.Serializer):
+    status = serializers.CharField()
+    defaults = DefaultsSerializer()
+    prompt_template = serializers.CharField()
+
+
+class TemplateSummarySerializer(serializers.Serializer):
+    id = serializers.CharField()
+    name = serializers.CharField()
+    description = serializers.CharField(allow_blank=True)
+    greeting = serializers.CharField(allow_blank=True)
+    prompt_preview = serializers.CharField()
+    prompt_full = serializers.CharField()
+    tools = serializers.ListField(child=serializers.CharField())
+    voice = VoiceSettingsSerializer()
+    model = ModelSettingsSerializer()
+    is_entry_point = serializers.BooleanField()
+
+
+class TemplateListResponseSerializer(serializers.Serializer):
+    status = serializers.CharField()
+    total = serializers.IntegerField()
+    templates = TemplateSummarySerializer(many=True)
+    response_time_ms = serializers.FloatField()
+
+
+class TemplateHandoffSerializer(serializers.Serializer):
+    trigger = serializers.CharField(allow_blank=True)
+    is_entry_point = serializers.BooleanField()
+
+
+class TemplateDetailSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    name = serializers.CharField()
+    description = serializers.CharField(allow_blank=True)
+    greeting = serializers.CharField(allow_blank=True)
+    return_greeting = serializers.CharField(allow_blank=True)
+    prompt = serializers.CharField()
+    tools = serializers.ListField(child=serializers.CharField())
+    voice = VoiceSettingsSerializer()
+    model = ModelSettingsSerializer()
+    template_vars = serializers.DictField()
+    handoff = TemplateHandoffSerializer()
+
+
+class TemplateDetailResponseSerializer(serializers.Serializer):
+    status = serializers.CharField()
+    template = TemplateDetailSerializer()
+
+
+class DynamicAgentConfigSerializer(serializers.Serializer):
+    """The body of `POST /agent-builder/create` and `PUT /agent-builder/session/{id}`."""
+
+    name = serializers.RegexField(NAME_RE, max_length=64)
+    description = serializers.CharField(max_length=512, required=False, allow_blank=True)
+    greeting = serializers.CharField(max_length=1024, required=False, allow_blank=True)
+    return_greeting = serializers.CharField(max_length=1024, required=False, allow_blank=True)
+    prompt = serializers.CharField(min_length=10, max_length=20000)
+    tools = serializers.ListField(
+        child=serializers.CharField(max_length=100), required=False, max_length=64
+    )
+    model = ModelSettingsSerializer(required=False)
+    voice = VoiceSettingsSerializer(required=False)
+    template_vars = serializers.DictField(required=False)
+
+
+class SessionAgentConfigSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    description = serializers.CharField(allow_blank=True)
+    greeting = serializers.CharField(allow_blank=True)
+    prompt_preview = serializers.CharField()
+    prompt_full = serializers.CharField(required=False)
+    tools = serializers.ListField(child=serializers.CharField())
+    model = ModelSettingsSerializer()
+    voice = VoiceSettingsSerializer()
+    template_vars = serializers.DictField(required=False)
+    handoff_trigger = serializers.CharField()
+
+
+class SessionAgentResponseSerializer(serializers.Serializer):
+    session_id = serializers.CharField()
+    agent_name = serializers.CharField()
+    status = serializers.CharField(help_text="created, updated or active")
+    config = SessionAgentConfigSerializer()
+    created_at = serializers.DateTimeField()
+    modified_at = serializers.DateTimeField()
+    expires_at = serializers.DateTimeField(allow_null=True)
+
+
+class SessionAgentDeleteResponseSerializer(serializers.Serializer):
+    status = serializers.CharField(help_text="removed or not_found")
+    message = serializers.CharField()
+    session_id = serializers.CharField()
+
+
+class SessionAgentBriefSerializer(serializers.Serializer):
+    session_id = serializers.CharField()
+    agent_name = serializers.CharField()
+    tools_count = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+    modified_at = serializers.DateTimeField()
+    expires_at = serializers.DateTimeField(allow_null=True)
+
+
+class SessionAgentListResponseSerializer(serializers.Serializer):
+    status = serializers.CharField()
+    total = serializers.IntegerField()
+    sessions = SessionAgentBriefSerializer(many=True)
+
+
+class SkippedAgentSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    reason = serializers.CharField()
+
+
+class ReloadResponseSerializer(serializers.Serializer):
+    status = serializers.CharField()
+    message = serializers.CharField()
+    agents = serializers.ListField(child=serializers.CharField())
+    agent_count = serializers.IntegerField()
+    created = serializers.ListField(child=serializers.CharField())
+    updated = serializers.ListField(child=serializers.CharField())
+    unchanged = serializers.ListField(child=serializers.CharField())
+    skipped = SkippedAgentSerializer(many=True)
+    response_time_ms = serializers.FloatField()
