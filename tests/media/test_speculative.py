@@ -257,7 +257,10 @@ async def test_pocketsphinx_utterance_continues_after_a_pause():
         final = await h.wait_event(UserTranscript, is_final=True, timeout_s=30)
         # Peeked in the pause, resumed, peeked again at the end: one utterance throughout.
         assert calls == ["peek", "resume", "peek"]
-        assert {"check", "balance", "account"} <= set(final.text.split()), final.text
+        # Words of both parts in the one final (piper's voice varies from run to run, and
+        # pocketsphinx hears "balance" or "account", not always both).
+        words = set(final.text.split())
+        assert {"would", "like"} <= words and words & {"balance", "account"}, final.text
         answer = await h.wait_event(AssistantFinal, turn_id=final.turn_id, timeout_s=30)
         new = h.events[before:]
         assert [e.text for e in new if isinstance(e, UserTranscript) and e.is_final] == [final.text]
