@@ -21,6 +21,7 @@ already ended, 4500 the conversation could not start; 1000 when the app ends the
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable
 from typing import Any
@@ -75,6 +76,7 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
     info: live.StreamInfo | None = None
     conversation: Any = None
     transcriber: CallTranscriber | None = None
+    transcript: Any = None  # media.services.CallTranscript of a transcription-only call
     started = False
     failed = False
 
@@ -226,11 +228,7 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
         )
 
     async def _start_transcription(self, kind: str) -> None:
-        from media.services import call_transcript_start
-
-        self.transcript = await call_transcript_start(
-            session_id=self.session_id, call_connection_id=self.call_connection_id
-        )
+        """Transcribe the call audio here unless ACS transcribes it (on its own stream)."""
         if kind != "audio":
             return
         if settings.ACS_COGNITIVE_SERVICES_ENDPOINT:
@@ -243,12 +241,11 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
         factory = build_providers(settings.SPEECH_PROVIDERS)
         stt = factory.classes["stt"](**factory.options["stt"])
         vad = factory.classes["vad"](**factory.options["vad"])
+        # Transcripts are stored in order by one task; hang-up waits for it (`_transcripts`).
+        self._transcripts: asyncio.Queue[Event] = asyncio.Queue()
+        self._transcript_writer = asyncio.create_task(self._write_transcripts())
         transcriber = CallTranscriber(
-            session_id=self.session_id,
-            stt=stt,
-            vad=vad,
-            emit=self._transcript_emit,
-            first_turn_id=self.transcript.next_turn_id,
+            session_id=self.session_id, stt=stt, vad=vad, emit=self._transcripts.put_nowait
         )
         try:
             await transcriber.start()
@@ -273,14 +270,30 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
         return None
 
     async def _acs_transcript(self, message: codec.TranscriptionData) -> None:
-        if not message.text.strip():
-            return
-        turn_id = self.transcript.next_turn_id
-        await self._transcript_emit(transcript_event(self.session_id, turn_id, message))
+        if message.text.strip():
+            await self._transcript_emit(transcript_event(self.session_id, 0, message))
+
+    async def _write_transcripts(self) -> None:
+        while True:
+            event = await self._transcripts.get()
+            try:
+                await self._transcript_emit(event)
+            except Exception:
+                logger.exception("call %s: storing a transcript failed", self.call_connection_id)
+            finally:
+                self._transcripts.task_done()
 
     async def _transcript_emit(self, event: Event) -> None:
-        if type(event) is UserTranscript:
-            await self.transcript.record(event)
+        """Store and relay a transcript; the session is opened with the first one."""
+        if type(event) is not UserTranscript:
+            return
+        if self.transcript is None:
+            from media.services import call_transcript_start
+
+            self.transcript = await call_transcript_start(
+                session_id=self.session_id, call_connection_id=self.call_connection_id
+            )
+        await self.transcript.record(event)
 
     # -- ending ---------------------------------------------------------------------------------
 
@@ -295,18 +308,24 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
                 )
         transcriber, self.transcriber = self.transcriber, None
         if transcriber is not None:
-            await transcriber.close()
-        transcript = getattr(self, "transcript", None)
+            await transcriber.close()  # emits the final of an utterance cut by the hang-up
+            await self._transcripts.join()
+            self._transcript_writer.cancel()
+        transcript, self.transcript = self.transcript, None
         if transcript is not None:
             await transcript.close()
-        info = live.closed(self.channel_name)
+        info = self.info
         if info is None:
             return
         from calls.services import call_mark_media_connected
 
-        await database_sync_to_async(call_mark_media_connected)(
-            call_connection_id=self.call_connection_id, connected=False
-        )
+        try:
+            await database_sync_to_async(call_mark_media_connected)(
+                call_connection_id=self.call_connection_id, connected=False
+            )
+        finally:
+            # Last: a stream leaves the live registry only once everything is stored.
+            live.closed(self.channel_name)
         logger.info(
             "call %s: media socket closed (code %s; %d messages in, %d frames and %d stops out, "
             "bad input %s)",

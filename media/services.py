@@ -8,14 +8,15 @@ dashboards' channel-layer groups.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
-from django.db import transaction
+from django.db import OperationalError, transaction
 
 from media.engine.events import TurnMetrics, UserTranscript
 
@@ -52,16 +53,20 @@ class CallTranscript:
     finals: int = 0
 
     async def record(self, event: UserTranscript) -> None:
-        """Relay a transcript; store it when final (a turn with the caller's words only)."""
+        """Relay a transcript; store it when final (a turn with the caller's words only).
+
+        Turns are numbered here (the session's count goes on across reconnects).
+        """
         from metrics import services as metrics
 
+        event = replace(event, turn_id=self.next_turn_id)
         await relay_event(
             session_id=self.session_id, call_connection_id=self.call_connection_id, event=event
         )
         if not event.is_final:
             return
         self.finals += 1
-        self.next_turn_id = max(self.next_turn_id, event.turn_id + 1)
+        self.next_turn_id += 1
         self.history.append({"role": "user", "content": event.text})
         metrics.turn_record(
             session_id=self.session_id,
@@ -82,7 +87,15 @@ async def call_transcript_start(*, session_id: str, call_connection_id: str) -> 
     from metrics import services as metrics
     from metrics.selectors import session_state_get
 
-    state = await database_sync_to_async(session_state_get)(session_id)
+    state = None
+    for attempt in range(3):
+        try:
+            state = await database_sync_to_async(session_state_get)(session_id)
+            break
+        except OperationalError:  # a locked SQLite database: a writer is busy, retry
+            if attempt == 2:
+                raise
+            await asyncio.sleep(0.05 * (attempt + 1))
     history = list(state.history) if state else []
     metrics.session_open(
         session_id=session_id,

@@ -24,6 +24,7 @@ import contextlib
 import logging
 import uuid
 import wave
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -179,12 +180,12 @@ class AcsMediaStreamClient:
         correlation_id: str = "",
         authorization: str = "",
         sample_rate_hz: int = 16000,
+        headers: dict[str, str] | None = None,
     ) -> AcsMediaStreamClient:
         """Open the app's media socket with the headers ACS sends."""
-        headers = {
-            "x-ms-call-connection-id": call_connection_id,
-            "x-ms-call-correlation-id": correlation_id or str(uuid.uuid4()),
-        }
+        headers = dict(headers or {})
+        headers.setdefault("x-ms-call-connection-id", call_connection_id)
+        headers.setdefault("x-ms-call-correlation-id", correlation_id or str(uuid.uuid4()))
         if authorization:
             headers["Authorization"] = authorization
         transport = await WebsocketsTransport.open(url, headers)
@@ -395,6 +396,41 @@ class AcsMediaStreamClient:
             )
             times.append(None if first is None else (first - utterance.ended_at) * 1000)
         return times
+
+
+Scenario = Callable[["AcsMediaStreamClient", Any], Awaitable[None]]
+
+
+def fake_acs_hook(scenario: Scenario, clients: list[AcsMediaStreamClient] | None = None):
+    """A media-stream hook for `calls.fake_acs.FakeAcsServer(on_media_stream=...)`.
+
+    For each stream the fake would open, connects like ACS (its URL, headers and rate), sends
+    the first message, runs `scenario(client, request)` (what the caller says), then keeps the
+    socket open until the call ends (`request.hangup`) and closes it with 1000.
+    """
+
+    async def hook(request: Any) -> None:
+        client = await AcsMediaStreamClient.connect(
+            request.url,
+            call_connection_id=request.call_connection_id,
+            sample_rate_hz=request.sample_rate_hz,
+            headers=request.headers,
+        )
+        if clients is not None:
+            clients.append(client)
+        request.opened.set()
+        try:
+            await client.start(kind=request.kind)
+            await scenario(client, request)
+            # `hangup` is a threading.Event set by the fake's thread: poll it.
+            while not request.hangup.is_set() and not client.closed:  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
+        finally:
+            await client.hang_up()
+            request.close_code = client.close_code or 1000
+            request.closed.set()
+
+    return hook
 
 
 def read_wav(path: str | Path, sample_rate_hz: int) -> bytes:

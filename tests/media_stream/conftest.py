@@ -100,3 +100,49 @@ def tool_runner() -> RecordingToolRunner:
 @pytest.fixture
 def sink() -> EventSink:
     return EventSink()
+
+
+class AsgiServer:
+    """The project's ASGI application served by daphne on loopback (HTTP and WebSockets).
+
+    Twisted's reactor runs once per process, so the server is started once per test session
+    in a daemon thread; `url` is its http:// base URL.
+    """
+
+    def __init__(self) -> None:
+        import threading
+
+        from daphne.server import Server
+
+        from voiceproject.asgi import application
+
+        self.ready = threading.Event()
+        self.server = Server(
+            application=application,
+            endpoints=["tcp:port=0:interface=127.0.0.1"],
+            signal_handlers=False,
+            ready_callable=self.ready.set,
+            verbosity=0,
+        )
+        self.thread = threading.Thread(target=self.server.run, name="daphne-test", daemon=True)
+        self.thread.start()
+        if not self.ready.wait(10):
+            raise RuntimeError("daphne did not start")
+        for _ in range(200):
+            if self.server.listening_addresses:
+                break
+            self.ready.wait(0.01)
+        host, port = self.server.listening_addresses[0]
+        self.url = f"http://{host}:{port}"
+
+
+_asgi_server: AsgiServer | None = None
+
+
+@pytest.fixture
+def asgi_server(transactional_db) -> AsgiServer:
+    """A real server for the app (like `live_server`, but ASGI: the media socket works)."""
+    global _asgi_server
+    if _asgi_server is None:
+        _asgi_server = AsgiServer()
+    return _asgi_server
