@@ -3,18 +3,24 @@
     .venv/bin/python bench/engine.py                 # both parts
     .venv/bin/python bench/engine.py --turns 500     # more fake turns
     .venv/bin/python bench/engine.py --skip-offline  # fakes only (seconds)
+    .venv/bin/python bench/engine.py --skip-fakes --offline-runs 3   # offline stack, 3 runs
+    .venv/bin/python bench/engine.py --skip-fakes --no-speculation --eot-ms 500  # as before
 
 Part 1 (zero-latency fakes: scripted STT, instant scripted LLM, instant tone TTS, energy VAD,
 real-time pacing, synchronous emit). Each turn: 200 ms of speech, then silence; the clock
 starts just before the frame that completes the end-of-turn silence is pushed and stops when
-the first audio frame of the answer reaches `emit`. 40 ms into the answer the caller speaks
-again: the clock starts before the frame on which the barge-in gate passes (VAD onset
-decision) and stops when `BargeIn` reaches `emit`; every audio frame of the cancelled turn
-emitted after it is counted (must be 0).
+the first audio frame of the answer reaches `emit`. Measured twice: "speculated" (the loop
+runs during the pause, so the answer is prepared after `speculative_silence_ms` and held:
+the end-of-turn frame only releases it) and "computed at end of turn" (all silence frames
+pushed in one go, so the STT's answer, LLM, chunker and TTS run after the end of turn).
+40 ms into the answer the caller speaks again: the clock starts before the frame on which the
+barge-in gate passes (VAD onset decision) and stops when `BargeIn` reaches `emit`; every
+audio frame of the cancelled turn emitted after it is counted (must be 0).
 
-Part 2 (offline stack: Silero VAD, pocketsphinx, rules engine, piper): 20 utterances spoken
-by piper are fed at real time in 20 ms frames; the true end of speech is the end of the last
-10 ms of the utterance above -40 dBFS; the clock stops at the first agent audio frame.
+Part 2 (offline stack: Silero VAD, pocketsphinx, rules engine, piper; default EngineConfig):
+20 utterances spoken by piper are fed at real time in 20 ms frames; the true end of speech is
+the end of the last 10 ms of the utterance above -40 dBFS; the clock stops at the first agent
+audio frame. The load average is printed before and after each run.
 """
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from media.engine.audio import resample, rms_dbfs, silence, tone
 from media.engine.config import EngineConfig
-from media.engine.events import AudioFrame, BargeIn, UserTranscript
+from media.engine.events import AudioFrame, BargeIn, TurnMetrics, UserTranscript
 from media.engine.session import ConversationSession
 from media.engine.snapshot import AgentRoster, AgentSnapshot, ToolSpec
 from media.providers import DEFAULT_PROVIDERS, ProviderSet, build_providers
@@ -74,7 +80,7 @@ def percentiles(values: list[float]) -> str:
     )
 
 
-async def bench_fakes(turns: int) -> dict[str, list[float]]:
+async def bench_fakes(turns: int, speculate: bool) -> dict[str, list[float]]:
     agent = AgentSnapshot("Bench", greeting="")
     roster = AgentRoster({"Bench": agent}, "Bench")
     answer = "Sure, here is the answer to that. And a second sentence to keep talking for a while."
@@ -99,7 +105,7 @@ async def bench_fakes(turns: int) -> dict[str, list[float]]:
         elif kind is UserTranscript and event.is_final:
             events["eot_turn"] = event.turn_id
 
-    config = EngineConfig()  # defaults: 500 ms end-of-turn silence, 120 ms barge-in gate
+    config = EngineConfig()  # defaults: 400 ms end of turn, 200 ms speculation, 120 ms gate
     session = ConversationSession(
         session_id="bench", roster=roster, providers=providers, tool_runner=NoTools(),
         emit=emit, output_sample_rate_hz=16000, config=config,
@@ -114,8 +120,19 @@ async def bench_fakes(turns: int) -> dict[str, list[float]]:
     for _ in range(turns):
         for _ in range(10):
             session.push_audio(SPEECH)
-        for _ in range(silence_frames - 1):
-            session.push_audio(QUIET)
+        if speculate:
+            spec_frames = config.speculative_silence_ms // 20
+            for _ in range(spec_frames):
+                session.push_audio(QUIET)
+            synthesized = len(providers.tts.texts)
+            while len(providers.tts.texts) == synthesized:  # noqa: ASYNC110 - a bench poll
+                await asyncio.sleep(0)
+            await asyncio.sleep(0.005)  # the held answer is complete
+            for _ in range(silence_frames - spec_frames - 1):
+                session.push_audio(QUIET)
+        else:
+            for _ in range(silence_frames - 1):
+                session.push_audio(QUIET)
         t0 = time.perf_counter()
         session.push_audio(QUIET)  # the frame that completes the end-of-turn silence
         while events["eot_turn"] is None or events["eot_turn"] not in first_audio:  # noqa: ASYNC110
@@ -147,7 +164,7 @@ def true_end_ms(pcm16k: bytes) -> float:
     return last / 2 / 16000 * 1000
 
 
-async def bench_offline(utterances: int) -> list[float]:
+async def bench_offline(utterances: int, config: EngineConfig, runs: int) -> list[list[float]]:
     from media.providers.local import LocalTTS
 
     tts = LocalTTS(engine="piper")
@@ -167,18 +184,35 @@ async def bench_offline(utterances: int) -> list[float]:
     roster = AgentRoster({"Offline": agent}, "Offline")
     factory = build_providers(DEFAULT_PROVIDERS)
     factory.preload()
+    all_runs = []
+    for run in range(runs):
+        print(f"  run {run + 1}/{runs}: load average before {load_average()}")
+        results = await _offline_run(clips, roster, factory, config)
+        print(f"  run {run + 1}: {percentiles(results)}; load average after {load_average()}")
+        all_runs.append(results)
+    return all_runs
+
+
+def load_average() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+async def _offline_run(clips, roster, factory, config: EngineConfig) -> list[float]:
     first_audio: dict[int, float] = {}
     finals: dict[int, str] = {}
+    metrics: dict[int, TurnMetrics] = {}
 
     def emit(event) -> None:
         if type(event) is AudioFrame and event.turn_id not in first_audio:
             first_audio[event.turn_id] = time.perf_counter()
         elif type(event) is UserTranscript and event.is_final:
             finals[event.turn_id] = event.text
+        elif type(event) is TurnMetrics:
+            metrics[event.turn_id] = event
 
     session = ConversationSession(
         session_id="offline", roster=roster, providers=factory.create(), tool_runner=NoTools(),
-        emit=emit, output_sample_rate_hz=16000,
+        emit=emit, output_sample_rate_hz=16000, config=config,
     )  # fmt: skip
     await session.start()
     results: list[float] = []
@@ -201,8 +235,14 @@ async def bench_offline(utterances: int) -> list[float]:
             await asyncio.sleep(0.005)
         turn_id = max(set(first_audio) - seen)
         results.append((first_audio[turn_id] - true_end) * 1000)
-        print(f"  {results[-1]:7.1f} ms  heard: {finals.get(turn_id, '')!r}")
         await session.interrupt("next utterance")
+        m = metrics.get(turn_id)
+        engine = f"{m.first_audio_ms:5.0f}" if m and m.first_audio_ms is not None else "    ?"
+        stt = f"{m.stt_final_ms:5.0f}" if m and m.stt_final_ms is not None else "    ?"
+        print(
+            f"  {results[-1]:7.1f} ms (engine's first_audio_ms {engine}, stt final {stt})"
+            f"  heard: {finals.get(turn_id, '')!r}"
+        )
         await asyncio.sleep(0.3)
     await session.close()
     return results
@@ -213,20 +253,36 @@ async def main() -> None:
     parser.add_argument("--turns", type=int, default=300)
     parser.add_argument("--utterances", type=int, default=20)
     parser.add_argument("--skip-offline", action="store_true")
+    parser.add_argument("--skip-fakes", action="store_true")
+    parser.add_argument("--offline-runs", type=int, default=1)
+    parser.add_argument("--eot-ms", type=int, default=EngineConfig().end_of_turn_silence_ms)
+    parser.add_argument("--no-speculation", action="store_true")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cpu(s)")
-    print(f"\n[1] zero-latency fakes, {args.turns} turns (ms)")
-    fakes = await bench_fakes(args.turns)
-    print(f"  end of turn -> first audio frame emitted: {percentiles(fakes['eot'])}")
-    print(f"  VAD onset decision -> stop event:         {percentiles(fakes['barge'])}")
-    print(f"  audio frames of a cancelled turn after its stop: {int(fakes['stale'][0])}")
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cpu(s), load {load_average()}")
+    if not args.skip_fakes:
+        for speculate in (True, False):
+            label = "speculated" if speculate else "computed at end of turn"
+            print(f"\n[1] zero-latency fakes, {args.turns} turns, answer {label} (ms)")
+            fakes = await bench_fakes(args.turns, speculate)
+            print(f"  end of turn -> first audio frame emitted: {percentiles(fakes['eot'])}")
+            print(f"  VAD onset decision -> stop event:         {percentiles(fakes['barge'])}")
+            print(f"  audio frames of a cancelled turn after its stop: {int(fakes['stale'][0])}")
     if args.skip_offline:
         return
-    print(f"\n[2] offline stack (Silero, pocketsphinx, rules, piper), {args.utterances} utterances")
-    offline = await bench_offline(args.utterances)
-    print(f"  true end of speech -> first agent audio (ms): {percentiles(offline)}")
-    print(f"  mean {statistics.mean(offline):.1f} ms")
+    config = EngineConfig(
+        end_of_turn_silence_ms=args.eot_ms,
+        speculative_silence_ms=0 if args.no_speculation else EngineConfig().speculative_silence_ms,
+    )
+    print(
+        f"\n[2] offline stack (Silero, pocketsphinx, rules, piper), {args.utterances} utterances,"
+        f" end of turn {config.end_of_turn_silence_ms} ms,"
+        f" speculation {config.speculative_silence_ms or 'off'} ms"
+    )
+    runs = await bench_offline(args.utterances, config, args.offline_runs)
+    for i, offline in enumerate(runs, 1):
+        print(f"  run {i}: true end of speech -> first agent audio (ms): {percentiles(offline)}")
+        print(f"         mean {statistics.mean(offline):.1f} ms")
 
 
 if __name__ == "__main__":

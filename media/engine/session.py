@@ -345,7 +345,7 @@ class ConversationSession(SpeculationMixin):
             return
         text = result.text.strip()
         if result.speculative:
-            self._on_peek_result(text)
+            self._on_peek_result(text, definitive=result.is_final)
             return
         if not result.is_final:
             if text and text != self._last_partial:
@@ -370,6 +370,7 @@ class ConversationSession(SpeculationMixin):
         for slot in self._peeks:  # a peek answer arriving now belongs to no turn
             if slot[0] == FINAL:
                 slot[0] = STALE
+        self._cancel_speculation()
         if self._awaiting_final:
             if not self._final_parts and self._last_partial:
                 self._final_parts.append(self._last_partial)

@@ -45,22 +45,36 @@ class SpeculationMixin:
         self._peeks.append(self._peek)
         self.providers.stt.peek_final()
 
-    def _on_peek_result(self: ConversationSession, text: str) -> None:
+    def _on_peek_result(self: ConversationSession, text: str, definitive: bool = True) -> None:
+        if not definitive:
+            # A first pass (its peek is the oldest unanswered one): start on it; the
+            # definitive answer that follows keeps or replaces what it started.
+            if self._peeks and self._peeks[0][0] in (SPECULATE, FINAL):
+                self._speculate(text)
+            return
         slot = self._peeks.popleft() if self._peeks else [STALE]
         purpose = slot[0]
         if purpose == STALE:
             return
         if purpose == FINAL:
-            if text:
-                self._final_parts.append(text)
-            if self._awaiting_final:
-                self._end_of_turn()
+            self._take_final(text)
             return
-        # Still silent: prepare the answer, held. A caller talking over the agent is answered
-        # only once the end of turn is confirmed (the barge-in path handles the agent first).
         slot[0] = ANSWERED
         self._peek_text = text
+        self._speculate(text)
+
+    def _speculate(self: ConversationSession, text: str) -> None:
+        """Prepare the answer to `text`, held (unless already prepared for the same text).
+
+        A caller talking over the agent is answered only once the end of turn is confirmed
+        (the barge-in path deals with the agent first).
+        """
         parts = " ".join([*self._final_parts, text]).strip()
+        turn = self._spec_turn
+        if turn is not None:
+            if turn.user_text == parts:
+                return
+            self._cancel_speculation()
         if not parts or self.agent_speaking:
             return
         eos = self._speech_end_at
@@ -94,23 +108,37 @@ class SpeculationMixin:
             peek[0] = FINAL
             self._await_final()
             return
-        text = self._peek_text
+        self._awaiting_final = True
+        self._take_final(self._peek_text)
+
+    def _take_final(self: ConversationSession, text: str) -> None:
+        """The final of an utterance whose end was confirmed: release its held answer if it
+        was prepared for exactly this text, else answer it the usual way."""
+        parts = " ".join([*self._final_parts, text]).strip()
         turn, self._spec_turn = self._spec_turn, None
-        if turn is None or turn.turn_id != self._next_turn_id() or self.agent_speaking:
-            # Nothing was prepared (noise, or the agent was speaking): the usual path.
+        if (
+            turn is None
+            or not self._awaiting_final
+            or turn.user_text != parts
+            or turn.turn_id != self._next_turn_id()
+            or self.agent_speaking
+        ):
             if turn is not None:
                 self._cancel_turn_quietly(turn)
             if text:
                 self._final_parts.append(text)
-            self._awaiting_final = True
-            self._end_of_turn()
+            if self._awaiting_final:
+                self._end_of_turn()
             return
+        if self._final_timer is not None:
+            self._final_timer.cancel()
+            self._final_timer = None
         self._final_parts = []
         self._last_partial = ""
         self._awaiting_final = False
         self._turn_id = turn.turn_id
         self._turn_used = True
-        self.emitter(UserTranscript(self.session_id, turn.turn_id, turn.user_text, True, "voice"))
+        self.emitter(UserTranscript(self.session_id, turn.turn_id, parts, True, "voice"))
         self._turn = turn
         turn.release()
 

@@ -104,7 +104,8 @@ class Provider:
 
 @dataclass(frozen=True, slots=True)
 class SttResult:
-    """A transcript. `speculative` marks the answer to :meth:`STT.peek_final` (always final)."""
+    """A transcript. `speculative` marks an answer to :meth:`STT.peek_final`: the definitive
+    one when `is_final`, else a quick first-pass answer that the definitive one follows."""
 
     text: str
     is_final: bool
@@ -125,8 +126,9 @@ class STT(Provider):
     :meth:`peek_final` and answers the transcript speculatively; when the silence becomes the
     end of the turn it calls :meth:`commit_utterance`, and when the caller speaks again first,
     :meth:`resume_utterance`, after which the utterance goes on as if no peek had happened.
-    Every peek is answered by exactly one result with `speculative=True`, in order with the
-    provider's other results.
+    Every peek is answered by exactly one final result with `speculative=True`, in order with
+    the provider's other results, optionally preceded by non-final speculative ones (a cheap
+    first pass the session may start preparing an answer from).
     """
 
     kind = "stt"

@@ -266,3 +266,54 @@ async def test_pocketsphinx_utterance_continues_after_a_pause():
         assert [e.text for e in new if isinstance(e, UserTranscript) and e.is_final] == [final.text]
         assert [e for e in new if isinstance(e, AssistantFinal)] == [answer]
         assert not [e for e in new if isinstance(e, BargeIn)]
+
+
+class FirstPassSTT(ScriptedSTT):
+    """Answers a peek twice, like pocketsphinx: a quick first pass, then the definitive final."""
+
+    def __init__(self, first_pass: str, **options) -> None:
+        super().__init__(partial_every_frames=0, **options)
+        self.first_pass = first_pass
+
+    def peek_final(self) -> None:
+        from media.providers.base import SttResult
+
+        loop = asyncio.get_running_loop()
+        loop.call_soon(self._deliver, SttResult(self.first_pass, False, speculative=True))
+        super().peek_final()  # after `final_delay_ms`
+
+
+async def test_first_pass_answer_replaced_when_the_final_disagrees():
+    stt = FirstPassSTT("check the bounce", script=["check the balance"], final_delay_ms=50)
+    llm = ScriptedLLM()
+    async with Harness(stt=stt, llm=llm, config=CONFIG) as h:
+        before = await greeted_and_quiet(h)
+        push(h, SPEECH_FRAME, 400)
+        push(h, SILENT_FRAME, CONFIG.speculative_silence_ms)
+        await h.wait_for(lambda: "You said: check the balance." in h.providers.tts.texts)
+        await settle()
+        asked = [last_user_text(r.messages) for r in llm.requests]
+        assert asked == ["check the bounce", "check the balance"]
+        assert h.events[before:] == []
+        push(h, SILENT_FRAME, CONFIG.end_of_turn_silence_ms - CONFIG.speculative_silence_ms)
+        final = h.of(UserTranscript)[-1]
+        assert final.text == "check the balance"
+        assert any(isinstance(e, AudioFrame) and e.turn_id == final.turn_id for e in h.events)
+        await h.wait_event(AssistantFinal, turn_id=final.turn_id)
+        spoken = "".join(e.text for e in h.of(AssistantDelta) if e.turn_id == final.turn_id)
+        assert spoken == "You said: check the balance."
+        assert "bounce" not in str(h.session.history)
+
+
+async def test_first_pass_answer_kept_when_the_final_agrees():
+    stt = FirstPassSTT("check the balance", script=["check the balance"], final_delay_ms=50)
+    llm = ScriptedLLM()
+    async with Harness(stt=stt, llm=llm, config=CONFIG) as h:
+        await greeted_and_quiet(h)
+        push(h, SPEECH_FRAME, 400)
+        push(h, SILENT_FRAME, CONFIG.speculative_silence_ms)
+        await h.wait_for(lambda: h.providers.tts.texts[-1:] == ["You said: check the balance."])
+        await settle()
+        push(h, SILENT_FRAME, CONFIG.end_of_turn_silence_ms - CONFIG.speculative_silence_ms)
+        await h.wait_event(AssistantFinal, text="You said: check the balance.")
+        assert len(llm.requests) == 1
