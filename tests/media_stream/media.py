@@ -53,6 +53,8 @@ async def close_info(communicator: WebsocketCommunicator, timeout_s: float = 5) 
     while True:
         message = await communicator.receive_output(timeout=timeout_s)
         if message["type"] == "websocket.close":
+            # The server closed; the client side then ends the connection, as a socket does.
+            await communicator.disconnect(code=message.get("code", 1000), timeout=timeout_s)
             return message
 
 
