@@ -433,6 +433,24 @@ def fake_acs_hook(scenario: Scenario, clients: list[AcsMediaStreamClient] | None
     return hook
 
 
+async def speak_text(text: str, sample_rate_hz: int) -> bytes:
+    """`text` spoken by the local TTS (piper, else espeak-ng) as PCM16 at `sample_rate_hz`."""
+    from media.engine.audio import resample
+    from media.engine.snapshot import VoiceSpec
+    from media.engine.threads import SessionWorkers, ThreadBridge
+    from media.providers.base import ProviderContext
+    from media.providers.local import LocalTTS
+
+    tts = LocalTTS()
+    workers = SessionWorkers(ThreadBridge.for_loop(asyncio.get_running_loop()))
+    await tts.start(ProviderContext("caller", workers, tts.sample_rate_hz))
+    try:
+        chunks = [chunk async for chunk in tts.synthesize(text, VoiceSpec())]
+    finally:
+        await tts.close()
+    return resample(b"".join(chunks), tts.sample_rate_hz, sample_rate_hz)
+
+
 def read_wav(path: str | Path, sample_rate_hz: int) -> bytes:
     """A WAV file as PCM16 mono at `sample_rate_hz` (mixed down and resampled as needed)."""
     from media.engine.audio import resample
