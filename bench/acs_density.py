@@ -1,0 +1,215 @@
+"""How many real-time ACS calls one process sustains, what a call costs, and how steady it is.
+
+Each simulated call is what the media socket does for a `media` call, minus the WebSocket
+framing: 50 inbound `AudioData` JSON messages a second are decoded with the real codec
+(`media.acs.codec`, base64 included) and pushed into a `ConversationSession` running Silero VAD
+(the shared ONNX model, a per-call state) with zero-latency fake STT, LLM and TTS; the agent's
+answers leave through the engine's real-time pacer and are encoded as outbound `AudioData`.
+The caller talks for 1 s, then listens for 3 s, over and over; silence is low noise (-50 dBFS)
+so that the VAD model runs on every window, as on a real phone line.
+
+All calls share one event loop (one process, one core's worth of Python), driven by one 20 ms
+tick like the sockets of a server. Per level of concurrency it prints:
+- CPU per call (% of a core) and calls per core it implies,
+- the tick lag p99 (how late the inbound frames are handled),
+- outbound frame jitter p99: |interval between two frames of one answer - 20 ms|,
+- memory per idle session (RSS growth / sessions, with the VAD model already loaded).
+
+    .venv/bin/python bench/acs_density.py                      # 50, 100, 200, 300 calls
+    .venv/bin/python bench/acs_density.py --calls 100 400 --seconds 8
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import os
+import resource
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "voiceproject.settings")
+
+from media.acs import codec
+from media.engine.config import EngineConfig
+from media.engine.events import AudioFrame, BargeIn
+from media.engine.session import ConversationSession
+from media.engine.snapshot import AgentRoster, AgentSnapshot
+from media.providers import ProviderSet
+from media.providers.fakes import FakeTTS, ScriptedLLM, ScriptedSTT
+from media.providers.vad import SileroVAD
+
+FRAME_S = 0.02
+LEAD_FRAMES = EngineConfig().output_lead_ms // 20
+RATE = 16000
+
+
+class NoTools:
+    def run(self, name, arguments, context):
+        return {"success": False, "error": "no tools in this benchmark"}
+
+
+ROSTER = AgentRoster(
+    agents={"Agent": AgentSnapshot(name="Agent", instructions="Answer briefly.", greeting="")},
+    entry_agent="Agent",
+)
+
+
+def inbound_messages() -> list[str]:
+    """One 4 s caller cycle as ACS JSON messages: 1 s of speech, 3 s of line noise."""
+    rng = np.random.default_rng(7)
+    t = np.arange(int(RATE * 1.0)) / RATE
+    speech = (np.sin(2 * np.pi * 220 * t) * 0.4 * 32767).astype(np.int16)
+    noise = (rng.standard_normal(RATE * 3) * 32767 * 10 ** (-50 / 20)).astype(np.int16)
+    pcm = np.concatenate([speech, noise]).tobytes()
+    frames = [pcm[i : i + 640] for i in range(0, len(pcm), 640)]
+    return [
+        codec.encode_inbound_audio(
+            f, timestamp="2026-01-01T00:00:00.000Z", participant_raw_id="4:+1", silent=False
+        )
+        for f in frames
+    ]
+
+
+class Call:
+    """One call's server side: decoder → session → encoder, with outbound timing."""
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+        self.decoder = codec.InboundDecoder()
+        self.sent = 0
+        self.stops = 0
+        self.last_frame_at: dict[int, float] = {}
+        self.intervals: list[float] = []
+        self.loop = asyncio.get_running_loop()
+        providers = ProviderSet(
+            stt=ScriptedSTT(default="what is my balance", partial_every_frames=0),
+            tts=FakeTTS(ms_per_char=30.0, chunk_ms=200.0),
+            llm=ScriptedLLM(script=[["Your balance is one hundred dollars."]] * 1000),
+            vad=SileroVAD(),
+        )
+        self.session = ConversationSession(
+            session_id=f"bench-{index}",
+            roster=ROSTER,
+            providers=providers,
+            tool_runner=NoTools(),
+            emit=self.emit,
+            output_sample_rate_hz=RATE,
+            config=EngineConfig(),
+        )
+
+    def emit(self, event) -> None:
+        kind = type(event)
+        if kind is AudioFrame:
+            now = self.loop.time()
+            message = codec.encode_audio_data(event.pcm)  # what goes on the socket
+            self.sent += len(message) > 0
+            last = self.last_frame_at.get(event.turn_id)
+            # The first `lead` frames of an answer leave at once by design (60 ms lead).
+            if last is not None and event.index > LEAD_FRAMES:
+                self.intervals.append(now - last)
+            self.last_frame_at[event.turn_id] = now
+        elif kind is BargeIn:
+            self.stops += len(codec.STOP_AUDIO) > 0
+
+    def receive(self, text: str) -> None:
+        message = self.decoder.decode(text)
+        if type(message) is codec.AudioData:
+            self.session.push_audio(message.pcm, RATE)
+
+
+def rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        pages = int(f.read().split()[1])
+    return pages * os.sysconf("SC_PAGE_SIZE") / 1e6
+
+
+async def idle_memory(sessions: int) -> float:
+    """Bytes per started, idle session (the Silero model is loaded before measuring)."""
+    warm = Call(-1)
+    await warm.session.start()
+    gc.collect()
+    before = rss_mb()
+    calls = [Call(i) for i in range(sessions)]
+    for call in calls:
+        await call.session.start()
+    gc.collect()
+    after = rss_mb()
+    for call in [warm, *calls]:
+        await call.session.close()
+    return (after - before) * 1e6 / sessions
+
+
+async def run_level(n: int, seconds: float, messages: list[str]) -> dict:
+    calls = [Call(i) for i in range(n)]
+    for call in calls:
+        await call.session.start()
+    loop = asyncio.get_running_loop()
+    ticks = int(seconds / FRAME_S)
+    lags: list[float] = []
+    offsets = [(i * 7) % len(messages) for i in range(n)]  # calls are not in lockstep
+    cpu0 = time.process_time()
+    wall0 = loop.time()
+    start = loop.time()
+    for k in range(ticks):
+        due = start + k * FRAME_S
+        delay = due - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        lags.append(max(0.0, loop.time() - due))
+        for call, offset in zip(calls, offsets, strict=True):
+            call.receive(messages[(offset + k) % len(messages)])
+    await asyncio.sleep(0.1)
+    cpu = time.process_time() - cpu0
+    wall = loop.time() - wall0
+    for call in calls:
+        await call.session.close()
+    intervals = np.array([x for c in calls for x in c.intervals]) if calls else np.array([])
+    jitter = np.abs(intervals - FRAME_S) * 1000 if intervals.size else np.array([0.0])
+    cpu_share = cpu / wall
+    return {
+        "calls": n,
+        "cpu_per_call_pct": 100 * cpu_share / n,
+        "calls_per_core": n / cpu_share if cpu_share else float("inf"),
+        "tick_lag_p99_ms": float(np.percentile(np.array(lags) * 1000, 99)),
+        "jitter_p99_ms": float(np.percentile(jitter, 99)),
+        "jitter_p50_ms": float(np.percentile(jitter, 50)),
+        "frames_out": sum(c.sent for c in calls),
+        "stops": sum(c.stops for c in calls),
+        "bad_input": sum(sum(c.decoder.rejected.values()) for c in calls),
+    }
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, nargs="+", default=[50, 100, 200, 300])
+    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--idle-sessions", type=int, default=200)
+    args = parser.parse_args()
+    import django
+
+    django.setup()
+    messages = inbound_messages()
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}")
+    per_idle = await idle_memory(args.idle_sessions)
+    print(f"memory per idle session: {per_idle / 1e3:.0f} kB ({args.idle_sessions} sessions)")
+    print("calls  cpu/call  calls/core  tick lag p99  jitter p50  jitter p99  frames out  stops")
+    for n in args.calls:
+        r = await run_level(n, args.seconds, messages)
+        print(
+            f"{r['calls']:5d}  {r['cpu_per_call_pct']:6.2f} %  {r['calls_per_core']:10.0f}"
+            f"  {r['tick_lag_p99_ms']:9.1f} ms  {r['jitter_p50_ms']:7.1f} ms"
+            f"  {r['jitter_p99_ms']:7.1f} ms  {r['frames_out']:10d}  {r['stops']:5d}"
+        )
+        sys.stdout.flush()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3
+    print(f"peak RSS {peak:.0f} MB")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
