@@ -237,10 +237,13 @@ async def _offline_run(clips, roster, factory, config: EngineConfig) -> list[flo
         results.append((first_audio[turn_id] - true_end) * 1000)
         await session.interrupt("next utterance")
         m = metrics.get(turn_id)
-        engine = f"{m.first_audio_ms:5.0f}" if m and m.first_audio_ms is not None else "    ?"
-        stt = f"{m.stt_final_ms:5.0f}" if m and m.stt_final_ms is not None else "    ?"
+
+        def ms(value: float | None) -> str:
+            return "    ?" if value is None else f"{value:5.0f}"
+
         print(
-            f"  {results[-1]:7.1f} ms (engine's first_audio_ms {engine}, stt final {stt})"
+            f"  {results[-1]:7.1f} ms (engine's first_audio_ms {ms(m and m.first_audio_ms)},"
+            f" stt final {ms(m and m.stt_final_ms)}, tts first byte {ms(m and m.tts_ttfb_ms)})"
             f"  heard: {finals.get(turn_id, '')!r}"
         )
         await asyncio.sleep(0.3)
@@ -256,6 +259,7 @@ async def main() -> None:
     parser.add_argument("--skip-fakes", action="store_true")
     parser.add_argument("--offline-runs", type=int, default=1)
     parser.add_argument("--eot-ms", type=int, default=EngineConfig().end_of_turn_silence_ms)
+    parser.add_argument("--spec-ms", type=int, default=EngineConfig().speculative_silence_ms)
     parser.add_argument("--no-speculation", action="store_true")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -272,7 +276,7 @@ async def main() -> None:
         return
     config = EngineConfig(
         end_of_turn_silence_ms=args.eot_ms,
-        speculative_silence_ms=0 if args.no_speculation else EngineConfig().speculative_silence_ms,
+        speculative_silence_ms=0 if args.no_speculation else args.spec_ms,
     )
     print(
         f"\n[2] offline stack (Silero, pocketsphinx, rules, piper), {args.utterances} utterances,"
