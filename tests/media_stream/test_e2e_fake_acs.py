@@ -40,9 +40,13 @@ def speech(ms: float, rate: int) -> bytes:
 class Caller:
     """What the caller does on the media socket; runs in the fake ACS's media thread."""
 
-    def __init__(self, *, interrupt: bool = True, transcripts: list[str] | None = None) -> None:
+    def __init__(
+        self, *, interrupt: bool = True, transcripts: list[str] | None = None, streams: int = 1
+    ) -> None:
         self.interrupt = interrupt
         self.transcripts = transcripts
+        self.streams_left = streams  # `done` once every stream's scenario has finished
+        self.lock = threading.Lock()
         self.done = threading.Event()
         self.clients: list = []
         self.failure: BaseException | None = None
@@ -81,7 +85,10 @@ class Caller:
             self.failure = exc
             raise
         finally:
-            self.done.set()
+            with self.lock:
+                self.streams_left -= 1
+                if self.streams_left <= 0:
+                    self.done.set()
 
 
 @pytest.fixture
@@ -209,7 +216,7 @@ def test_outbound_call_end_to_end(e2e, auth_client):
 def test_transcription_call_end_to_end(e2e):
     e2e.ACS_STREAMING_MODE = "transcription"
     e2e.ACS_COGNITIVE_SERVICES_ENDPOINT = "https://speech.example.com"  # ACS transcribes
-    caller = Caller(transcripts=["I lost my card yesterday", "please block it"])
+    caller = Caller(transcripts=["I lost my card yesterday", "please block it"], streams=2)
     fake = run_fake(e2e, caller)
     try:
         call_connection_id = answer_inbound(fake)
