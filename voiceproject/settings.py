@@ -269,7 +269,7 @@ TTS_PROVIDER = env.str("TTS_PROVIDER", default="local")
 LLM_PROVIDER = env.str("LLM_PROVIDER", default="rules")
 VAD_PROVIDER = env.str("VAD_PROVIDER", default="silero")
 REALTIME_PROVIDER = env.str("REALTIME_PROVIDER", default="none")
-END_OF_TURN_SILENCE_MS = env.int("END_OF_TURN_SILENCE_MS", default=500)
+END_OF_TURN_SILENCE_MS = env.int("END_OF_TURN_SILENCE_MS", default=400)
 
 
 def _require(*names: str, why: str) -> None:
