@@ -87,9 +87,11 @@ def is_error(code):
 
 
 async def closed(client: Client) -> dict:
+    """The server's close frame; then the disconnect a protocol server sends the app."""
     while True:
         output = await client.communicator.receive_output(timeout=5)
         if output["type"] == "websocket.close":
+            await client.communicator.disconnect(code=output.get("code", 1000))
             return output
 
 

@@ -35,6 +35,7 @@ async def _broadcast(group: str, envelope: dict) -> None:
 async def _close_info(communicator: WebsocketCommunicator) -> dict:
     message = await communicator.receive_output(timeout=2)
     assert message["type"] == "websocket.close", message
+    await communicator.disconnect(code=message.get("code", 1000))
     return message
 
 
