@@ -19,12 +19,6 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SCREENSHOTS = REPO / "test-artifacts" / "screenshots"
 
 
-def pytest_collection_modifyitems(items):
-    for item in items:
-        if "tests/e2e/" in str(item.fspath):
-            item.add_marker(pytest.mark.e2e)
-
-
 def make_utterance(path: Path, text: str, *, lead_s: float, tail_s: float) -> Path:
     """A WAV of `text` spoken by espeak-ng, trimmed, padded with silence, 16-bit mono 48 kHz."""
     raw = path.with_suffix(".raw.wav")

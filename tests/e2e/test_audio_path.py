@@ -12,6 +12,8 @@ import pytest
 
 from tests.e2e.conftest import launch, make_utterance
 
+pytestmark = pytest.mark.e2e
+
 
 @pytest.fixture(scope="module")
 def echo_server(stack):

@@ -12,6 +12,8 @@ import pytest
 
 from tests.e2e.conftest import launch, make_utterance, sign_in
 
+pytestmark = pytest.mark.e2e
+
 REQUEST = "What can you help me with?"
 
 

@@ -10,13 +10,14 @@ import re
 import urllib.parse
 import urllib.request
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import websockets
 
 from tests.e2e.server import PASSWORD
 
-pytestmark = pytest.mark.services
+pytestmark = [pytest.mark.e2e, pytest.mark.services]
 
 
 def session_cookie(base_url: str, username: str = "e2e-admin") -> str:
@@ -86,7 +87,9 @@ def test_dashboard_on_one_process_sees_a_conversation_on_another(stack, redis_ur
                 )
         return seen_user, seen_answer, seen_metrics
 
-    seen_user, seen_answer, seen_metrics = asyncio.run(scenario())
+    # Playwright's sync API may hold this thread's event loop: run the clients on their own.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        seen_user, seen_answer, seen_metrics = pool.submit(asyncio.run, scenario()).result()
     assert seen_user["session_id"] == session_id
     assert seen_user["payload"]["message"] == "What can you help me with?"
     assert seen_answer["payload"]["message"]
