@@ -32,8 +32,9 @@ class SessionStartError(RuntimeError):
 class ConversationSession(SpeculationMixin):
     """One conversation: 20 ms PCM16 frames in, events (text, audio frames, stops) out.
 
-    Input: :meth:`push_audio` frames go through the VAD on the loop; at onset (after
-    `speech_onset_ms` of speech) the STT gets the pre-roll and every later frame. After
+    Input: :meth:`push_audio` frames go through the VAD on the loop, in order (a batched VAD
+    answers at the end of the loop iteration, its model run shared by all sessions); at onset
+    (after `speech_onset_ms` of speech) the STT gets the pre-roll and every later frame. After
     `speculative_silence_ms` of silence the answer is prepared and held; after
     `end_of_turn_silence_ms` the user's turn ends and the held answer is released at once
     (see :mod:`media.engine.speculation`; without speculation, the STT is asked for its final
@@ -98,6 +99,8 @@ class ConversationSession(SpeculationMixin):
         self._splitter = FrameSplitter(frame_bytes(STT_SAMPLE_RATE_HZ))
         self._resampler: StreamResampler | None = None
         self._preroll: deque[bytes] = deque(maxlen=max(1, cfg.preroll_ms // 20))
+        self._vad_frames: deque[tuple[bytes, float]] = deque()  # waiting for their probability
+        self._frame_at = 0.0  # arrival time of the frame being processed
         self._in_utterance = False
         self._speech_ms = 0
         self._silence_ms = 0
@@ -251,8 +254,16 @@ class ConversationSession(SpeculationMixin):
     # -- input --------------------------------------------------------------------------------
 
     def _on_frame(self, frame: bytes) -> None:
+        # The VAD may answer later (Silero batches windows across sessions): frames wait here
+        # with their arrival time and are processed in order as their probabilities come.
+        self._vad_frames.append((frame, self.loop.time()))
+        self.providers.vad.feed(frame, self._on_frame_probability)
+
+    def _on_frame_probability(self, p: float) -> None:
+        if self._closed or not self._vad_frames:
+            return
+        frame, self._frame_at = self._vad_frames.popleft()
         cfg = self.config
-        p = self.providers.vad.speech_probability(frame)
         stt = self.providers.stt
         if stt.continuous:
             stt.push(frame)
@@ -276,7 +287,7 @@ class ConversationSession(SpeculationMixin):
             if p >= cfg.vad_stop_threshold:
                 self._speech_ms += 20
                 self._silence_ms = 0
-                self._last_speech_at = self.loop.time()
+                self._last_speech_at = self._frame_at
                 if peek is not None:
                     self._resume_after_peek()
             else:
@@ -299,7 +310,7 @@ class ConversationSession(SpeculationMixin):
     def _on_speech_onset(self) -> None:
         self._in_utterance = True
         self._silence_ms = 0
-        self._last_speech_at = self.loop.time()
+        self._last_speech_at = self._frame_at
         self._peek = None
         self._peek_text = ""
         self._barged_in_utterance = False

@@ -273,5 +273,13 @@ class VAD(Provider):
     def speech_probability(self, frame: bytes) -> float:
         raise NotImplementedError
 
+    def feed(self, frame: bytes, on_probability: Callable[[float], None]) -> None:
+        """Give the frame's probability to `on_probability`, now or later on the loop.
+
+        Probabilities arrive in frame order. By default at once from :meth:`speech_probability`;
+        a batched VAD answers after a model run shared with other sessions.
+        """
+        on_probability(self.speech_probability(frame))
+
     def reset(self) -> None:
         """Forget the stream's state."""
