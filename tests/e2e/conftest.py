@@ -62,8 +62,10 @@ def make_utterance(path: Path, text: str, *, lead_s: float, tail_s: float) -> Pa
     return path
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def playwright_instance():
+    """Playwright's sync API keeps an event loop running in this thread while it lives: it is
+    stopped after the last browser test so the async tests that follow get a free thread."""
     if not Path(CHROMIUM).exists():
         pytest.fail("the browser tests need Debian's chromium (make test installs it)")
     from playwright.sync_api import sync_playwright
