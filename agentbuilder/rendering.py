@@ -14,8 +14,6 @@ from django.conf import settings
 from jinja2 import TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
-DEFAULT_INSTITUTION_NAME = "Contoso Bank"
-
 _env = SandboxedEnvironment(autoescape=False, keep_trailing_newline=False)
 
 
@@ -34,7 +32,7 @@ def base_context(*, agent_name: str, template_vars: Mapping[str, Any] | None) ->
     """Built-in defaults < the agent's template variables."""
     context: dict[str, Any] = {
         "agent_name": agent_name,
-        "institution_name": getattr(settings, "INSTITUTION_NAME", DEFAULT_INSTITUTION_NAME),
+        "institution_name": settings.INSTITUTION_NAME,
     }
     context.update({k: v for k, v in (template_vars or {}).items() if v is not None})
     return context

@@ -73,7 +73,7 @@ def new_session_id() -> str:
 
 
 def anonymous_allowed() -> bool:
-    return bool(getattr(settings, "BROWSER_ALLOW_ANONYMOUS", settings.DEBUG))
+    return bool(settings.BROWSER_ALLOW_ANONYMOUS)
 
 
 def _query(scope: dict) -> dict[str, str]:

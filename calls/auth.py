@@ -59,7 +59,7 @@ def jwt_configured() -> bool:
 
 
 def jwt_issuer() -> str:
-    return getattr(settings, "ACS_JWT_ISSUER", "") or ACS_JWT_ISSUER_DEFAULT
+    return settings.ACS_JWT_ISSUER or ACS_JWT_ISSUER_DEFAULT
 
 
 # --- URL builders ----------------------------------------------------------------------------

@@ -75,7 +75,7 @@ def provider_factory() -> ProviderFactory:
 
 def realtime_factory() -> RealtimeFactory | None:
     """The realtime service for `voice_live`, or None when the cascade stands in for it."""
-    return RealtimeFactory.from_config(getattr(settings, "REALTIME_SPEECH_PROVIDER", None))
+    return RealtimeFactory.from_config(settings.REALTIME_SPEECH_PROVIDER)
 
 
 class PooledTTS(TTS):

@@ -39,7 +39,7 @@ def realtime_status() -> RealtimeStatus:
 
     provider = settings.REALTIME_PROVIDER
     try:
-        factory = RealtimeFactory.from_config(getattr(settings, "REALTIME_SPEECH_PROVIDER", None))
+        factory = RealtimeFactory.from_config(settings.REALTIME_SPEECH_PROVIDER)
     except ProviderStartError as exc:
         return RealtimeStatus(provider, "cascade fallback", False, str(exc))
     if factory is None:

@@ -269,6 +269,11 @@ TTS_PROVIDER = env.str("TTS_PROVIDER", default="local")
 LLM_PROVIDER = env.str("LLM_PROVIDER", default="rules")
 VAD_PROVIDER = env.str("VAD_PROVIDER", default="silero")
 REALTIME_PROVIDER = env.str("REALTIME_PROVIDER", default="none")
+INSTITUTION_NAME = env.str("INSTITUTION_NAME", default="Contoso Bank")  # rendered into prompts
+DEMO_USER_TTL_SECONDS = env.int("DEMO_USER_TTL_SECONDS", default=86400)
+SESSION_AGENT_TTL_SECONDS = env.int("SESSION_AGENT_TTL_SECONDS", default=86400)
+# Browser conversations without signing in: on in DEBUG (make run), off in production.
+BROWSER_ALLOW_ANONYMOUS = env.bool("BROWSER_ALLOW_ANONYMOUS", default=DEBUG)
 END_OF_TURN_SILENCE_MS = env.int("END_OF_TURN_SILENCE_MS", default=400)
 
 

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from agentbuilder.models import Agent, SessionAgent
 
-SESSION_AGENT_TTL = timedelta(seconds=getattr(settings, "SESSION_AGENT_TTL_SECONDS", 86400))
+SESSION_AGENT_TTL = timedelta(seconds=settings.SESSION_AGENT_TTL_SECONDS)
 
 MODEL_FIELDS = {
     "deployment_id": "model_deployment",

@@ -27,7 +27,7 @@ from agentbuilder.models import (
     Transaction,
 )
 
-DEMO_USER_TTL = timedelta(seconds=getattr(settings, "DEMO_USER_TTL_SECONDS", 86400))
+DEMO_USER_TTL = timedelta(seconds=settings.DEMO_USER_TTL_SECONDS)
 IDENTITY_MAX_ATTEMPTS = 5
 CODE_MAX_ATTEMPTS = 3
 SAFETY_NOTICE = (

@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 from collections import Counter
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
@@ -31,7 +32,6 @@ from agentbuilder.api.serializers import (
 from agentbuilder.api.views.common import AnonymousCreateThrottle, Stopwatch, as_drf_error
 from agentbuilder.models import AgentTemplate, SessionAgent
 from agentbuilder.models.agents import DEFAULT_DEPLOYMENT, DEFAULT_VOICE
-from agentbuilder.rendering import DEFAULT_INSTITUTION_NAME
 from agentbuilder.services import LibraryError
 from agentbuilder.voices import voice_catalogue
 
@@ -139,7 +139,7 @@ class BuilderDefaultsView(APIView):
                     "input_audio_transcription": {"model": "azure-speech", "language": "en-US"},
                 },
                 "template_vars": {
-                    "institution_name": DEFAULT_INSTITUTION_NAME,
+                    "institution_name": settings.INSTITUTION_NAME,
                     "agent_name": "Assistant",
                 },
             },
