@@ -42,9 +42,17 @@ from media.engine.session import ConversationSession
 from media.engine.snapshot import AgentRoster, AgentSnapshot
 from media.providers import ProviderSet
 from media.providers.fakes import FakeTTS, ScriptedLLM, ScriptedSTT
-from media.providers.vad import SileroVAD
+from media.providers.vad import SileroVAD, silero_batcher
 
 FRAME_S = 0.02
+ANSWER = "Your balance is one hundred dollars."  # about 1.1 s: over before the caller speaks
+# About 3.6 s: still playing when the caller speaks again, so every cycle has a barge-in.
+LONG_ANSWER = "Your balance is one hundred dollars, and your last payment arrived on Monday. " * 2
+VAD_MODES = {
+    "batched": {},  # one ONNX run per loop iteration for all calls, on the loop
+    "worker": {"batch_in_worker": True},  # the same run in the engine's worker pool
+    "single": {"batch": False},  # one run per window per call
+}
 LEAD_FRAMES = EngineConfig().output_lead_ms // 20
 RATE = 16000
 
@@ -79,19 +87,22 @@ def inbound_messages() -> list[str]:
 class Call:
     """One call's server side: decoder → session → encoder, with outbound timing."""
 
-    def __init__(self, index: int) -> None:
+    def __init__(self, index: int, vad: dict | None = None, answer: str = ANSWER) -> None:
         self.index = index
         self.decoder = codec.InboundDecoder()
         self.sent = 0
         self.stops = 0
         self.last_frame_at: dict[int, float] = {}
         self.intervals: list[float] = []
+        self.speech_started_at: float | None = None
+        self.barge_in_ms: list[float] = []  # caller's first speech frame in → stop out
+        self.reaction_ms: list[float] = []  # VAD decision → stop out (the engine's figure)
         self.loop = asyncio.get_running_loop()
         providers = ProviderSet(
             stt=ScriptedSTT(default="what is my balance", partial_every_frames=0),
             tts=FakeTTS(ms_per_char=30.0, chunk_ms=200.0),
-            llm=ScriptedLLM(script=[["Your balance is one hundred dollars."]] * 1000),
-            vad=SileroVAD(),
+            llm=ScriptedLLM(script=[[answer]] * 1000),
+            vad=SileroVAD(**(vad or {})),
         )
         self.session = ConversationSession(
             session_id=f"bench-{index}",
@@ -116,8 +127,13 @@ class Call:
             self.last_frame_at[event.turn_id] = now
         elif kind is BargeIn:
             self.stops += len(codec.STOP_AUDIO) > 0
+            if event.reason == "barge_in" and self.speech_started_at is not None:
+                self.barge_in_ms.append((self.loop.time() - self.speech_started_at) * 1000)
+                self.reaction_ms.append(event.reaction_ms)
 
-    def receive(self, text: str) -> None:
+    def receive(self, text: str, speech_starts: bool = False) -> None:
+        if speech_starts:
+            self.speech_started_at = self.loop.time()
         message = self.decoder.decode(text)
         if type(message) is codec.AudioData:
             self.session.push_audio(message.pcm, RATE)
@@ -129,13 +145,13 @@ def rss_mb() -> float:
     return pages * os.sysconf("SC_PAGE_SIZE") / 1e6
 
 
-async def idle_memory(sessions: int) -> float:
+async def idle_memory(sessions: int, vad: dict) -> float:
     """Bytes per started, idle session (the Silero model is loaded before measuring)."""
-    warm = Call(-1)
+    warm = Call(-1, vad)
     await warm.session.start()
     gc.collect()
     before = rss_mb()
-    calls = [Call(i) for i in range(sessions)]
+    calls = [Call(i, vad) for i in range(sessions)]
     for call in calls:
         await call.session.start()
     gc.collect()
@@ -145,25 +161,37 @@ async def idle_memory(sessions: int) -> float:
     return (after - before) * 1e6 / sessions
 
 
-async def run_level(n: int, seconds: float, messages: list[str]) -> dict:
-    calls = [Call(i) for i in range(n)]
+def pct(values: list[float], q: float) -> float:
+    return float(np.percentile(np.array(values), q)) if values else float("nan")
+
+
+async def run_level(
+    n: int, seconds: float, messages: list[str], vad: dict, phases: int, answer: str
+) -> dict:
+    calls = [Call(i, vad, answer) for i in range(n)]
     for call in calls:
         await call.session.start()
     loop = asyncio.get_running_loop()
+    batcher = silero_batcher(loop, **{k: v for k, v in vad.items() if k != "batch"})
+    runs0, items0 = batcher.runs, batcher.items_run
     ticks = int(seconds / FRAME_S)
     lags: list[float] = []
     offsets = [(i * 7) % len(messages) for i in range(n)]  # calls are not in lockstep
+    # Calls' frames arrive in `phases` groups spread over the 20 ms (1: all at once).
+    groups = [list(range(g, n, phases)) for g in range(phases)]
     cpu0 = time.process_time()
     wall0 = loop.time()
     start = loop.time()
     for k in range(ticks):
-        due = start + k * FRAME_S
-        delay = due - loop.time()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        lags.append(max(0.0, loop.time() - due))
-        for call, offset in zip(calls, offsets, strict=True):
-            call.receive(messages[(offset + k) % len(messages)])
+        for g, members in enumerate(groups):
+            due = start + (k + g / phases) * FRAME_S
+            delay = due - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            lags.append(max(0.0, loop.time() - due))
+            for i in members:
+                position = (offsets[i] + k) % len(messages)
+                calls[i].receive(messages[position], speech_starts=position == 0)
     await asyncio.sleep(0.1)
     cpu = time.process_time() - cpu0
     wall = loop.time() - wall0
@@ -172,6 +200,9 @@ async def run_level(n: int, seconds: float, messages: list[str]) -> dict:
     intervals = np.array([x for c in calls for x in c.intervals]) if calls else np.array([])
     jitter = np.abs(intervals - FRAME_S) * 1000 if intervals.size else np.array([0.0])
     cpu_share = cpu / wall
+    runs = batcher.runs - runs0
+    barge = [x for c in calls for x in c.barge_in_ms]
+    reaction = [x for c in calls for x in c.reaction_ms]
     return {
         "calls": n,
         "cpu_per_call_pct": 100 * cpu_share / n,
@@ -182,6 +213,10 @@ async def run_level(n: int, seconds: float, messages: list[str]) -> dict:
         "frames_out": sum(c.sent for c in calls),
         "stops": sum(c.stops for c in calls),
         "bad_input": sum(sum(c.decoder.rejected.values()) for c in calls),
+        "batch_mean": (batcher.items_run - items0) / runs if runs else 0.0,
+        "barge_in_p50_ms": pct(barge, 50),
+        "barge_in_p99_ms": pct(barge, 99),
+        "reaction_p99_ms": pct(reaction, 99),
     }
 
 
@@ -190,25 +225,42 @@ async def main() -> None:
     parser.add_argument("--calls", type=int, nargs="+", default=[50, 100, 200, 300])
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--idle-sessions", type=int, default=200)
+    parser.add_argument("--vad", choices=sorted(VAD_MODES), default="batched")
+    parser.add_argument("--batch-max", type=int, default=None, help="windows per ONNX run")
+    parser.add_argument("--phases", type=int, default=1, help="arrival groups per 20 ms tick")
+    parser.add_argument(
+        "--barge-in", action="store_true", help="answers outlast the pause: a barge-in per cycle"
+    )
     args = parser.parse_args()
     import django
 
     django.setup()
+    vad = dict(VAD_MODES[args.vad])
+    if args.batch_max:
+        vad["batch_max"] = args.batch_max
+    answer = LONG_ANSWER if args.barge_in else ANSWER
     messages = inbound_messages()
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}")
-    per_idle = await idle_memory(args.idle_sessions)
+    print(f"vad {args.vad} {vad}, arrival phases {args.phases}, barge-in cycles {args.barge_in}")
+    per_idle = await idle_memory(args.idle_sessions, vad)
     print(f"memory per idle session: {per_idle / 1e3:.0f} kB ({args.idle_sessions} sessions)")
-    print("calls  cpu/call  calls/core  tick lag p99  jitter p50  jitter p99  frames out  stops")
+    print(
+        "calls  cpu/call  calls/core  tick lag p99  jitter p50  jitter p99  batch"
+        "  frames out  stops  barge-in p50/p99  reaction p99"
+    )
     for n in args.calls:
-        r = await run_level(n, args.seconds, messages)
+        r = await run_level(n, args.seconds, messages, vad, args.phases, answer)
         print(
             f"{r['calls']:5d}  {r['cpu_per_call_pct']:6.2f} %  {r['calls_per_core']:10.0f}"
             f"  {r['tick_lag_p99_ms']:9.1f} ms  {r['jitter_p50_ms']:7.1f} ms"
-            f"  {r['jitter_p99_ms']:7.1f} ms  {r['frames_out']:10d}  {r['stops']:5d}"
+            f"  {r['jitter_p99_ms']:7.1f} ms  {r['batch_mean']:5.1f}"
+            f"  {r['frames_out']:10d}  {r['stops']:5d}"
+            f"  {r['barge_in_p50_ms']:6.0f}/{r['barge_in_p99_ms']:.0f} ms"
+            f"  {r['reaction_p99_ms']:8.2f} ms"
         )
         sys.stdout.flush()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3
-    print(f"peak RSS {peak:.0f} MB")
+    print(f"peak RSS {peak:.0f} MB (load {os.getloadavg()[0]:.1f})")
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ from media.providers.base import (
 
 _WINDOW = 512  # Silero v5+ window at 16 kHz (32 ms)
 _CONTEXT = 64
-_FRAME = 320  # 20 ms at 16 kHz
+_WINDOW_BYTES = _WINDOW * 2
 _SCALE = np.float32(1.0 / 32768.0)
 
 logger = logging.getLogger(__name__)
@@ -184,8 +184,7 @@ class SileroVAD(VAD):
         self._model: Any = None
         self._state = np.zeros((2, 1, 128), dtype=np.float32)
         self._input = np.zeros((1, _CONTEXT + _WINDOW), dtype=np.float32)
-        self._pending = np.zeros(_WINDOW + _FRAME, dtype=np.float32)
-        self._filled = 0
+        self._raw = bytearray()  # PCM16 not yet in a window
         self._sr = np.array(16000, dtype=np.int64)
         self._probability = 0.0
         self._batch = batch
@@ -230,42 +229,29 @@ class SileroVAD(VAD):
                 in_worker=self.options["batch_in_worker"],
             )
 
-    def _buffer(self, frame: bytes) -> bool:
-        """Append the frame's samples; True when `_pending[:_WINDOW]` holds a whole window."""
-        samples = np.frombuffer(frame, dtype=np.int16)
-        n = self._filled
-        end = n + samples.size
-        np.multiply(samples, _SCALE, out=self._pending[n:end], casting="unsafe")
-        self._filled = end
-        return end >= _WINDOW
-
-    def _advance(self) -> None:
-        """Keep the window's tail as the next context and shift out the window."""
-        window = self._pending[:_WINDOW]
-        self._input[0, :_CONTEXT] = window[-_CONTEXT:]
-        end = self._filled
-        rest = end - _WINDOW
-        self._pending[:rest] = self._pending[_WINDOW:end]
-        self._filled = rest
-
-    def _is_quiet(self) -> bool:
-        window = self._pending[:_WINDOW]
-        return float(np.dot(window, window)) < self._min_power
+    def _next_window(self) -> np.ndarray:
+        """The oldest whole window as float32, taken out of the buffer."""
+        raw = self._raw
+        window = np.frombuffer(raw, dtype=np.int16, count=_WINDOW) * _SCALE
+        del raw[:_WINDOW_BYTES]
+        return window
 
     def speech_probability(self, frame: bytes) -> float:
-        if not self._buffer(frame):
+        self._raw += frame
+        if len(self._raw) < _WINDOW_BYTES:
             return self._probability
-        if self._is_quiet():
+        window = self._next_window()
+        x = self._input
+        if float(np.dot(window, window)) < self._min_power:
             self._probability = 0.0
         else:
-            x = self._input
-            x[0, _CONTEXT:] = self._pending[:_WINDOW]
+            x[0, _CONTEXT:] = window
             out, self._state = self._model.run(
                 None, {"input": x, "state": self._state, "sr": self._sr}
             )
             self._probability = float(out[0, 0])
             self.windows_run += 1
-        self._advance()
+        x[0, :_CONTEXT] = window[-_CONTEXT:]
         return self._probability
 
     def feed(self, frame: bytes, on_probability: Callable[[float], None]) -> None:
@@ -274,26 +260,29 @@ class SileroVAD(VAD):
             on_probability(self.speech_probability(frame))
             return
         waiting = self._waiting
-        if not self._buffer(frame):
+        # Samples are converted once per window, not per frame: most frames end no window.
+        self._raw += frame
+        if len(self._raw) < _WINDOW_BYTES:
             if waiting:
                 waiting.append((on_probability, self._slot))
             else:
                 on_probability(self._probability)
             return
-        if self._is_quiet():
-            self._advance()
+        window = self._next_window()
+        context = self._input[0, :_CONTEXT]
+        if float(np.dot(window, window)) < self._min_power:
+            context[:] = window[-_CONTEXT:]
+            self._slot = [0.0]
             if waiting:
-                self._slot = [0.0]
                 waiting.append((on_probability, self._slot))
             else:
-                self._slot = [0.0]
                 self._probability = 0.0
                 on_probability(0.0)
             return
         x = np.empty(_CONTEXT + _WINDOW, dtype=np.float32)
-        x[:_CONTEXT] = self._input[0, :_CONTEXT]
-        x[_CONTEXT:] = self._pending[:_WINDOW]
-        self._advance()
+        x[:_CONTEXT] = context
+        x[_CONTEXT:] = window
+        context[:] = window[-_CONTEXT:]
         slot: list = [None]
         self._slot = slot
         waiting.append((on_probability, slot))
@@ -318,7 +307,7 @@ class SileroVAD(VAD):
         self._slot = [0.0]
         self._state = np.zeros((2, 1, 128), dtype=np.float32)
         self._input[:] = 0
-        self._filled = 0
+        self._raw.clear()
         self._probability = 0.0
 
     async def close(self) -> None:
