@@ -42,7 +42,7 @@ from media.engine.session import ConversationSession
 from media.engine.snapshot import AgentRoster, AgentSnapshot
 from media.providers import ProviderSet
 from media.providers.fakes import FakeTTS, ScriptedLLM, ScriptedSTT
-from media.providers.vad import SileroVAD, silero_batcher
+from media.providers.vad import SileroVAD
 
 FRAME_S = 0.02
 ANSWER = "Your balance is one hundred dollars."  # about 1.1 s: over before the caller speaks
@@ -172,8 +172,8 @@ async def run_level(
     for call in calls:
         await call.session.start()
     loop = asyncio.get_running_loop()
-    batcher = silero_batcher(loop, **{k: v for k, v in vad.items() if k != "batch"})
-    runs0, items0 = batcher.runs, batcher.items_run
+    batcher = calls[0].session.providers.vad.batcher if calls else None
+    runs0, items0 = (batcher.runs, batcher.items_run) if batcher else (0, 0)
     ticks = int(seconds / FRAME_S)
     lags: list[float] = []
     offsets = [(i * 7) % len(messages) for i in range(n)]  # calls are not in lockstep
@@ -200,7 +200,7 @@ async def run_level(
     intervals = np.array([x for c in calls for x in c.intervals]) if calls else np.array([])
     jitter = np.abs(intervals - FRAME_S) * 1000 if intervals.size else np.array([0.0])
     cpu_share = cpu / wall
-    runs = batcher.runs - runs0
+    runs = batcher.runs - runs0 if batcher else 0
     barge = [x for c in calls for x in c.barge_in_ms]
     reaction = [x for c in calls for x in c.reaction_ms]
     return {
@@ -213,7 +213,7 @@ async def run_level(
         "frames_out": sum(c.sent for c in calls),
         "stops": sum(c.stops for c in calls),
         "bad_input": sum(sum(c.decoder.rejected.values()) for c in calls),
-        "batch_mean": (batcher.items_run - items0) / runs if runs else 0.0,
+        "batch_mean": (batcher.items_run - items0) / runs if runs else 1.0,
         "barge_in_p50_ms": pct(barge, 50),
         "barge_in_p99_ms": pct(barge, 99),
         "reaction_p99_ms": pct(reaction, 99),

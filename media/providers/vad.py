@@ -229,6 +229,11 @@ class SileroVAD(VAD):
                 in_worker=self.options["batch_in_worker"],
             )
 
+    @property
+    def batcher(self) -> TickBatcher | None:
+        """The loop's batcher this VAD submits to (None: unbatched, or not started)."""
+        return self._batcher
+
     def _next_window(self) -> np.ndarray:
         """The oldest whole window as float32, taken out of the buffer."""
         raw = self._raw
