@@ -40,6 +40,7 @@ from browser.protocol import (
     exit_envelope,
     status_envelope,
 )
+from browser.relay import DASHBOARD_GROUP, session_group
 from browser.selectors import session_access
 from media.engine.events import AudioFrame, Event
 
@@ -50,7 +51,6 @@ SESSION_ID_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,80}$")
 MAX_AUDIO_FRAME_BYTES = 64_000  # 2 s of 16 kHz PCM16; the page sends 640-byte frames
 MAX_TEXT_FRAME_CHARS = 8_000
 MAX_TYPED_MESSAGE_CHARS = 2_000
-DASHBOARD_ALL_GROUP = "dashboard.all"
 
 # Close codes (4000-4999 are application codes; the reason string says what was wrong).
 CLOSE_BAD_REQUEST = 4400
@@ -58,11 +58,6 @@ CLOSE_SIGN_IN_REQUIRED = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_START_FAILED = 4500
 CLOSE_NORMAL = 1000
-
-
-def session_group(session_id: str) -> str:
-    """The channel-layer group every event of `session_id` is broadcast to."""
-    return f"session.{session_id}"
 
 
 def new_session_id() -> str:
@@ -362,7 +357,7 @@ class DashboardRelayConsumer(AsyncWebsocketConsumer):
             if not user.is_staff:
                 await self.close(code=CLOSE_FORBIDDEN, reason="Only staff may watch all sessions.")
                 return
-            self.group_name = DASHBOARD_ALL_GROUP
+            self.group_name = DASHBOARD_GROUP
         await self.channel_layer.group_add(self.group_name, self.channel_name)
         connections.opened(connections.DASHBOARD)
         self.counted = True

@@ -7,24 +7,11 @@ shape `{type, topic, session_id, call_id, user_id, sender, ts, payload, speaker_
 
 from __future__ import annotations
 
-import logging
-import re
-
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.utils import timezone
 
-logger = logging.getLogger(__name__)
+from browser.relay import DASHBOARD_GROUP, relay_envelope, session_group
 
-DASHBOARD_GROUP = "dashboard.all"
-RELAY_MESSAGE_TYPE = "relay.envelope"
-_GROUP_UNSAFE = re.compile(r"[^A-Za-z0-9\-_.]")
-_GROUP_MAX_LENGTH = 99  # channels refuses group names of 100 characters or more
-
-
-def session_group(session_id: str) -> str:
-    """Channel-layer group of one conversation session (unsafe characters replaced)."""
-    return ("session." + _GROUP_UNSAFE.sub("_", session_id))[:_GROUP_MAX_LENGTH]
+__all__ = ["DASHBOARD_GROUP", "call_envelope", "relay_envelope", "session_group"]
 
 
 def call_envelope(*, session_id: str, call_connection_id: str, payload: dict) -> dict:
@@ -39,23 +26,3 @@ def call_envelope(*, session_id: str, call_connection_id: str, payload: dict) ->
         "payload": payload,
         "speaker_id": None,
     }
-
-
-def relay_envelope(envelope: dict) -> None:
-    """Send an envelope to its session's group and to the dashboards (from sync code).
-
-    A relay failure (a stopped Redis) is logged and never fails the request that caused it:
-    the event is already stored.
-    """
-    layer = get_channel_layer()
-    if layer is None:
-        return
-    message = {"type": RELAY_MESSAGE_TYPE, "envelope": envelope}
-    groups = [DASHBOARD_GROUP]
-    if envelope.get("session_id"):
-        groups.insert(0, session_group(envelope["session_id"]))
-    for group in groups:
-        try:
-            async_to_sync(layer.group_send)(group, message)
-        except Exception:
-            logger.exception("call %s: relay to %s failed", envelope.get("call_id"), group)

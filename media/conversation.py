@@ -22,11 +22,11 @@ from functools import lru_cache
 from typing import Any
 
 from channels.db import database_sync_to_async
-from channels.layers import get_channel_layer
 from django.conf import settings
 
 from agentbuilder import selectors as agents
 from browser.protocol import encode_event, make_envelope
+from browser.relay import relay_envelope_async
 from media.engine.config import EngineConfig
 from media.engine.events import (
     AgentChange,
@@ -53,14 +53,6 @@ RELAY_QUEUE_MAX = 1000
 
 class ConversationStartError(RuntimeError):
     """The conversation cannot start (a provider failed, no agent is loaded)."""
-
-
-def session_group(session_id: str) -> str:
-    """The channel-layer group of one session's dashboards."""
-    return f"session.{session_id}"
-
-
-ALL_SESSIONS_GROUP = "dashboard.all"
 
 
 @lru_cache(maxsize=8)
@@ -339,16 +331,10 @@ class Conversation:
             logger.warning("session %s: dashboard relay queue full, dropped", self.session_id)
 
     async def _relay_loop(self) -> None:
-        layer = get_channel_layer()
-        groups = (session_group(self.session_id), ALL_SESSIONS_GROUP)
         while True:
             envelope = await self._relay_queue.get()
             try:
-                message = {"type": "relay.envelope", "envelope": envelope}
-                for group in groups:
-                    await layer.group_send(group, message)
-            except Exception:
-                logger.exception("session %s: dashboard relay failed", self.session_id)
+                await relay_envelope_async(envelope)
             finally:
                 self._relay_queue.task_done()
 

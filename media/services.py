@@ -15,31 +15,20 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from channels.db import database_sync_to_async
-from channels.layers import get_channel_layer
 from django.db import OperationalError, transaction
 
+from browser.protocol import encode_event
+from browser.relay import relay_envelope_async
 from media.engine.events import TurnMetrics, UserTranscript
 
 logger = logging.getLogger(__name__)
 
-DASHBOARD_GROUP = "dashboard.all"
-
 
 async def relay_event(*, session_id: str, call_connection_id: str, event: Any) -> None:
-    """Broadcast an engine event as its envelope to `session.<id>` and `dashboard.all`."""
-    from browser.protocol import encode_event
-    from calls.relay import session_group
-
+    """Broadcast an engine event as its envelope to its session and the dashboards."""
     envelope = encode_event(event, session_id=session_id, call_id=call_connection_id)
-    layer = get_channel_layer()
-    if envelope is None or layer is None:
-        return
-    message = {"type": "relay.envelope", "envelope": envelope}
-    for group in (session_group(session_id), DASHBOARD_GROUP):
-        try:
-            await layer.group_send(group, message)
-        except Exception:  # a relay failure must not end the call
-            logger.exception("session %s: relay to %s failed", session_id, group)
+    if envelope is not None:
+        await relay_envelope_async(envelope)
 
 
 @dataclass(slots=True)

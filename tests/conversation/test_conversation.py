@@ -6,7 +6,8 @@ import pytest
 from channels.layers import get_channel_layer
 
 from agentbuilder.services.library import library_load
-from media.conversation import ALL_SESSIONS_GROUP, Conversation, ConversationStartError
+from browser.relay import DASHBOARD_GROUP
+from media.conversation import Conversation, ConversationStartError
 from media.engine.config import EngineConfig
 from media.engine.events import AssistantFinal, AudioFrame, TurnMetrics
 from metrics.models import ConversationSession, Turn
@@ -63,7 +64,7 @@ async def _open(session_id, sink):
 async def test_a_conversation_greets_answers_persists_and_relays(fake_speech):
     layer = get_channel_layer()
     dashboard = await layer.new_channel()
-    await layer.group_add(ALL_SESSIONS_GROUP, dashboard)
+    await layer.group_add(DASHBOARD_GROUP, dashboard)
     pool = configure_tts_pool()
     before = pool.snapshot()
     sink = Sink()
