@@ -1,4 +1,4 @@
-"""Writes of the media app: transcripts of transcription-only calls, simulated calls.
+"""Writes of the media app: transcripts of transcription-only calls.
 
 Conversations (`media` and `voice_live` calls) are persisted by `media.conversation`; a
 transcription-only call has no conversation, so its transcript is stored here as the turns of
@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from channels.db import database_sync_to_async
-from django.db import OperationalError, transaction
+from django.db import OperationalError
 
 from browser.protocol import encode_event
 from browser.relay import relay_envelope_async
@@ -94,52 +93,3 @@ async def call_transcript_start(*, session_id: str, call_connection_id: str) -> 
     )
     users = sum(1 for m in history if m.get("role") == "user")
     return CallTranscript(session_id, call_connection_id, history, next_turn_id=users + 1)
-
-
-@transaction.atomic
-def simulated_call_create(
-    *,
-    streaming_mode: str,
-    from_number: str = "+14255550100",
-    to_number: str = "+14255550199",
-    session_id: str = "",
-) -> tuple[str, str]:
-    """A connected inbound call record for `simulate_call`, as if ACS had answered one.
-
-    Returns `(call_connection_id, session_id)`. Used when no ACS (real or fake) is configured,
-    so that the media socket accepts the simulated caller.
-    """
-    from calls.models import Call
-
-    call_connection_id = f"sim-{uuid.uuid4()}"
-    call = Call(
-        call_connection_id=call_connection_id,
-        server_call_id=f"sim-server-{uuid.uuid4().hex}",
-        correlation_id=str(uuid.uuid4()),
-        direction=Call.Direction.INBOUND,
-        from_number=from_number,
-        to_number=to_number,
-        status=Call.Status.CONNECTED,
-        streaming_mode=streaming_mode,
-        session_id=session_id or call_connection_id,
-        caller_display_name="simulate_call",
-    )
-    call.full_clean()
-    call.save()
-    return call_connection_id, call.session_id
-
-
-@transaction.atomic
-def simulated_call_end(*, call_connection_id: str) -> None:
-    """Mark a simulated call as hung up."""
-    from django.utils import timezone
-
-    from calls.models import Call
-
-    Call.objects.filter(call_connection_id=call_connection_id).exclude(
-        status__in=Call.FINAL_STATUSES
-    ).update(
-        status=Call.Status.DISCONNECTED,
-        ended_at=timezone.now(),
-        disconnect_reason="simulate_call hung up",
-    )

@@ -59,9 +59,9 @@ class Command(BaseCommand):
         call_connection_id = options["call_connection_id"]
         created = False
         if not call_connection_id:
-            from media.services import simulated_call_create
+            from calls.services import call_simulated_create
 
-            call_connection_id, session_id = simulated_call_create(streaming_mode=mode)
+            call_connection_id, session_id = call_simulated_create(streaming_mode=mode)
             created = True
         else:
             from calls.selectors import call_get
@@ -83,9 +83,9 @@ class Command(BaseCommand):
             raise CommandError(f"media socket: {exc}") from exc
         finally:
             if created:
-                from media.services import simulated_call_end
+                from calls.services import call_simulated_end
 
-                simulated_call_end(call_connection_id=call_connection_id)
+                call_simulated_end(call_connection_id=call_connection_id)
         self._print(report, session_id, options)
 
     async def _call(self, url, call_connection_id, mode, utterances, options) -> dict:
