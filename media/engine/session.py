@@ -11,6 +11,7 @@ from typing import Any
 
 from media.engine.audio import STT_SAMPLE_RATE_HZ, FrameSplitter, StreamResampler, frame_bytes
 from media.engine.config import EngineConfig
+from media.engine.dtmf import DtmfCollector
 from media.engine.emitter import EventEmitter
 from media.engine.events import AudioFrame, BargeIn, Event, SessionError, UserTranscript
 from media.engine.pacing import OutputPacer
@@ -112,8 +113,7 @@ class ConversationSession(SpeculationMixin):
         self._last_partial = ""
         self._end_of_speech_at: float | None = None
         self._final_timer: asyncio.TimerHandle | None = None
-        self._dtmf: list[str] = []
-        self._dtmf_timer: asyncio.TimerHandle | None = None
+        self._dtmf = DtmfCollector(self._on_dtmf, flush_ms=cfg.dtmf_flush_ms)
         # Speculative end of turn (media.engine.speculation)
         self._peek: list[str] | None = None  # the slot of this pause's peek
         self._peeks: deque[list[str]] = deque()  # slots of unanswered peeks, oldest first
@@ -199,18 +199,7 @@ class ConversationSession(SpeculationMixin):
         """DTMF tones; sent to the agent as text after a pause or on '#'."""
         if not self._started or self._closed:
             return
-        for digit in digits:
-            if digit == "#":
-                self._flush_dtmf()
-            else:
-                self._dtmf.append(digit)
-        if self._dtmf_timer is not None:
-            self._dtmf_timer.cancel()
-            self._dtmf_timer = None
-        if self._dtmf:
-            self._dtmf_timer = self.loop.call_later(
-                self.config.dtmf_flush_ms / 1000, self._flush_dtmf
-            )
+        self._dtmf.push(digits)
 
     async def interrupt(self, reason: str = "stop") -> bool:
         """Stop the agent now (e.g. a stop button). Returns False when it was not speaking."""
@@ -222,9 +211,9 @@ class ConversationSession(SpeculationMixin):
         if self._closed:
             return
         self._closed = True
-        for timer in (self._final_timer, self._dtmf_timer):
-            if timer is not None:
-                timer.cancel()
+        if self._final_timer is not None:
+            self._final_timer.cancel()
+        self._dtmf.close()
         self._cancel_speculation()
         if self._turn is not None:
             self._turn.cancel_tasks()
@@ -401,13 +390,8 @@ class ConversationSession(SpeculationMixin):
         eos = self._end_of_speech_at if self._end_of_speech_at is not None else now
         self._user_turn(text, source="voice", started_at=eos, stt_final_ms=(now - eos) * 1000)
 
-    def _flush_dtmf(self) -> None:
-        if self._dtmf_timer is not None:
-            self._dtmf_timer.cancel()
-            self._dtmf_timer = None
-        digits, self._dtmf = "".join(self._dtmf), []
-        if digits and not self._closed:
-            self._user_turn(digits, source="dtmf", started_at=self.loop.time(), stt_final_ms=None)
+    def _on_dtmf(self, digits: str) -> None:
+        self._user_turn(digits, source="dtmf", started_at=self.loop.time(), stt_final_ms=None)
 
     # -- turns --------------------------------------------------------------------------------
 

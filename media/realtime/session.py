@@ -21,6 +21,7 @@ from typing import Any
 
 from media.engine.audio import FRAME_MS, StreamResampler
 from media.engine.config import EngineConfig
+from media.engine.dtmf import DtmfCollector
 from media.engine.emitter import EventEmitter
 from media.engine.events import (
     AgentChange,
@@ -164,8 +165,7 @@ class RealtimeSession:
         self._user_turn_id: int | None = None  # turn of the utterance being spoken
         self._speech_stopped_at: float | None = None
         self._input_resampler: StreamResampler | None = None
-        self._dtmf: list[str] = []
-        self._dtmf_timer: asyncio.TimerHandle | None = None
+        self._dtmf = DtmfCollector(self._on_dtmf, flush_ms=self.config.dtmf_flush_ms)
         self._started = False
         self._closed = False
         self._lost = False
@@ -271,18 +271,7 @@ class RealtimeSession:
         """DTMF tones; sent to the agent as one text message after a pause or on '#'."""
         if not self._started or self._closed:
             return
-        for digit in digits:
-            if digit == "#":
-                self._flush_dtmf()
-            else:
-                self._dtmf.append(digit)
-        if self._dtmf_timer is not None:
-            self._dtmf_timer.cancel()
-            self._dtmf_timer = None
-        if self._dtmf:
-            self._dtmf_timer = self.loop.call_later(
-                self.config.dtmf_flush_ms / 1000, self._flush_dtmf
-            )
+        self._dtmf.push(digits)
 
     async def interrupt(self, reason: str = "stop") -> bool:
         """Stop the agent now. Returns False when it was not speaking."""
@@ -294,8 +283,7 @@ class RealtimeSession:
         if self._closed:
             return
         self._closed = True
-        if self._dtmf_timer is not None:
-            self._dtmf_timer.cancel()
+        self._dtmf.close()
         if self.pacer is not None:
             self.pacer.clear()
         for response in self._responses.values():
@@ -767,13 +755,8 @@ class RealtimeSession:
         )
         self._ws_send({"type": "response.create"})
 
-    def _flush_dtmf(self) -> None:
-        if self._dtmf_timer is not None:
-            self._dtmf_timer.cancel()
-            self._dtmf_timer = None
-        digits, self._dtmf = "".join(self._dtmf), []
-        if digits and not self._closed:
-            self._user_message(digits, source="dtmf")
+    def _on_dtmf(self, digits: str) -> None:
+        self._user_message(digits, source="dtmf")
 
     def _append_history(self, message: dict[str, Any]) -> None:
         self.history.append(message)
