@@ -1,0 +1,381 @@
+"""The realtime session: public API, connection to the service and outbound events."""
+
+from __future__ import annotations
+
+import asyncio
+import binascii
+import json
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from media.engine.audio import StreamResampler
+from media.engine.config import EngineConfig
+from media.engine.dtmf import DtmfCollector
+from media.engine.emitter import EventEmitter
+from media.engine.events import Event, SessionError
+from media.engine.pacing import OutputPacer
+from media.engine.snapshot import AgentRoster, AgentSnapshot, ToolRunner
+from media.engine.threads import SessionWorkers, ThreadBridge
+from media.providers.base import ProviderStartError
+from media.realtime.endpoint import RealtimeEndpoint, is_loopback
+from media.realtime.protocol import (
+    REALTIME_SAMPLE_RATE_HZ,
+    message_item,
+    normalize_event_type,
+    session_config,
+)
+from media.realtime.session.inbound import InboundEventsMixin
+from media.realtime.session.state import RealtimeStartError, ResponseState, TurnState
+from media.realtime.session.tools import ToolCallsMixin
+from media.realtime.session.turns import TurnsMixin
+
+logger = logging.getLogger(__name__)
+
+_MAX_EVENT_BYTES = 16 * 1024 * 1024
+
+
+class RealtimeSession(InboundEventsMixin, ToolCallsMixin, TurnsMixin):
+    """One conversation over a realtime service WebSocket (raw JSON events, both dialects).
+
+    Same public API and events as :class:`~media.engine.session.ConversationSession`:
+    `start`, `push_audio`, `send_text`, `push_dtmf`, `interrupt`, `close`; `turn_id`,
+    `active_agent`, `history`, `tool_state`, `agent_speaking`.
+
+    Barge-in: the service's `input_audio_buffer.speech_started` (or typed text, DTMF or
+    :meth:`interrupt`) while the agent speaks runs synchronously on the loop: the pacer is
+    cleared, queued frames of the turn are purged, `BargeIn` is emitted, and
+    `conversation.item.truncate` (at the milliseconds actually played) plus `response.cancel`
+    are queued for the service; deltas of the cancelled response that arrive later are dropped.
+    So no `AudioFrame` of a cancelled turn follows its `BargeIn`.
+
+    Threading: all methods run on the loop that called :meth:`start`. Tools run in the worker
+    pool (one at a time per session, they share `tool_state`); results come back through the
+    loop's :class:`~media.engine.threads.ThreadBridge`. Outbound events leave through one
+    writer task in the order they were queued.
+    """
+
+    def __init__(
+        self,
+        *,
+        session_id: str,
+        roster: AgentRoster,
+        tool_runner: ToolRunner,
+        emit: Callable[[Event], Any],
+        endpoint: RealtimeEndpoint,
+        output_sample_rate_hz: int = REALTIME_SAMPLE_RATE_HZ,
+        config: EngineConfig | None = None,
+        history: list[dict[str, Any]] | None = None,
+        active_agent: str | None = None,
+        resumed: bool = False,
+        tool_state: Mapping[str, Any] | None = None,
+        connect_timeout_s: float = 10.0,
+    ) -> None:
+        self.session_id = session_id
+        self.roster = roster
+        self.tool_runner = tool_runner
+        self.endpoint = endpoint
+        self.output_sample_rate_hz = output_sample_rate_hz
+        self.config = config or EngineConfig()
+        self.history: list[dict[str, Any]] = list(history or [])
+        if active_agent and active_agent not in roster.agents:
+            active_agent = None
+        self.active_agent: str = active_agent or roster.entry_agent
+        self.visited_agents: set[str] = {self.active_agent}
+        self.tool_state: dict[str, Any] = dict(tool_state or {})
+        self.resumed = resumed
+        self.emitter = EventEmitter(emit, session_id)
+        self.connect_timeout_s = connect_timeout_s
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.workers: SessionWorkers | None = None
+        self.pacer: OutputPacer | None = None
+        self.events_received = 0
+        self.truncations: list[tuple[str, int]] = []
+        self._ws: Any = None
+        self._outbox: asyncio.Queue[str | None] = asyncio.Queue()
+        self._reader: asyncio.Task | None = None
+        self._writer: asyncio.Task | None = None
+        self._tool_lock = threading.Lock()
+        self._turn_id = 0
+        self._turn: TurnState | None = None  # the turn the agent is answering
+        self._responses: dict[str, ResponseState] = {}
+        self._cancelled_responses: set[str] = set()
+        self._active_response: ResponseState | None = None
+        self._user_turn_id: int | None = None  # turn of the utterance being spoken
+        self._speech_stopped_at: float | None = None
+        self._input_resampler: StreamResampler | None = None
+        self._dtmf = DtmfCollector(self._on_dtmf, flush_ms=self.config.dtmf_flush_ms)
+        self._started = False
+        self._closed = False
+        self._lost = False
+
+    # -- public API -------------------------------------------------------------------------
+
+    @property
+    def turn_id(self) -> int:
+        return self._turn_id
+
+    @property
+    def agent_speaking(self) -> bool:
+        return (self._turn is not None and not self._turn.finished) or (
+            self.pacer is not None and self.pacer.is_playing()
+        )
+
+    async def start(self) -> None:
+        """Connect, configure the active agent, replay history, and greet.
+
+        Raises:
+            RealtimeStartError: the service is unreachable or refused the configuration.
+        """
+        if self._started:
+            return
+        from websockets.asyncio.client import connect
+
+        self.loop = asyncio.get_running_loop()
+        self.workers = SessionWorkers(
+            ThreadBridge.for_loop(self.loop), self.config.max_jobs_in_flight
+        )
+        self.pacer = OutputPacer(
+            self.loop,
+            self.output_sample_rate_hz,
+            self._send_frame,
+            self._on_turn_audio_end,
+            lead_ms=self.config.output_lead_ms,
+            speed=self.config.pacing_speed,
+        )
+        url = self.endpoint.url
+        try:
+            headers = await self.endpoint.headers()
+            kwargs: dict[str, Any] = {
+                "additional_headers": headers,
+                "open_timeout": self.connect_timeout_s,
+                "max_size": _MAX_EVENT_BYTES,
+                "compression": None,
+            }
+            if is_loopback(url):
+                kwargs["proxy"] = None
+            self._ws = await connect(url, **kwargs)
+            async with asyncio.timeout(self.connect_timeout_s):
+                await self._expect("session.created")
+                update = self._session_update(self.roster.get(self.active_agent))
+                await self._ws.send(json.dumps(update))
+                await self._expect("session.updated")
+        except ProviderStartError as exc:
+            await self._abort()
+            raise RealtimeStartError(f"{self.endpoint.provider}: {exc}") from exc
+        except (OSError, TimeoutError) as exc:
+            await self._abort()
+            raise RealtimeStartError(
+                f"{self.endpoint.label} is unreachable: {type(exc).__name__}: {exc}"
+            ) from exc
+        except Exception as exc:
+            await self._abort()
+            raise RealtimeStartError(f"{self.endpoint.label}: {type(exc).__name__}: {exc}") from exc
+        self._writer = self.loop.create_task(self._write(), name=f"realtime-out-{self.session_id}")
+        self._reader = self.loop.create_task(self._read(), name=f"realtime-in-{self.session_id}")
+        self._started = True
+        self._replay_history()
+        agent = self.roster.get(self.active_agent)
+        greeting = (agent.return_greeting or agent.greeting) if self.resumed else agent.greeting
+        if greeting:
+            turn = self._new_turn("", started_at=self.loop.time())
+            turn.is_greeting = True
+            self._say(greeting)
+
+    def push_audio(self, pcm16: bytes, sample_rate_hz: int = 16000) -> None:
+        """Caller audio, PCM16 mono at any rate and chunk size (resampled to 24 kHz)."""
+        if not self._started or self._closed or not pcm16:
+            return
+        if sample_rate_hz != REALTIME_SAMPLE_RATE_HZ:
+            resampler = self._input_resampler
+            if resampler is None or resampler.in_rate_hz != sample_rate_hz:
+                resampler = self._input_resampler = StreamResampler(
+                    sample_rate_hz, REALTIME_SAMPLE_RATE_HZ
+                )
+            pcm16 = resampler.process(pcm16)
+            if not pcm16:
+                return
+        self._outbox.put_nowait(
+            '{"type":"input_audio_buffer.append","audio":"'
+            + binascii.b2a_base64(pcm16, newline=False).decode("ascii")
+            + '"}'
+        )
+
+    async def send_text(self, text: str) -> None:
+        text = text.strip()
+        if text and self._started and not self._closed:
+            self._user_message(text, source="text")
+
+    def push_dtmf(self, digits: str) -> None:
+        """DTMF tones; sent to the agent as one text message after a pause or on '#'."""
+        if not self._started or self._closed:
+            return
+        self._dtmf.push(digits)
+
+    async def interrupt(self, reason: str = "stop") -> bool:
+        """Stop the agent now. Returns False when it was not speaking."""
+        if not self._started:
+            return False
+        return self._barge_in(reason, self.loop.time())
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._dtmf.close()
+        if self.pacer is not None:
+            self.pacer.clear()
+        for response in self._responses.values():
+            for job in response.tool_jobs.values():
+                job.cancel()
+        if self._writer is not None:
+            self._outbox.put_nowait(None)
+            try:
+                await asyncio.wait_for(asyncio.shield(self._writer), 1.0)
+            except (TimeoutError, Exception):  # noqa: BLE001 - closing anyway
+                self._writer.cancel()
+        if self._reader is not None:
+            self._reader.cancel()
+        await self._abort()
+
+    # -- outbound -----------------------------------------------------------------------------
+
+    def _ws_send(self, event: dict[str, Any]) -> None:
+        self._outbox.put_nowait(json.dumps(event))
+
+    async def _write(self) -> None:
+        ws = self._ws
+        outbox = self._outbox
+        try:
+            while True:
+                message = await outbox.get()
+                if message is None:
+                    return
+                await ws.send(message)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - reported as a session error
+            self._connection_lost(exc)
+
+    async def _abort(self) -> None:
+        ws, self._ws = self._ws, None
+        if ws is not None:
+            try:
+                await asyncio.wait_for(ws.close(), 2.0)
+            except Exception:  # noqa: BLE001 - the socket is going away either way
+                logger.debug("session %s: realtime socket close failed", self.session_id)
+
+    def _session_update(self, agent: AgentSnapshot, suffix: str = "") -> dict[str, Any]:
+        return {
+            "type": "session.update",
+            "session": session_config(
+                agent,
+                dialect=self.endpoint.dialect,
+                azure_voices=self.endpoint.azure_voices,
+                input_sample_rate_hz=REALTIME_SAMPLE_RATE_HZ,
+                silence_ms=self.config.end_of_turn_silence_ms,
+                instructions_suffix=suffix,
+            ),
+        }
+
+    def _replay_history(self) -> None:
+        """Give a resumed conversation its earlier turns (text only)."""
+        dialect = self.endpoint.dialect
+        for message in self.history[-40:]:
+            role = message.get("role")
+            content = message.get("content")
+            if role in ("user", "assistant") and isinstance(content, str) and content:
+                self._ws_send(
+                    {
+                        "type": "conversation.item.create",
+                        "item": message_item(dialect, role, content),
+                    }
+                )
+
+    def _say(self, text: str) -> None:
+        """Ask the service to speak `text` as it is (greetings)."""
+        self._ws_send(
+            {
+                "type": "response.create",
+                "response": {
+                    "instructions": (f'Say exactly this to the caller, and nothing else: "{text}"')
+                },
+            }
+        )
+
+    # -- connection ------------------------------------------------------------------------------
+
+    async def _expect(self, event_type: str) -> dict[str, Any]:
+        while True:
+            event = json.loads(await self._ws.recv())
+            kind = normalize_event_type(str(event.get("type")))
+            if kind == event_type:
+                return event
+            if kind == "error":
+                error = event.get("error") or {}
+                raise RealtimeStartError(
+                    f"{self.endpoint.label} refused the session: {error.get('message') or error}"
+                )
+
+    async def _read(self) -> None:
+        try:
+            async for raw in self._ws:
+                if self._closed:
+                    return
+                try:
+                    event = json.loads(raw)
+                except ValueError:
+                    logger.warning("session %s: realtime sent a non-JSON frame", self.session_id)
+                    continue
+                self.events_received += 1
+                try:
+                    self._dispatch(event)
+                except Exception:
+                    logger.exception(
+                        "session %s: realtime event %s failed", self.session_id, event.get("type")
+                    )
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - reported as a session error
+            self._connection_lost(exc)
+            return
+        if not self._closed:
+            self._connection_lost(ConnectionError("the realtime service closed the connection"))
+
+    def _connection_lost(self, exc: BaseException) -> None:
+        if self._closed or self._lost:
+            return
+        self._lost = True
+        logger.warning("session %s: realtime connection lost: %s", self.session_id, exc)
+        self.emitter(
+            SessionError(
+                self.session_id,
+                self._turn_id,
+                stage="realtime",
+                message=f"the realtime service connection was lost: {exc}",
+                fatal=True,
+            )
+        )
+
+    def _dispatch(self, event: dict[str, Any]) -> None:
+        kind = normalize_event_type(str(event.get("type", "")))
+        handler = _HANDLERS.get(kind)
+        if handler is not None:
+            handler(self, event)
+
+
+_HANDLERS: dict[str, Callable[[RealtimeSession, dict[str, Any]], None]] = {
+    "input_audio_buffer.speech_started": RealtimeSession._on_speech_started,
+    "input_audio_buffer.speech_stopped": RealtimeSession._on_speech_stopped,
+    "conversation.item.input_audio_transcription.delta": RealtimeSession._on_transcription_delta,
+    "conversation.item.input_audio_transcription.completed": RealtimeSession._on_transcription_done,
+    "response.created": RealtimeSession._on_response_created,
+    "response.audio.delta": RealtimeSession._on_audio_delta,
+    "response.audio_transcript.delta": RealtimeSession._on_transcript_delta,
+    "response.audio_transcript.done": RealtimeSession._on_transcript_done,
+    "response.text.delta": RealtimeSession._on_transcript_delta,
+    "response.function_call_arguments.done": RealtimeSession._on_function_call_done,
+    "response.done": RealtimeSession._on_response_done,
+    "error": RealtimeSession._on_error,
+}
