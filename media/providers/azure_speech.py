@@ -335,16 +335,23 @@ class AzureTTS(_AzureSpeechBase, TTS):
         done = self.context.workers.bridge.submit(lambda: synthesizer.speak_ssml_async(ssml).get())
         done.add_done_callback(lambda _: queue.put_nowait(_END))
         started = time.monotonic()
+        streamed = 0
         try:
             while True:
                 item = await queue.get()
                 if item is _END:
                     break
+                streamed += len(item)
                 yield item
             result = done.result()
             if result.reason == speechsdk.ResultReason.Canceled:
                 details = result.cancellation_details
                 raise ProviderError(f"synthesis canceled: {details.reason} {details.error_details}")
+            # The SDK can return from `speak_ssml_async().get()` before its last `synthesizing`
+            # events are delivered: the result holds the whole audio, so send what is missing.
+            audio = result.audio_data or b""
+            if len(audio) > streamed:
+                yield bytes(audio[streamed:])
         finally:
             if self._queue is queue:
                 self._queue = None
