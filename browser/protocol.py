@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -50,8 +51,9 @@ def _now_iso() -> str:
 
 
 def agent_label(agent: str) -> str:
-    """A display label for an agent name ("fraud_agent" -> "Fraud Agent")."""
-    return agent.replace("_", " ").replace("-", " ").strip().title() if agent else ""
+    """A display label for an agent name ("fraud_agent", "FraudAgent" -> "Fraud Agent")."""
+    words = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", agent.replace("_", " ").replace("-", " "))
+    return " ".join(w[:1].upper() + w[1:] for w in words.split())
 
 
 def make_envelope(

@@ -107,6 +107,7 @@ class Turn(ToolCallsMixin):
         self.segments: list[tuple[SpokenSegment, _Piece]] = []
         self.messages: list[dict[str, Any]] = []  # assistant messages written by this turn
         self.pending_tools: dict[str, _PendingTool] = {}
+        self._streamed_any = False  # an AssistantDelta of this turn has been emitted
         self.thinker: asyncio.Task | None = None
         self.speaker: asyncio.Task | None = None
         # Held back until release() while speculative: events, then audio and the turn's end.
@@ -212,8 +213,17 @@ class Turn(ToolCallsMixin):
         message = {"role": "assistant", "content": text}
         self.history.append(message)
         self.messages.append(message)
-        self.emit(AssistantDelta(self.s.session_id, self.turn_id, agent=agent, text=text))
+        self._emit_delta(agent, text, starts_message=True)
         self.pieces.put_nowait(_Piece(text, message, agent, is_apology))
+
+    def _emit_delta(self, agent: str, text: str, *, starts_message: bool) -> None:
+        """Stream text to the transport; a new message of the same turn (after a tool round,
+        a handoff or an apology) is set apart with a space so the streamed text reads as the
+        history does."""
+        if starts_message and self._streamed_any and not text[:1].isspace():
+            text = " " + text
+        self._streamed_any = True
+        self.emit(AssistantDelta(self.s.session_id, self.turn_id, agent=agent, text=text))
 
     async def _rounds(self) -> None:
         s = self.s
@@ -268,14 +278,13 @@ class Turn(ToolCallsMixin):
                             continue
                         if marks.llm_first_token is None:
                             marks.llm_first_token = loop.time()
-                        if message is None:
+                        starts_message = message is None
+                        if starts_message:
                             message = {"role": "assistant", "content": ""}
                             self.history.append(message)
                             self.messages.append(message)
                         message["content"] += event.text
-                        self.emit(
-                            AssistantDelta(s.session_id, self.turn_id, agent.name, event.text)
-                        )
+                        self._emit_delta(agent.name, event.text, starts_message=starts_message)
                         for piece in chunker.push(event.text):
                             self.pieces.put_nowait(_Piece(piece, message, agent.name))
                     elif type(event) is ToolCallRequest:

@@ -3,8 +3,11 @@
 import base64
 import json
 
+import pytest
+
 from browser.protocol import (
     BROWSER_AUDIO_SAMPLE_RATE_HZ,
+    agent_label,
     encode_audio_frame,
     encode_event,
     encode_messages,
@@ -152,3 +155,11 @@ def test_status_exit_and_unknown():
     assert status_envelope(session_id="s", message="ready")["payload"]["message"] == "ready"
     assert exit_envelope(session_id="s")["payload"]["type"] == "exit"
     assert encode_event(Event("s", 1), session_id="s") is None
+
+
+@pytest.mark.parametrize(
+    ("name", "label"),
+    [("FraudAgent", "Fraud Agent"), ("fraud_agent", "Fraud Agent"), ("GeneralKB", "General KB")],
+)
+def test_agent_labels_read_as_words(name, label):
+    assert agent_label(name) == label

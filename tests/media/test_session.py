@@ -148,6 +148,8 @@ async def test_tool_loop_feeds_results_back():
         assert start.arguments == {"account_id": "12345"} and start.call_id == end.call_id
         answer = await h.wait_event(AssistantFinal, turn_id=end.turn_id)
         assert answer.text == "Let me check. Your balance is 42 dollars."
+        streamed = "".join(d.text for d in h.of(AssistantDelta) if d.turn_id == end.turn_id)
+        assert streamed == answer.text, "the streamed rounds read like the final text"
         assert tools.calls == [("get_account_balance", {"account_id": "12345"})]
         # The second LLM call saw the tool result.
         second = llm.requests[1].messages
