@@ -231,9 +231,20 @@ async function useProfile(profile) {
   state.email = profile.email || profile.profile?.email || state.email;
   sessionStorage.setItem("voice.user_email", state.email);
   const p = profile.profile || profile;
-  $("profile-result").replaceChildren(
+  const shown = [
     el("p", {}, el("b", {}, p.full_name || ""), ` · ${p.institution_name || ""} · ${p.relationship_tier || ""}`),
-    el("p", { class: "muted" }, "The agent now knows this profile. Try: \"What is my account balance?\""));
+  ];
+  const codes = p.verification_codes;
+  if (codes) {
+    // Only the creation answer carries the codes (stored hashed): shown once, to this visitor.
+    shown.push(el("p", { class: "codes" },
+      `Verify as ${p.full_name}: SSN last four ${codes.ssn4} · MFA code ${codes.mfa_code}` +
+      ` · e-signature code ${codes.esignature_code} (shown once; note them now).`));
+  }
+  shown.push(el("p", { class: "muted" },
+    "The agent now knows this profile. Try: \"Verify me, my name is " + (p.full_name || "…") +
+    " and my last four are …\", then \"What is my account balance?\""));
+  $("profile-result").replaceChildren(...shown);
   if (state.wantConnected) {
     const ws = state.ws;
     state.ws = null;
