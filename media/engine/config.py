@@ -27,9 +27,12 @@ class EngineConfig:
     precomputed during the silence, first audio about 450 ms after the true end, leaving
     ~50 ms for frame timing and scheduling. 500 ms of VAD silence would put even a fully
     precomputed answer at ~550 ms. Lower values answer faster but cut off callers who pause.
-    `speculative_silence_ms` (200) leaves the pipeline 200 ms to have audio ready: pocketsphinx's
-    final (~50 ms idle), the rules engine (~1 ms) and piper's first piece (~60 ms idle). Set it
-    to 0 to disable speculation. Continuous STT providers (Azure) end utterances themselves and
+    `speculative_silence_ms` (120) leaves the pipeline 280 ms to have audio ready: pocketsphinx's
+    final pass (100-200 ms on a shared core), the rules engine (~1 ms) and piper's first piece
+    (60-150 ms); at 200 ms the answer was ready in time for only a few utterances (p50 565 ms
+    against 470-490 ms at 120). The cost of an earlier peek is CPU, never correctness: a caller
+    who pauses 120 ms mid-sentence costs one dropped, silent speculation. Set it to 0 to disable
+    speculation. Continuous STT providers (Azure) end utterances themselves and
     are not speculated on.
     """
 
@@ -39,7 +42,7 @@ class EngineConfig:
     speech_onset_ms: int = 60  # consecutive speech before a user utterance starts
     barge_in_min_speech_ms: int = 120  # consecutive speech before it interrupts the agent
     end_of_turn_silence_ms: int = 400  # silence after speech that ends the user's turn
-    speculative_silence_ms: int = 200  # silence after which the answer is prepared, held
+    speculative_silence_ms: int = 120  # silence after which the answer is prepared, held
     preroll_ms: int = 300  # audio before the onset decision handed to the STT
     stt_final_timeout_ms: int = 2000  # wait for the STT final after end of speech
     dtmf_flush_ms: int = 1500  # DTMF digits are sent as one message after this pause (or '#')

@@ -94,7 +94,7 @@ async def test_released_turn_is_barged_in_like_any_other():
         push(h, SPEECH_FRAME, 300)
         push(h, SILENT_FRAME, CONFIG.speculative_silence_ms)
         await h.wait_for(lambda: answer.split()[-1] in " ".join(h.providers.tts.texts))
-        push(h, SILENT_FRAME, 200)
+        push(h, SILENT_FRAME, CONFIG.end_of_turn_silence_ms - CONFIG.speculative_silence_ms)
         final = await h.wait_event(UserTranscript, is_final=True)
         await h.wait_for(lambda: len([e for e in h.of(AudioFrame) if e.turn_id == final.turn_id]))
         push(h, SPEECH_FRAME, 200)
