@@ -4,7 +4,9 @@ Origin checks are per route: browser sockets validate Origin in `browser.routing
 the ACS media socket has no browser Origin and authenticates with its JWT or secret instead.
 """
 
+import logging
 import os
+import threading
 
 from django.core.asgi import get_asgi_application
 
@@ -15,6 +17,26 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402  (needs the app regi
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from voiceproject.routing import websocket_urlpatterns  # noqa: E402
+
+logger = logging.getLogger(__name__)
+
+
+def _preload_speech_models() -> None:
+    """Load the shared speech models (pocketsphinx, piper, Silero) before the first caller.
+
+    Loading takes seconds on a small machine; without this the first conversation of a fresh
+    process waits for it before its greeting.
+    """
+    from media.conversation import provider_factory
+
+    try:
+        provider_factory().preload()
+        logger.info("speech models loaded")
+    except Exception:
+        logger.exception("speech models could not be preloaded; sessions will load them")
+
+
+threading.Thread(target=_preload_speech_models, name="preload-speech", daemon=True).start()
 
 application = ProtocolTypeRouter(
     {
