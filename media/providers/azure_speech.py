@@ -125,6 +125,15 @@ class _AzureSpeechBase:
         self._refresh_timer.daemon = True
         self._refresh_timer.start()
 
+    async def _start_in_worker(self, context: ProviderContext, what: str) -> None:
+        """Build the SDK objects in a worker (the SDK blocks while it connects)."""
+        try:
+            await context.workers.run(self._start_blocking)
+        except ProviderStartError:
+            raise
+        except Exception as exc:
+            raise ProviderStartError(f"Azure Speech {what} did not start: {exc}") from exc
+
     def _stop_refresh(self) -> None:
         if self._refresh_timer is not None:
             self._refresh_timer.cancel()
@@ -174,12 +183,7 @@ class AzureSTT(_AzureSpeechBase, STT):
 
     async def start(self, context: ProviderContext) -> None:
         await STT.start(self, context)
-        try:
-            await context.workers.run(self._start_blocking)
-        except ProviderStartError:
-            raise
-        except Exception as exc:
-            raise ProviderStartError(f"Azure Speech recognition did not start: {exc}") from exc
+        await self._start_in_worker(context, "recognition")
 
     def _start_blocking(self) -> None:
         speechsdk = _sdk(self.provider_name)
@@ -288,12 +292,7 @@ class AzureTTS(_AzureSpeechBase, TTS):
         await TTS.start(self, context)
         rate = context.output_sample_rate_hz
         self.sample_rate_hz = rate if rate in _FORMATS else 16000
-        try:
-            await context.workers.run(self._start_blocking)
-        except ProviderStartError:
-            raise
-        except Exception as exc:
-            raise ProviderStartError(f"Azure Speech synthesis did not start: {exc}") from exc
+        await self._start_in_worker(context, "synthesis")
 
     def _start_blocking(self) -> None:
         speechsdk = _sdk(self.provider_name)
