@@ -11,6 +11,7 @@ from agentbuilder import selectors
 from agentbuilder.models import (
     Account,
     Agent,
+    AgentConfig,
     AgentTemplate,
     Callback,
     Card,
@@ -72,22 +73,7 @@ class AgentConfigForm(forms.ModelForm):
             self.initial["tools"] = list(self.instance.tools or [])
 
 
-CONFIG_FIELDS = (
-    "description",
-    "greeting",
-    "return_greeting",
-    "instructions",
-    "template_vars",
-    "voice_name",
-    "voice_style",
-    "voice_rate",
-    "model_deployment",
-    "temperature",
-    "top_p",
-    "max_tokens",
-    "tools",
-    "realtime",
-)
+CONFIG_FIELDS = AgentConfig.CONFIG_FIELDS
 
 
 class AgentForm(AgentConfigForm):

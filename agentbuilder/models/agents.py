@@ -67,6 +67,24 @@ class AgentConfig(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    # What makes an agent behave as it does (edited in the admin, set by library files).
+    CONFIG_FIELDS = (
+        "description",
+        "greeting",
+        "return_greeting",
+        "instructions",
+        "template_vars",
+        "voice_name",
+        "voice_style",
+        "voice_rate",
+        "model_deployment",
+        "temperature",
+        "top_p",
+        "max_tokens",
+        "tools",
+        "realtime",
+    )
+
     class Meta:
         abstract = True
         constraints = [
@@ -164,20 +182,7 @@ class Agent(AgentConfig):
 
     # Fields a library YAML file sets; their digest tells an admin edit from a library load.
     LIBRARY_FIELDS = (
-        "description",
-        "greeting",
-        "return_greeting",
-        "instructions",
-        "template_vars",
-        "voice_name",
-        "voice_style",
-        "voice_rate",
-        "model_deployment",
-        "temperature",
-        "top_p",
-        "max_tokens",
-        "tools",
-        "realtime",
+        *AgentConfig.CONFIG_FIELDS,
         "handoff_trigger",
         "handoff_description",
         "is_entry_point",

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from media.acs.codec import TranscriptionData
-from media.engine.audio import STT_SAMPLE_RATE_HZ, FrameSplitter, StreamResampler, frame_bytes
+from media.engine.audio import STT_SAMPLE_RATE_HZ, InputFramer
 from media.engine.config import EngineConfig
 from media.engine.emitter import EventEmitter
 from media.engine.events import Event, UserTranscript
@@ -56,8 +56,7 @@ class CallTranscriber:
         self.config = config or EngineConfig()
         self.turn_id = first_turn_id
         self.utterances = 0
-        self._splitter = FrameSplitter(frame_bytes(STT_SAMPLE_RATE_HZ))
-        self._resampler: StreamResampler | None = None
+        self._input = InputFramer()
         self._preroll: deque[bytes] = deque(maxlen=max(1, self.config.preroll_ms // 20))
         self._in_utterance = False
         self._speech_ms = 0
@@ -81,11 +80,7 @@ class CallTranscriber:
     def push_audio(self, pcm16: bytes, sample_rate_hz: int = STT_SAMPLE_RATE_HZ) -> None:
         if not self._started or self._closed:
             return
-        if sample_rate_hz != STT_SAMPLE_RATE_HZ:
-            if self._resampler is None or self._resampler.in_rate_hz != sample_rate_hz:
-                self._resampler = StreamResampler(sample_rate_hz, STT_SAMPLE_RATE_HZ)
-            pcm16 = self._resampler.process(pcm16)
-        for frame in self._splitter.push(pcm16):
+        for frame in self._input.push(pcm16, sample_rate_hz):
             self._on_frame(frame)
 
     def _on_frame(self, frame: bytes) -> None:

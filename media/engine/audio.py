@@ -107,3 +107,20 @@ def tone(
 
 def silence(duration_ms_: float, sample_rate_hz: int) -> bytes:
     return b"\x00\x00" * int(sample_rate_hz * duration_ms_ / 1000)
+
+
+class InputFramer:
+    """Caller audio of any rate and chunk size as 20 ms PCM16 frames at the STT/VAD rate."""
+
+    __slots__ = ("_splitter", "_resampler")
+
+    def __init__(self) -> None:
+        self._splitter = FrameSplitter(frame_bytes(STT_SAMPLE_RATE_HZ))
+        self._resampler: StreamResampler | None = None
+
+    def push(self, pcm16: bytes, sample_rate_hz: int) -> list[bytes]:
+        if sample_rate_hz != STT_SAMPLE_RATE_HZ:
+            if self._resampler is None or self._resampler.in_rate_hz != sample_rate_hz:
+                self._resampler = StreamResampler(sample_rate_hz, STT_SAMPLE_RATE_HZ)
+            pcm16 = self._resampler.process(pcm16)
+        return self._splitter.push(pcm16)

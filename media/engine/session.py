@@ -9,7 +9,7 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from media.engine.audio import STT_SAMPLE_RATE_HZ, FrameSplitter, StreamResampler, frame_bytes
+from media.engine.audio import InputFramer
 from media.engine.config import EngineConfig
 from media.engine.dtmf import DtmfCollector
 from media.engine.emitter import EventEmitter
@@ -97,8 +97,7 @@ class ConversationSession(SpeculationMixin):
         self._closed = False
         # Input state
         cfg = self.config
-        self._splitter = FrameSplitter(frame_bytes(STT_SAMPLE_RATE_HZ))
-        self._resampler: StreamResampler | None = None
+        self._input = InputFramer()
         self._preroll: deque[bytes] = deque(maxlen=max(1, cfg.preroll_ms // 20))
         self._vad_frames: deque[tuple[bytes, float]] = deque()  # waiting for their probability
         self._frame_at = 0.0  # arrival time of the frame being processed
@@ -182,11 +181,7 @@ class ConversationSession(SpeculationMixin):
         """Feed caller audio: PCM16 mono, any chunk size; 24 kHz (or any rate) is resampled."""
         if not self._started or self._closed:
             return
-        if sample_rate_hz != STT_SAMPLE_RATE_HZ:
-            if self._resampler is None or self._resampler.in_rate_hz != sample_rate_hz:
-                self._resampler = StreamResampler(sample_rate_hz, STT_SAMPLE_RATE_HZ)
-            pcm16 = self._resampler.process(pcm16)
-        for frame in self._splitter.push(pcm16):
+        for frame in self._input.push(pcm16, sample_rate_hz):
             self._on_frame(frame)
 
     async def send_text(self, text: str) -> None:
