@@ -5,6 +5,7 @@
     .venv/bin/python bench/engine.py --skip-offline  # fakes only (seconds)
     .venv/bin/python bench/engine.py --skip-fakes --offline-runs 3   # offline stack, 3 runs
     .venv/bin/python bench/engine.py --skip-fakes --no-speculation --eot-ms 500  # as before
+    .venv/bin/python bench/engine.py --skip-fakes --barge-in  # offline: true onset -> stop
 
 Part 1 (zero-latency fakes: scripted STT, instant scripted LLM, instant tone TTS, energy VAD,
 real-time pacing, synchronous emit). Each turn: 200 ms of speech, then silence; the clock
@@ -21,6 +22,10 @@ Part 2 (offline stack: Silero VAD, pocketsphinx, rules engine, piper; default En
 20 utterances spoken by piper are fed at real time in 20 ms frames; the true end of speech is
 the end of the last 10 ms of the utterance above -40 dBFS; the clock stops at the first agent
 audio frame. The load average is printed before and after each run.
+
+Part 2 with --barge-in (same stack): a typed request makes the agent talk; 300 ms into its
+spoken answer one of the utterances is fed at real time; the clock runs from the utterance's
+true onset (the start of its first 10 ms above -40 dBFS) to the stop event of the answer.
 """
 
 from __future__ import annotations
@@ -154,17 +159,31 @@ async def bench_fakes(turns: int, speculate: bool) -> dict[str, list[float]]:
     return {"eot": eot_ms, "barge": barge_ms, "stale": [float(stale[0])]}
 
 
+def _loud_windows(pcm16k: bytes) -> list[int]:
+    """Byte offsets of the 10 ms windows above -40 dBFS."""
+    window = 320  # 10 ms at 16 kHz, bytes
+    return [
+        i
+        for i in range(0, len(pcm16k) - window + 1, window)
+        if rms_dbfs(pcm16k[i : i + window]) > -40
+    ]
+
+
 def true_end_ms(pcm16k: bytes) -> float:
     """End of the last 10 ms window above -40 dBFS."""
-    window = 320  # 10 ms at 16 kHz, bytes
-    last = 0
-    for i in range(0, len(pcm16k) - window + 1, window):
-        if rms_dbfs(pcm16k[i : i + window]) > -40:
-            last = i + window
-    return last / 2 / 16000 * 1000
+    loud = _loud_windows(pcm16k)
+    return (loud[-1] + 320) / 2 / 16000 * 1000 if loud else 0.0
 
 
-async def bench_offline(utterances: int, config: EngineConfig, runs: int) -> list[list[float]]:
+def true_onset_ms(pcm16k: bytes) -> float:
+    """Start of the first 10 ms window above -40 dBFS."""
+    loud = _loud_windows(pcm16k)
+    return loud[0] / 2 / 16000 * 1000 if loud else 0.0
+
+
+async def bench_offline(
+    utterances: int, config: EngineConfig, runs: int, barge_in: bool = False
+) -> list[list[float]]:
     from media.providers.local import LocalTTS
 
     tts = LocalTTS(engine="piper")
@@ -187,7 +206,8 @@ async def bench_offline(utterances: int, config: EngineConfig, runs: int) -> lis
     all_runs = []
     for run in range(runs):
         print(f"  run {run + 1}/{runs}: load average before {load_average()}")
-        results = await _offline_run(clips, roster, factory, config)
+        measure = _barge_in_run if barge_in else _offline_run
+        results = await measure(clips, roster, factory, config)
         print(f"  run {run + 1}: {percentiles(results)}; load average after {load_average()}")
         all_runs.append(results)
     return all_runs
@@ -251,6 +271,58 @@ async def _offline_run(clips, roster, factory, config: EngineConfig) -> list[flo
     return results
 
 
+async def _barge_in_run(clips, roster, factory, config: EngineConfig) -> list[float]:
+    """True speech onset -> stop event, the caller interrupting a spoken answer."""
+    first_audio: dict[int, float] = {}
+    stops: dict[int, float] = {}
+    stale = [0]
+
+    def emit(event) -> None:
+        kind = type(event)
+        if kind is AudioFrame:
+            if event.turn_id in stops:
+                stale[0] += 1
+            elif event.turn_id not in first_audio:
+                first_audio[event.turn_id] = time.perf_counter()
+        elif kind is BargeIn and event.turn_id not in stops:
+            stops[event.turn_id] = time.perf_counter()
+
+    session = ConversationSession(
+        session_id="offline-barge-in", roster=roster, providers=factory.create(),
+        tool_runner=NoTools(), emit=emit, output_sample_rate_hz=16000, config=config,
+    )  # fmt: skip
+    await session.start()
+    results: list[float] = []
+    for clip in clips:
+        seen = set(first_audio)
+        await session.send_text("where is my order")
+        while not set(first_audio) - seen:  # noqa: ASYNC110 - a bench poll
+            await asyncio.sleep(0.005)
+        speaking = max(set(first_audio) - seen)
+        await asyncio.sleep(0.3)  # the agent is talking
+        audio = silence(100, 16000) + clip + silence(600, 16000)
+        start = time.perf_counter()
+        onset = start + (100 + true_onset_ms(clip)) / 1000
+        for n, i in enumerate(range(0, len(audio) - 639, 640)):
+            delay = start + (n + 1) * 0.02 - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            session.push_audio(audio[i : i + 640])
+        if speaking not in stops:
+            print("  no stop: the interruption was not detected")
+            continue
+        results.append((stops[speaking] - onset) * 1000)
+        print(f"  {results[-1]:7.1f} ms true onset -> stop")
+        answered = time.perf_counter() + 5
+        while max(first_audio) <= speaking and time.perf_counter() < answered:  # noqa: ASYNC110
+            await asyncio.sleep(0.01)  # the interruption is answered
+        await session.interrupt("next utterance")
+        await asyncio.sleep(0.3)
+    await session.close()
+    print(f"  audio frames of a cancelled turn after its stop: {stale[0]}")
+    return results
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--turns", type=int, default=300)
@@ -261,6 +333,9 @@ async def main() -> None:
     parser.add_argument("--eot-ms", type=int, default=EngineConfig().end_of_turn_silence_ms)
     parser.add_argument("--spec-ms", type=int, default=EngineConfig().speculative_silence_ms)
     parser.add_argument("--no-speculation", action="store_true")
+    parser.add_argument(
+        "--barge-in", action="store_true", help="offline stack: true speech onset -> stop"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} cpu(s), load {load_average()}")
@@ -283,9 +358,10 @@ async def main() -> None:
         f" end of turn {config.end_of_turn_silence_ms} ms,"
         f" speculation {config.speculative_silence_ms or 'off'} ms"
     )
-    runs = await bench_offline(args.utterances, config, args.offline_runs)
+    runs = await bench_offline(args.utterances, config, args.offline_runs, args.barge_in)
+    measured = "true speech onset -> stop" if args.barge_in else "true end of speech -> first audio"
     for i, offline in enumerate(runs, 1):
-        print(f"  run {i}: true end of speech -> first agent audio (ms): {percentiles(offline)}")
+        print(f"  run {i}: {measured} (ms): {percentiles(offline)}")
         print(f"         mean {statistics.mean(offline):.1f} ms")
 
 
