@@ -39,6 +39,9 @@ BINARY_FRAME = "binary_frame"
 BAD_DTMF = "bad_dtmf"
 BAD_METADATA = "bad_metadata"
 
+# The AudioData payload keys in the casing of the documentation and of ACS itself.
+_AUDIO_KEYS = frozenset(("data", "timestamp", "participantRawID", "silent"))
+
 DTMF_TONES = frozenset("0123456789*#ABCD")
 # ACS sends tone names in some versions (e.g. "five", "pound"); map them to the characters.
 _DTMF_NAMES = {
@@ -182,6 +185,17 @@ class InboundDecoder:
             return self.reject(MALFORMED_JSON, str(exc)[:80])
         if not isinstance(raw, dict):
             return self.reject(NOT_AN_OBJECT, type(raw).__name__)
+        # Fast path for the 50 AudioData messages a second of a call in the documented casing:
+        # with no other key, lowering the keys would change nothing.
+        if len(raw) == 2 and raw.get("kind") == "AudioData":
+            payload = raw.get("audioData")
+            if type(payload) is dict and _AUDIO_KEYS.issuperset(payload):
+                return self._audio_fields(
+                    payload.get("data"),
+                    payload.get("timestamp"),
+                    payload.get("participantRawID"),
+                    payload.get("silent", False),
+                )
         message = _lower_keys(raw)
         kind = message.get("kind")
         if not isinstance(kind, str):
@@ -215,7 +229,16 @@ class InboundDecoder:
         payload = _payload(message, "audiodata")
         if payload is None:
             return self.reject(MISSING_PAYLOAD, "audioData")
-        data = payload.get("data")
+        return self._audio_fields(
+            payload.get("data"),
+            payload.get("timestamp"),
+            payload.get("participantrawid"),
+            payload.get("silent", False),
+        )
+
+    def _audio_fields(
+        self, data: Any, timestamp: Any, participant_raw_id: Any, silent: Any
+    ) -> AudioData | BadInput:
         if not isinstance(data, str):
             return self.reject(BAD_BASE64, "data is not a string")
         try:
@@ -228,10 +251,7 @@ class InboundDecoder:
                 return self.reject(BAD_FRAME_SIZE, f"{size} bytes (dropped)")
             self.rejected[BAD_FRAME_SIZE] += 1
         return AudioData(
-            pcm=pcm,
-            timestamp=payload.get("timestamp"),
-            participant_raw_id=payload.get("participantrawid"),
-            silent=_bool(payload.get("silent", False)),
+            pcm, timestamp, participant_raw_id, silent if type(silent) is bool else _bool(silent)
         )
 
     def _metadata(self, message: dict[str, Any]) -> AudioMetadata | BadInput:
