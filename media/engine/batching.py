@@ -18,6 +18,7 @@ Ordering and threading invariants:
 from __future__ import annotations
 
 import asyncio
+import heapq
 import logging
 from collections import deque
 from collections.abc import Hashable, Sequence
@@ -75,7 +76,14 @@ class TickBatcher:
         self.max_batch = max(1, max_batch)
         self.max_delay_s = max(0.0, max_delay_ms) / 1000.0
         self.in_worker = in_worker
-        self._queue: deque[tuple[Hashable, Any]] = deque()
+        # Items per key as (sequence number, item), in submission order, and a heap of
+        # (sequence number of its next item, key) per key with items: a batch takes the next
+        # item of each of the `max_batch` keys whose next items were submitted first (as a
+        # scan of one FIFO of all items would), in O(batch log keys) however long the backlog.
+        self._items: dict[Hashable, deque[tuple[int, Any]]] = {}
+        self._due: list[tuple[int, Hashable]] = []
+        self._submitted = 0
+        self._pending = 0
         self._scheduled = False
         self._running = False
         self.runs = 0  # model runs so far (tests and benchmarks read these)
@@ -83,13 +91,21 @@ class TickBatcher:
 
     def submit(self, key: Hashable, item: Any) -> None:
         """Queue `item` of `key` for the next batch. On the loop thread only."""
-        self._queue.append((key, item))
+        seq = self._submitted
+        self._submitted = seq + 1
+        items = self._items.get(key)
+        if items is None:
+            self._items[key] = deque(((seq, item),))
+            heapq.heappush(self._due, (seq, key))
+        else:
+            items.append((seq, item))
+        self._pending += 1
         if not self._scheduled and not self._running:
             self._schedule()
 
     @property
     def pending(self) -> int:
-        return len(self._queue)
+        return self._pending
 
     def _schedule(self) -> None:
         self._scheduled = True
@@ -99,25 +115,27 @@ class TickBatcher:
             self.loop.call_soon(self._flush)
 
     def _take(self) -> list[tuple[Hashable, Any]]:
-        queue = self._queue
-        if len(queue) == 1:
-            return [queue.popleft()]
+        due = self._due
+        all_items = self._items
+        count = min(len(due), self.max_batch)
         batch: list[tuple[Hashable, Any]] = []
-        keys: set[Hashable] = set()
-        rest: deque[tuple[Hashable, Any]] = deque()
-        limit = self.max_batch
-        for entry in queue:
-            if entry[0] in keys or len(batch) >= limit:
-                rest.append(entry)
+        later: list[tuple[int, Hashable]] = []  # keys with more items: not twice in one batch
+        for _ in range(count):
+            _, key = heapq.heappop(due)
+            items = all_items[key]
+            batch.append((key, items.popleft()[1]))
+            if items:
+                later.append((items[0][0], key))
             else:
-                keys.add(entry[0])
-                batch.append(entry)
-        self._queue = rest
+                del all_items[key]
+        for entry in later:
+            heapq.heappush(due, entry)
+        self._pending -= count
         return batch
 
     def _flush(self) -> None:
         self._scheduled = False
-        if self._running or not self._queue:
+        if self._running or not self._pending:
             return
         kept, inputs = self.model.prepare(self._take())
         if not kept:
@@ -170,6 +188,6 @@ class TickBatcher:
 
     def _next_round(self) -> None:
         # A fresh loop iteration per round: timers (the output pacer) and sockets run between.
-        if self._queue and not self._scheduled:
+        if self._pending and not self._scheduled:
             self._scheduled = True
             self.loop.call_soon(self._flush)

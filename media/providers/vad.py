@@ -31,6 +31,7 @@ from media.providers.base import (
 _WINDOW = 512  # Silero v5+ window at 16 kHz (32 ms)
 _CONTEXT = 64
 _WINDOW_BYTES = _WINDOW * 2
+_CONTEXT_BYTES = _CONTEXT * 2
 _SCALE = np.float32(1.0 / 32768.0)
 
 logger = logging.getLogger(__name__)
@@ -72,8 +73,9 @@ class _SileroModel:
 class _SileroBatch:
     """Silero over many sessions in one run: rows of `input` and of `state` are sessions.
 
-    An item is `(vad, (x, slot, epoch))`: `x` the window with its 64-sample context, `slot` the
-    one-element list the probability goes into.
+    An item is `(vad, (pcm, slot, epoch))`: `pcm` the window with its 64-sample context as
+    PCM16 bytes (converted to float for the whole batch at once), `slot` the one-element list
+    the probability goes into.
     """
 
     def __init__(self, session: Any) -> None:
@@ -84,11 +86,14 @@ class _SileroBatch:
         kept = [entry for entry in batch if entry[0]._epoch == entry[1][2]]
         if not kept:
             return kept, None
-        if len(kept) == 1:
-            vad, (x, _, _) = kept[0]
-            return kept, (x[np.newaxis], vad._state)
-        x = np.stack([item[0] for _, item in kept])
-        state = np.concatenate([vad._state for vad, _ in kept], axis=1)
+        count = len(kept)
+        if count == 1:
+            vad, (pcm, _, _) = kept[0]
+            state = vad._state
+        else:
+            pcm = b"".join([item[0] for _, item in kept])
+            state = np.concatenate([vad._state for vad, _ in kept], axis=1)
+        x = np.frombuffer(pcm, dtype=np.int16).reshape(count, _CONTEXT + _WINDOW) * _SCALE
         return kept, (x, state)
 
     def compute(self, inputs: Any) -> Any:
@@ -97,13 +102,14 @@ class _SileroBatch:
 
     def finish(self, kept: list, outputs: Any) -> None:
         out, state = outputs
+        probabilities = out[:, 0].tolist()
         for row, (vad, (_, slot, epoch)) in enumerate(kept):
             if vad._epoch != epoch:  # reset or closed while the batch ran
                 continue
             vad._state = state[:, row : row + 1].copy()
             vad.windows_run += 1
             try:
-                vad._resolve(slot, float(out[row, 0]))
+                vad._resolve(slot, probabilities[row])
             except Exception:
                 logger.exception("session %s: VAD delivery failed", vad.session_id)
 
@@ -181,10 +187,13 @@ class SileroVAD(VAD):
             **options,
         )
         self._min_power = (10 ** (min_energy_dbfs / 10)) * _WINDOW
+        # The same floor for the sum of squares of the raw PCM16 samples (exact: 2**30 scaling).
+        self._min_power_pcm = self._min_power * 32768.0 * 32768.0
         self._model: Any = None
         self._state = np.zeros((2, 1, 128), dtype=np.float32)
         self._input = np.zeros((1, _CONTEXT + _WINDOW), dtype=np.float32)
         self._raw = bytearray()  # PCM16 not yet in a window
+        self._context = bytes(_CONTEXT_BYTES)  # feed(): the last 64 samples of the last window
         self._sr = np.array(16000, dtype=np.int64)
         self._probability = 0.0
         self._batch = batch
@@ -265,18 +274,21 @@ class SileroVAD(VAD):
             on_probability(self.speech_probability(frame))
             return
         waiting = self._waiting
-        # Samples are converted once per window, not per frame: most frames end no window.
-        self._raw += frame
-        if len(self._raw) < _WINDOW_BYTES:
+        raw = self._raw
+        raw += frame
+        if len(raw) < _WINDOW_BYTES:  # most frames end no window
             if waiting:
                 waiting.append((on_probability, self._slot))
             else:
                 on_probability(self._probability)
             return
-        window = self._next_window()
-        context = self._input[0, :_CONTEXT]
-        if float(np.dot(window, window)) < self._min_power:
-            context[:] = window[-_CONTEXT:]
+        # The window stays PCM16 here; the batch converts all its windows to float at once.
+        window = bytes(raw[:_WINDOW_BYTES])
+        del raw[:_WINDOW_BYTES]
+        pcm = self._context + window
+        self._context = window[-_CONTEXT_BYTES:]
+        samples = np.frombuffer(window, dtype=np.int16).astype(np.float32)
+        if float(np.dot(samples, samples)) < self._min_power_pcm:
             self._slot = [0.0]
             if waiting:
                 waiting.append((on_probability, self._slot))
@@ -284,14 +296,10 @@ class SileroVAD(VAD):
                 self._probability = 0.0
                 on_probability(0.0)
             return
-        x = np.empty(_CONTEXT + _WINDOW, dtype=np.float32)
-        x[:_CONTEXT] = context
-        x[_CONTEXT:] = window
-        context[:] = window[-_CONTEXT:]
         slot: list = [None]
         self._slot = slot
         waiting.append((on_probability, slot))
-        batcher.submit(self, (x, slot, self._epoch))
+        batcher.submit(self, (pcm, slot, self._epoch))
 
     def _resolve(self, slot: list, probability: float) -> None:
         """A window's result is back: deliver every frame now known, in order."""
@@ -312,6 +320,7 @@ class SileroVAD(VAD):
         self._slot = [0.0]
         self._state = np.zeros((2, 1, 128), dtype=np.float32)
         self._input[:] = 0
+        self._context = bytes(_CONTEXT_BYTES)
         self._raw.clear()
         self._probability = 0.0
 

@@ -232,3 +232,27 @@ async def test_speech_onset_and_barge_in_through_the_batched_silero(speech_16k):
     finally:
         for h in harnesses:
             await h.__aexit__(None, None, None)
+
+
+async def test_windows_under_the_energy_floor_skip_the_model_and_answer_at_once():
+    vad = (await started(1))[0]
+    rng = np.random.default_rng(5)
+
+    def noise(dbfs: float) -> bytes:
+        level = 32768 * 10 ** (dbfs / 20)
+        return (rng.standard_normal(16000) * level).astype(np.int16).tobytes()
+
+    quiet: list[float] = []
+    for frame in frames(noise(-66)):  # a caller on hold: under the -60 dBFS floor
+        vad.feed(frame, quiet.append)
+    assert quiet == [0.0] * 50 and vad.windows_run == 0  # every frame answered at once
+    line: list[float] = []
+    for frame in frames(noise(-54)):  # line noise over the floor: the model scores it
+        vad.feed(frame, line.append)
+        await asyncio.sleep(0)
+    for _ in range(100):
+        if len(line) == 50:
+            break
+        await asyncio.sleep(0.005)
+    assert len(line) == 50 and vad.windows_run == 1000 // 32
+    assert max(line) < 0.5
