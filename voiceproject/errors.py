@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.http import JsonResponse
 from rest_framework.views import exception_handler
 
@@ -17,6 +19,11 @@ logger = logging.getLogger(__name__)
 def api_exception_handler(exc, context):
     """DRF's handler, with a stable `error` code beside DRF's `detail` (or field errors)."""
     response = exception_handler(exc, context)
+    if response is None and isinstance(exc, RequestDataTooBig):
+        return request_too_large(context.get("request"))
+    if response is None and isinstance(exc, SuspiciousOperation):
+        logger.warning("rejected request: %s", exc)
+        return bad_request(context.get("request"))
     if response is None:
         view = context.get("view")
         logger.exception("unhandled error in %s", type(view).__name__ if view else "API view")
@@ -39,6 +46,14 @@ def not_found(request, exception=None):
 
 def server_error(request):
     return JsonResponse({"error": "server_error", "detail": "Internal server error."}, status=500)
+
+
+def request_too_large(request, exception=None):
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    return JsonResponse(
+        {"error": "request_too_large", "detail": f"The request body exceeds {limit} bytes."},
+        status=413,
+    )
 
 
 def bad_request(request, exception=None):

@@ -61,3 +61,56 @@ def test_server_errors_hide_the_stack_trace_when_debug_is_off(client, settings):
     response = client.get("/definitely/not/here")
     assert response.status_code == 404
     assert "Traceback" not in response.content.decode()
+
+
+OVERSIZED_JSON = '{"padding": "' + "x" * (3 * 1024 * 1024) + '"}'
+
+
+@pytest.mark.parametrize("debug", [True, False])
+@pytest.mark.parametrize(
+    "path", ["/api/v1/auth/token", "/api/v1/calls/callbacks", "/api/v1/agent-builder/create"]
+)
+def test_a_body_over_the_upload_limit_is_a_json_413(api_client, settings, path, debug):
+    settings.DEBUG = debug
+    response = api_client.post(path, data=OVERSIZED_JSON, content_type="application/json")
+    assert response.status_code == 413
+    body = response.json()
+    assert body["error"] == "request_too_large"
+    assert str(settings.DATA_UPLOAD_MAX_MEMORY_SIZE) in body["detail"]
+
+
+def test_an_oversized_form_field_read_by_a_view_is_a_json_413(api_client):
+    # Multipart bodies pass the Content-Length check (files do not count towards the limit);
+    # Django raises only when the view parses the oversized field.
+    response = api_client.post(
+        "/api/v1/auth/token",
+        {"username": "x" * (3 * 1024 * 1024), "password": "p"},
+        format="multipart",
+    )
+    assert response.status_code == 413
+    assert response.json()["error"] == "request_too_large"
+
+
+@pytest.mark.parametrize("debug", [True, False])
+def test_unknown_api_route_is_the_json_404_with_debug_on_or_off(client, settings, debug):
+    settings.DEBUG = debug
+    response = client.get("/api/v1/no-such-thing", HTTP_ACCEPT="text/html")
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/json"
+    body = response.json()
+    assert body["error"] == "not_found"
+    assert "/api/v1/no-such-thing" in body["detail"]
+
+
+def test_a_missing_object_keeps_the_views_own_404(api_client, settings):
+    settings.DEBUG = True
+    response = api_client.get("/api/v1/agents/NoSuchAgent")
+    assert response.status_code == 404
+    assert "NoSuchAgent" in response.json()["detail"]
+
+
+def test_an_api_path_missing_its_slash_still_redirects(client, settings):
+    settings.DEBUG = True
+    response = client.get("/api/docs")
+    assert response.status_code == 301
+    assert response["Location"] == "/api/docs/"
