@@ -44,7 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from media.engine.audio import resample, rms_dbfs, silence, tone
 from media.engine.config import EngineConfig
-from media.engine.events import AudioFrame, BargeIn, TurnMetrics, UserTranscript
+from media.engine.events import AudioFrame, AudioPause, BargeIn, TurnMetrics, UserTranscript
 from media.engine.session import ConversationSession
 from media.engine.snapshot import AgentRoster, AgentSnapshot, ToolSpec
 from media.providers import DEFAULT_PROVIDERS, ProviderSet, build_providers
@@ -93,7 +93,8 @@ async def bench_fakes(turns: int, speculate: bool) -> dict[str, list[float]]:
     stt = ScriptedSTT(default="what is my balance", partial_every_frames=0)
     providers = ProviderSet(stt=stt, tts=FakeTTS(ms_per_char=40), llm=llm, vad=EnergyVAD())
     first_audio: dict[int, float] = {}
-    stops: dict[int, float] = {}
+    stops: dict[int, float] = {}  # the first stop on the wire: the pause
+    cancels: dict[int, float] = {}
     stale = [0]
     events = {"eot_turn": None}
 
@@ -105,8 +106,10 @@ async def bench_fakes(turns: int, speculate: bool) -> dict[str, list[float]]:
                 stale[0] += 1
             elif event.turn_id not in first_audio:
                 first_audio[event.turn_id] = now
-        elif kind is BargeIn:
-            stops[event.turn_id] = now
+        elif kind is AudioPause or kind is BargeIn:
+            stops.setdefault(event.turn_id, now)
+            if kind is BargeIn:
+                cancels[event.turn_id] = now
         elif kind is UserTranscript and event.is_final:
             events["eot_turn"] = event.turn_id
 
@@ -117,9 +120,11 @@ async def bench_fakes(turns: int, speculate: bool) -> dict[str, list[float]]:
     )  # fmt: skip
     await session.start()
     silence_frames = config.end_of_turn_silence_ms // 20
+    pause_frames = config.barge_in_pause_ms // 20
     gate_frames = config.barge_in_min_speech_ms // 20
     eot_ms: list[float] = []
     barge_ms: list[float] = []
+    cancel_ms: list[float] = []
     gc.collect()
     gc.freeze()
     for _ in range(turns):
@@ -146,17 +151,24 @@ async def bench_fakes(turns: int, speculate: bool) -> dict[str, list[float]]:
         events["eot_turn"] = None
         eot_ms.append((first_audio[turn_id] - t0) * 1000)
         await asyncio.sleep(0.04)  # let the answer play for a moment
-        for _ in range(gate_frames - 1):
+        for _ in range(pause_frames - 1):
             session.push_audio(SPEECH)
         t1 = time.perf_counter()
-        session.push_audio(SPEECH)  # the frame on which the barge-in gate passes
+        session.push_audio(SPEECH)  # the frame on which the pause gate passes
         if turn_id not in stops:
-            raise RuntimeError("no barge-in")
+            raise RuntimeError("no stop")
         barge_ms.append((stops[turn_id] - t1) * 1000)
+        for _ in range(gate_frames - pause_frames - 1):
+            session.push_audio(SPEECH)
+        t2 = time.perf_counter()
+        session.push_audio(SPEECH)  # the frame on which the barge-in gate passes
+        if turn_id not in cancels:
+            raise RuntimeError("no barge-in")
+        cancel_ms.append((cancels[turn_id] - t2) * 1000)
         await asyncio.sleep(0.06)  # anything stale would surface now
     gc.unfreeze()
     await session.close()
-    return {"eot": eot_ms, "barge": barge_ms, "stale": [float(stale[0])]}
+    return {"eot": eot_ms, "barge": barge_ms, "cancel": cancel_ms, "stale": [float(stale[0])]}
 
 
 def _loud_windows(pcm16k: bytes) -> list[int]:
@@ -275,17 +287,20 @@ async def _barge_in_run(clips, roster, factory, config: EngineConfig) -> list[fl
     """True speech onset -> stop event, the caller interrupting a spoken answer."""
     first_audio: dict[int, float] = {}
     stops: dict[int, float] = {}
+    cancelled: set[int] = set()
     stale = [0]
 
     def emit(event) -> None:
         kind = type(event)
+        if kind is BargeIn:
+            cancelled.add(event.turn_id)
         if kind is AudioFrame:
-            if event.turn_id in stops:
+            if event.turn_id in cancelled:
                 stale[0] += 1
             elif event.turn_id not in first_audio:
                 first_audio[event.turn_id] = time.perf_counter()
-        elif kind is BargeIn and event.turn_id not in stops:
-            stops[event.turn_id] = time.perf_counter()
+        elif (kind is AudioPause or kind is BargeIn) and event.turn_id not in stops:
+            stops[event.turn_id] = time.perf_counter()  # the first stop on the wire
 
     session = ConversationSession(
         session_id="offline-barge-in", roster=roster, providers=factory.create(),
@@ -345,7 +360,8 @@ async def main() -> None:
             print(f"\n[1] zero-latency fakes, {args.turns} turns, answer {label} (ms)")
             fakes = await bench_fakes(args.turns, speculate)
             print(f"  end of turn -> first audio frame emitted: {percentiles(fakes['eot'])}")
-            print(f"  VAD onset decision -> stop event:         {percentiles(fakes['barge'])}")
+            print(f"  VAD onset decision -> stop event (pause): {percentiles(fakes['barge'])}")
+            print(f"  barge-in gate -> BargeIn (cancel):        {percentiles(fakes['cancel'])}")
             print(f"  audio frames of a cancelled turn after its stop: {int(fakes['stale'][0])}")
     if args.skip_offline:
         return

@@ -22,6 +22,7 @@ from media.engine.events import (
     AssistantDelta,
     AssistantFinal,
     AudioFrame,
+    AudioPause,
     BargeIn,
     Event,
     SessionError,
@@ -114,13 +115,20 @@ def exit_envelope(
     )
 
 
-def error_message(*, code: str, message: str, session_id: str | None = None) -> dict[str, Any]:
-    """An `error` envelope for bad client input the session survives."""
-    return make_envelope(
-        type="error",
-        session_id=session_id or "",
-        payload={"code": code, "message": message, "statusTone": "error", "fatal": False},
-    )
+def error_message(
+    *, code: str, message: str, session_id: str | None = None, close_code: int | None = None
+) -> dict[str, Any]:
+    """An `error` envelope: bad client input the session survives, or (with `close_code`)
+    why the socket is being closed, sent just before the close."""
+    payload: dict[str, Any] = {
+        "code": code,
+        "message": message,
+        "statusTone": "error",
+        "fatal": close_code is not None,
+    }
+    if close_code is not None:
+        payload["close_code"] = close_code
+    return make_envelope(type="error", session_id=session_id or "", payload=payload)
 
 
 def encode_audio_frame(
@@ -324,6 +332,20 @@ def barge_in_controls(event: BargeIn, *, session_id: str) -> list[dict[str, Any]
     ]
 
 
+def audio_pause_control(event: AudioPause, *, session_id: str) -> dict[str, Any]:
+    """A provisional stop: flush playback, keep the turn (its audio may resume)."""
+    return {
+        "type": "control",
+        "action": "audio_stop",
+        "resumable": True,
+        "reason": event.reason,
+        "turn_id": event.turn_id,
+        "reaction_ms": round(event.reaction_ms, 3),
+        "at": _now_iso(),
+        "session_id": session_id,
+    }
+
+
 def encode_event(
     event: Event,
     *,
@@ -360,6 +382,8 @@ def encode_messages(
             return [json.loads(encode_audio_frame_event(event))]
         case BargeIn():
             return barge_in_controls(event, session_id=session_id)
+        case AudioPause():
+            return [audio_pause_control(event, session_id=session_id)]
         case ToolStart():
             return [_tool_start(event, session_id)]
         case ToolEnd():

@@ -7,7 +7,8 @@ starts what the call's streaming mode asks for:
 - `media` / `voice_live`: a `media.conversation.Conversation` (the cascade, or the realtime
   service for `voice_live` when one is configured). Caller `AudioData` and `DtmfData` go in;
   the agent's 20 ms frames (already paced at real time by the engine) go out as `AudioData`,
-  and a barge-in is a `StopAudio`.
+  and a stop (the engine's pause at the caller's first words, then its barge-in) is a
+  `StopAudio`.
 - `transcription`: the caller's words only, no agent audio: ACS's own `TranscriptionData`, or,
   on an audio stream when ACS is not transcribing, the configured VAD + STT. Every final is
   stored as a turn of the session and relayed live.
@@ -33,7 +34,7 @@ from django.conf import settings
 
 from media.acs import codec, live
 from media.acs.transcription import CallTranscriber, transcript_event
-from media.engine.events import AudioFrame, BargeIn, Event, UserTranscript
+from media.engine.events import AudioFrame, AudioPause, BargeIn, Event, UserTranscript
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +78,7 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
     conversation: Any = None
     transcriber: CallTranscriber | None = None
     transcript: Any = None  # media.services.CallTranscript of a transcription-only call
+    _stopped_turn: int | None = None  # the turn whose audio the last StopAudio stopped
     started = False
     failed = False
 
@@ -259,12 +261,20 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
     # -- outbound -------------------------------------------------------------------------------
 
     def _emit(self, event: Event) -> Awaitable[None] | None:
-        """Conversation events: audio frames and stops go to ACS; the glue relays the rest."""
+        """Conversation events: audio frames and stops go to ACS; the glue relays the rest.
+
+        A barge-in right after the pause of the same turn (nothing sent in between) needs no
+        second `StopAudio`: ACS has nothing left to play.
+        """
         kind = type(event)
         if kind is AudioFrame:
             self.info.frames_out += 1
+            self._stopped_turn = None
             return self.send(text_data=codec.encode_audio_data(event.pcm))
-        if kind is BargeIn:
+        if kind is BargeIn or kind is AudioPause:
+            if kind is BargeIn and self._stopped_turn == event.turn_id:
+                return None
+            self._stopped_turn = event.turn_id
             self.info.stops_out += 1
             return self.send(text_data=codec.STOP_AUDIO)
         return None

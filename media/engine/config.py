@@ -40,7 +40,14 @@ class EngineConfig:
     vad_start_threshold: float = 0.5  # speech probability that counts as speech
     vad_stop_threshold: float = 0.35  # below this a frame counts as silence (hysteresis)
     speech_onset_ms: int = 60  # consecutive speech before a user utterance starts
+    # Barge-in is pause first, then cancel: after `barge_in_pause_ms` of speech over the agent
+    # its playback stops (the stop goes on the wire, nothing is lost); after
+    # `barge_in_min_speech_ms` the answer is cancelled; if instead `barge_in_resume_ms` of
+    # silence come first, playback resumes where the listener stopped hearing. 0 disables the
+    # pause (the stop then waits for `barge_in_min_speech_ms`).
+    barge_in_pause_ms: int = 40
     barge_in_min_speech_ms: int = 120  # consecutive speech before it interrupts the agent
+    barge_in_resume_ms: int = 200
     end_of_turn_silence_ms: int = 400  # silence after speech that ends the user's turn
     speculative_silence_ms: int = 120  # silence after which the answer is prepared, held
     preroll_ms: int = 300  # audio before the onset decision handed to the STT

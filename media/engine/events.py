@@ -1,7 +1,8 @@
 """Events a conversation session emits to its transport.
 
 Every event carries the `turn_id` it belongs to; a transport drops nothing itself, the engine
-guarantees that no `AudioFrame` of a cancelled turn is emitted after its `BargeIn`.
+guarantees that no `AudioFrame` of a cancelled turn is emitted after its `BargeIn` (nor after
+an `AudioPause`, unless playback resumes).
 """
 
 from __future__ import annotations
@@ -67,6 +68,19 @@ class BargeIn(Event):
     """
 
     reason: str = "barge_in"
+    reaction_ms: float = 0.0
+
+
+@dataclass(slots=True)
+class AudioPause(Event):
+    """Stop playback now, provisionally: the caller may be starting to talk over the agent.
+
+    `turn_id` is the turn whose audio stops. Either a `BargeIn` of that turn follows (the
+    caller kept talking) or its `AudioFrame`s go on from where the listener stopped hearing
+    (a cough, a click: the answer resumes). `reaction_ms` is VAD onset decision → this event.
+    """
+
+    reason: str = "speech_onset"
     reaction_ms: float = 0.0
 
 

@@ -113,9 +113,13 @@ class OutputPacer:
     already at the client, and the engine never holds more than that in any buffer it does not
     control.
 
+    :meth:`pause` stops sending and takes back the frames sent but not yet played (the
+    transport's stop discards them); :meth:`resume` sends them again, then the rest, as a new
+    run. Nothing is lost in between: audio queued while paused waits.
+
     Invariants: runs on the event loop only (woken by the shared clock, no task); frames leave
-    in order; after :meth:`clear` no frame queued before it is sent. The first frame of a run
-    is sent synchronously inside :meth:`enqueue`.
+    in order; after :meth:`clear` no frame queued before it is sent; nothing is sent while
+    paused. The first frame of a run is sent synchronously inside :meth:`enqueue`.
     """
 
     def __init__(
@@ -142,6 +146,11 @@ class OutputPacer:
         self._run_shift = 0.0  # frames of the run leave this much after their time (grid)
         self._run_sent = 0
         self._turn_index: dict[int, int] = {}
+        # The frames sent that may not have been played yet (at most the lead, and one more).
+        self._sent: deque[tuple[int, SpokenSegment | None, bytes, int]] = deque(
+            maxlen=self.lead_frames + 2
+        )
+        self._paused = False
         self.frames_sent = 0
 
     @property
@@ -152,6 +161,44 @@ class OutputPacer:
     def is_playing(self) -> bool:
         return bool(self._queue) or self.loop.time() < self.playing_until
 
+    @property
+    def paused(self) -> bool:
+        return self._paused
+
+    def pause(self) -> int:
+        """Stop sending; the frames sent but not played yet go back to the head of the queue.
+
+        Returns how many frames were taken back. Call it when the transport is told to stop
+        playback, so that :meth:`resume` can play on from where the listener stopped hearing.
+        """
+        if self._paused:
+            return 0
+        self._paused = True
+        self._wake_step = None  # a pending wake-up of the clock is skipped
+        now = self.loop.time()
+        played = max(0, int((now - self._run_start) / self.frame_s)) if self._run_sent else 0
+        unplayed = max(0, min(self._run_sent - played, len(self._sent)))
+        for _ in range(unplayed):
+            turn_id, segment, frame, index = self._sent.pop()
+            self._queue.appendleft((turn_id, segment, frame))
+            self._turn_index[turn_id] = index
+            if segment is not None and segment.spans:
+                last = segment.spans[-1]
+                last[1] -= 1
+                if last[1] <= 0:
+                    segment.spans.pop()
+        self._run_sent -= unplayed
+        self._sent.clear()
+        return unplayed
+
+    def resume(self) -> None:
+        """Send again after :meth:`pause`, as a new run (the lead goes out at once)."""
+        if not self._paused:
+            return
+        self._paused = False
+        if self._wake_step is None:
+            self._tick()
+
     def enqueue(self, turn_id: int, pcm: bytes, segment: SpokenSegment | None) -> None:
         """Queue PCM16 audio at the transport rate for `turn_id`."""
         frames = self._splitter.push(pcm)
@@ -161,7 +208,7 @@ class OutputPacer:
             segment.frames_total += len(frames)
         queue = self._queue
         queue.extend([(turn_id, segment, f) for f in frames])
-        if self._wake_step is None:
+        if self._wake_step is None and not self._paused:
             self._tick()
 
     def end_turn(self, turn_id: int, segment: SpokenSegment | None = None) -> None:
@@ -172,13 +219,16 @@ class OutputPacer:
                 segment.frames_total += 1
             self._queue.append((turn_id, segment, rest))
         self._queue.append((turn_id, None, b""))  # end-of-turn marker
-        if self._wake_step is None:
+        if self._wake_step is None and not self._paused:
             self._tick()
 
     def clear(self) -> int:
         """Drop all queued audio now; returns the number of frames dropped."""
         dropped = sum(1 for _, _, f in self._queue if f)
         self._queue.clear()
+        self._sent.clear()
+        self._turn_index.clear()
+        self._paused = False
         self._splitter.clear()
         self._wake_step = None  # a pending wake-up of the clock is skipped
         # What was sent is discarded by the transport's stop: playback ends now.
@@ -227,6 +277,7 @@ class OutputPacer:
                     spans.append([play_at, 1])
             index = turn_index.get(turn_id, 0)
             turn_index[turn_id] = index + 1
+            self._sent.append((turn_id, segment, frame, index))
             is_last = bool(queue) and queue[0][0] == turn_id and not queue[0][2]
             # A barge-in inside send_frame clears the queue, which ends this loop.
             self._send_frame(turn_id, frame, index, is_last)

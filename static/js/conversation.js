@@ -27,7 +27,7 @@ const state = {
   turns: new Map(),
 };
 sessionStorage.setItem(SESSION_KEY, state.sessionId);
-window.__conversation = { messages: 0, bargeIns: 0, status: "idle", sessionId: state.sessionId };
+window.__conversation = { messages: 0, bargeIns: 0, pauses: 0, status: "idle", sessionId: state.sessionId };
 
 const transcript = new Transcript($("transcript"), {
   onAgent: (agent) => { $("active-agent").textContent = agentLabel(agent); },
@@ -113,6 +113,12 @@ function onMessage(data) {
     if ((message.turn_id ?? 0) > state.cancelledTurn || message.turn_id === undefined) {
       player.enqueueBase64(message.data, message.sample_rate);
     }
+    return;
+  }
+  if (message.type === "control" && message.action === "audio_stop" && message.resumable) {
+    // The caller may be starting to talk: stop now; the same turn's audio may resume.
+    player.clear();
+    window.__conversation.pauses += 1;
     return;
   }
   if (message.type === "control" && (message.action === "audio_stop" || message.action === "tts_cancelled")) {

@@ -104,7 +104,7 @@ export class Transcript {
         return this.toolEnd(message);
       case "control":
         this.onControl(message);
-        if (message.action === "audio_stop") this.system("Agent interrupted");
+        if (message.action === "audio_stop" && !message.resumable) this.system("Agent interrupted");
         return;
       default:
         return;

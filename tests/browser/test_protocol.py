@@ -19,6 +19,7 @@ from media.engine.events import (
     AssistantDelta,
     AssistantFinal,
     AudioFrame,
+    AudioPause,
     BargeIn,
     Event,
     SessionError,
@@ -107,6 +108,15 @@ def test_barge_in_is_two_control_messages():
     ]
     assert all(m["reason"] == "barge_in" and m["turn_id"] == 4 for m in messages)
     assert encode_event(BargeIn("s1", 4), session_id="s1")["action"] == "tts_cancelled"
+
+
+def test_a_pause_is_one_resumable_audio_stop():
+    (message,) = encode_messages(AudioPause("s1", 4, reaction_ms=0.2), session_id="s1")
+    assert message["type"] == "control" and message["action"] == "audio_stop"
+    assert message["resumable"] is True and message["reason"] == "speech_onset"
+    assert message["turn_id"] == 4 and message["reaction_ms"] == 0.2
+    barge_in = encode_messages(BargeIn("s1", 4), session_id="s1")
+    assert all("resumable" not in m for m in barge_in)
 
 
 def test_tool_frames_are_flat():

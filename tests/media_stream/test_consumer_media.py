@@ -113,6 +113,7 @@ async def test_media_call_greets_answers_and_stops_on_barge_in(settings, agents)
     texts = [m["content"] for m in state.history]
     heard = texts[texts.index("what does my account cost") + 1]
     assert 0 < len(heard) < len(LONG_ANSWER.strip()) and LONG_ANSWER.startswith(heard)
+    assert turns[1].assistant_text == heard  # the stored turn holds what was played
     assert turns[2].assistant_text == "Sure, I will stop."
     session = await database_sync_to_async(ConversationSession.objects.get)(
         session_id="sess-media-1"
