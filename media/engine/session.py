@@ -13,7 +13,14 @@ from media.engine.audio import InputFramer
 from media.engine.config import EngineConfig
 from media.engine.dtmf import DtmfCollector
 from media.engine.emitter import EventEmitter
-from media.engine.events import AudioFrame, BargeIn, Event, SessionError, UserTranscript
+from media.engine.events import (
+    AudioFrame,
+    AudioPause,
+    BargeIn,
+    Event,
+    SessionError,
+    UserTranscript,
+)
 from media.engine.pacing import OutputPacer
 from media.engine.snapshot import AgentRoster, ToolContext, ToolRunner
 from media.engine.speculation import FINAL, MAX_RESUME_FRAMES, STALE, SpeculationMixin
@@ -44,12 +51,16 @@ class ConversationSession(SpeculationMixin):
     tools and TTS (:class:`~media.engine.turn.Turn`); audio leaves through the
     :class:`~media.engine.pacing.OutputPacer` at real time.
 
-    Barge-in (speech for `barge_in_min_speech_ms` while the agent speaks or thinks, typed text,
-    DTMF, or :meth:`interrupt`) runs synchronously on the loop, in this order: the pacer's queue
-    is cleared, queued frames of the turn are purged from the emitter, the turn id is bumped,
-    the turn's tasks and the providers' work are cancelled, `BargeIn` is emitted, and the
-    history is cut to what was heard. Since all of that happens without an await, no frame of
-    the cancelled turn can be emitted after its `BargeIn`.
+    Barge-in is pause first, then cancel. After `barge_in_pause_ms` of speech while the agent
+    speaks, the pacer pauses (taking back what was sent and not yet heard) and `AudioPause`
+    is emitted: the transport stops playback at once, and the answer keeps being prepared.
+    If `barge_in_resume_ms` of silence come before `barge_in_min_speech_ms` of speech (a
+    cough, a click), playback resumes where the listener stopped hearing. Otherwise the
+    barge-in (also typed text, DTMF, or :meth:`interrupt`) runs synchronously on the loop, in
+    this order: the pacer's queue is cleared, queued frames of the turn are purged from the
+    emitter, the turn id is bumped, the turn's tasks and the providers' work are cancelled,
+    `BargeIn` is emitted, and the history is cut to what was heard. Since all of that happens
+    without an await, no frame of the cancelled turn can be emitted after its `BargeIn`.
 
     Threading: every method must be called on the event loop that called :meth:`start`,
     except that providers' worker threads reach the session only through the loop's
@@ -70,6 +81,7 @@ class ConversationSession(SpeculationMixin):
         active_agent: str | None = None,
         resumed: bool = False,
         tool_state: Mapping[str, Any] | None = None,
+        turns_before: int = 0,
     ) -> None:
         self.session_id = session_id
         self.roster = roster
@@ -90,7 +102,7 @@ class ConversationSession(SpeculationMixin):
         self.workers: SessionWorkers | None = None
         self.pacer: OutputPacer | None = None
         self._tool_lock = threading.Lock()
-        self._turn_id = 0
+        self._turn_id = turns_before  # turn ids go on from a resumed session's stored turns
         self._turn_used = True
         self._turn: Turn | None = None
         self._started = False
@@ -104,6 +116,7 @@ class ConversationSession(SpeculationMixin):
         self._in_utterance = False
         self._speech_ms = 0
         self._silence_ms = 0
+        self._quiet_ms = 0  # consecutive frames not counted as speech, in or out of utterances
         self._speech_end_at = 0.0
         self._last_speech_at = 0.0
         self._barged_in_utterance = False
@@ -210,9 +223,11 @@ class ConversationSession(SpeculationMixin):
             self._final_timer.cancel()
         self._dtmf.close()
         self._cancel_speculation()
-        if self._turn is not None:
-            self._turn.cancel_tasks()
-            self._turn = None
+        turn, self._turn = self._turn, None
+        if turn is not None:
+            turn.cancel_tasks()
+            # The conversation ends mid-answer: the turn is kept, as heard so far.
+            turn.interrupt(self.loop.time(), None)
         if self.pacer is not None:
             self.pacer.clear()
         if self._started:
@@ -255,10 +270,12 @@ class ConversationSession(SpeculationMixin):
             self._preroll.append(frame)
             if p >= cfg.vad_start_threshold:
                 self._speech_ms += 20
+                self._quiet_ms = 0
                 if self._speech_ms >= cfg.speech_onset_ms:
                     self._on_speech_onset()
             else:
                 self._speech_ms = 0
+                self._quiet_ms += 20
         else:
             peek = self._peek
             if not stt.continuous and (peek is None or not stt.peek_ends_utterance):
@@ -271,6 +288,7 @@ class ConversationSession(SpeculationMixin):
             if p >= cfg.vad_stop_threshold:
                 self._speech_ms += 20
                 self._silence_ms = 0
+                self._quiet_ms = 0
                 self._last_speech_at = self._frame_at
                 if peek is not None:
                     self._resume_after_peek()
@@ -278,18 +296,21 @@ class ConversationSession(SpeculationMixin):
                 if self._silence_ms == 0:
                     self._speech_end_at = self._last_speech_at
                 self._silence_ms += 20
+                self._quiet_ms += 20
                 self._speech_ms = 0
                 if self._silence_ms >= cfg.end_of_turn_silence_ms:
                     self._on_end_of_speech()
                 elif self._silence_ms >= cfg.speculative_silence_ms > 0 and self._can_peek():
                     self._start_peek()
-        if (
-            self._speech_ms >= cfg.barge_in_min_speech_ms
-            and not self._barged_in_utterance
-            and self.agent_speaking
-        ):
-            self._barged_in_utterance = True
-            self._barge_in("barge_in", self.loop.time())
+        speech_ms = self._speech_ms
+        if speech_ms and self.agent_speaking:
+            if speech_ms >= cfg.barge_in_min_speech_ms and not self._barged_in_utterance:
+                self._barged_in_utterance = True
+                self._barge_in("barge_in", self.loop.time())
+            elif speech_ms >= cfg.barge_in_pause_ms > 0 and not self.pacer.paused:
+                self._pause_output(self.loop.time())
+        elif self._quiet_ms >= cfg.barge_in_resume_ms and self.pacer.paused:
+            self.pacer.resume()  # it was not the caller taking the turn: play on
 
     def _on_speech_onset(self) -> None:
         self._in_utterance = True
@@ -407,6 +428,7 @@ class ConversationSession(SpeculationMixin):
     def _start_turn(
         self, text: str, *, started_at: float, stt_final_ms: float | None = None, greeting: str = ""
     ) -> None:
+        self.pacer.resume()  # a pause held nothing of an earlier turn (a barge-in came first)
         self._turn_id = self._next_turn_id()
         self._turn_used = True
         turn = Turn(
@@ -433,6 +455,17 @@ class ConversationSession(SpeculationMixin):
         if turn is not None and turn.turn_id == turn_id:
             self._turn = None
             turn.finish()
+
+    def _pause_output(self, decided_at: float) -> None:
+        """Stop playback provisionally (see the class docstring); the turn goes on."""
+        pacer = self.pacer
+        audible = pacer.playing_until > self.loop.time()
+        pacer.pause()
+        if audible:
+            turn = self._turn
+            paused = turn.turn_id if turn is not None else self._turn_id
+            reaction_ms = (self.loop.time() - decided_at) * 1000.0
+            self.emitter(AudioPause(self.session_id, paused, reaction_ms=reaction_ms))
 
     def _barge_in(self, reason: str, decided_at: float) -> bool:
         """Cancel the agent's answer now. Synchronous: nothing can interleave."""

@@ -391,8 +391,8 @@ class Turn(ToolCallsMixin):
         if self.finished or self.cancelled:
             return
         self.finished = True
-        self._emit_finals(interrupted=False, now=None)
-        self._emit_metrics(interrupted=False, barge_in_ms=None)
+        spoken = self._emit_finals(interrupted=False, now=None)
+        self._emit_metrics(spoken, interrupted=False, barge_in_ms=None)
 
     def interrupt(self, now: float, barge_in_ms: float | None) -> None:
         """Barge-in: keep in history only what was heard; close every tool call."""
@@ -439,10 +439,11 @@ class Turn(ToolCallsMixin):
             )
             if pending.future is not None:
                 pending.future.add_done_callback(late_result(pending.placeholder, call_id))
-        self._emit_finals(interrupted=True, now=now)
-        self._emit_metrics(interrupted=True, barge_in_ms=barge_in_ms)
+        spoken = self._emit_finals(interrupted=True, now=now)
+        self._emit_metrics(spoken, interrupted=True, barge_in_ms=barge_in_ms)
 
-    def _emit_finals(self, interrupted: bool, now: float | None) -> None:
+    def _emit_finals(self, interrupted: bool, now: float | None) -> str:
+        """Emit the answer per agent, as heard by `now` (all of it when None); returns it."""
         s = self.s
         groups: list[tuple[str, list[str]]] = []
         for segment, piece in self.segments:
@@ -465,15 +466,15 @@ class Turn(ToolCallsMixin):
                     is_greeting=bool(self.greeting),
                 )
             )
+        return " ".join(text for _, texts in groups for text in texts)
 
-    def _emit_metrics(self, interrupted: bool, barge_in_ms: float | None) -> None:
+    def _emit_metrics(self, spoken: str, interrupted: bool, barge_in_ms: float | None) -> None:
         s = self.s
         m = self.marks
 
         def ms(a: float | None, b: float | None) -> float | None:
             return None if a is None or b is None else (b - a) * 1000.0
 
-        spoken = " ".join(seg.text for seg, _ in self.segments)
         s.emitter(
             TurnMetrics(
                 s.session_id,

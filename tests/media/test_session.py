@@ -13,6 +13,7 @@ from media.engine.events import (
     AssistantDelta,
     AssistantFinal,
     AudioFrame,
+    AudioPause,
     BargeIn,
     SessionError,
     ToolEnd,
@@ -290,6 +291,7 @@ async def test_barge_in_stops_audio_and_truncates_history():
         assert assistant[-1]["content"] == answer.text
         metrics = await h.wait_event(TurnMetrics, turn_id=turn_id)
         assert metrics.interrupted and metrics.barge_in_ms is not None
+        assert metrics.assistant_text == answer.text  # what was played, as stored
         # Keep pushing time forward: no frame of the cancelled turn may follow the stop.
         await asyncio.sleep(0.2)
         assert h.stale_audio_after_barge_in() == []
@@ -299,6 +301,78 @@ async def test_barge_in_stops_audio_and_truncates_history():
         h.speak(0, silence_ms=520)
         nxt = await h.wait_event(UserTranscript, is_final=True, text="stop")
         assert nxt.turn_id == turn_id + 1
+
+
+async def test_speech_over_the_agent_pauses_it_at_once_then_barges_in():
+    stt = ScriptedSTT(["tell me everything", "stop"])
+    llm = ScriptedLLM([[LONG_ANSWER]])
+    async with Harness(stt=stt, llm=llm, config=EngineConfig(pacing_speed=1.0)) as h:
+        await h.session.interrupt("skip greeting")
+        h.speak(300)
+        final = await h.wait_event(UserTranscript, is_final=True, text="tell me everything")
+        turn_id = final.turn_id
+        await h.wait_for(lambda: len([e for e in h.of(AudioFrame) if e.turn_id == turn_id]) >= 25)
+        h.speak(40, silence_ms=0)  # 40 ms of speech: the pause gate, not yet a barge-in
+        pause = await h.wait_event(AudioPause, turn_id=turn_id)
+        sent = len([e for e in h.of(AudioFrame) if e.turn_id == turn_id])
+        assert pause.reason == "speech_onset" and pause.reaction_ms >= 0
+        assert not [e for e in h.of(BargeIn) if e.turn_id == turn_id]
+        await asyncio.sleep(0.4)
+        assert h.audio_after(pause) == []  # nothing is sent while the caller may be talking
+        h.speak(100, silence_ms=0)  # 140 ms: the caller is taking the turn
+        stop = await h.wait_event(BargeIn, turn_id=turn_id)
+        assert h.audio_after(pause) == []
+        answer = await h.wait_event(AssistantFinal, turn_id=turn_id)
+        assert answer.interrupted and LONG_ANSWER.startswith(answer.text)
+        # What was heard ends at the pause, not at the barge-in 0.4 s later: the first
+        # sentence (8 words, 44 characters at 40 ms: 88 frames) was heard up to the frames
+        # sent by then (less the lead taken back).
+        assert 0 < len(answer.text.split()) <= round(8 * sent / 88)
+        assert h.session.history[-1] == {"role": "assistant", "content": answer.text}
+        await asyncio.sleep(0.1)
+        assert h.stale_audio_after_barge_in() == []
+        assert h.events.index(pause) < h.events.index(stop)
+
+
+async def test_a_click_pauses_the_agent_which_then_plays_on_with_nothing_lost():
+    async with Harness(config=EngineConfig(pacing_speed=1.0)) as h:
+        await h.wait_for(lambda: len(h.of(AudioFrame)) >= 8)  # the greeting is playing
+        h.speak(40, silence_ms=0)  # a click
+        pause = await h.wait_event(AudioPause, turn_id=1)
+        sent = [f.index for f in h.of(AudioFrame)]
+        await asyncio.sleep(0.1)
+        assert h.audio_after(pause) == []
+        h.speak(0, silence_ms=200)  # silence: it was not the caller taking the turn
+        greeting = await h.wait_event(AssistantFinal, turn_id=1)
+        assert not greeting.interrupted and greeting.text == "Hello, how can I help?"
+        assert not h.of(BargeIn)
+        resumed = [f.index for f in h.audio_after(pause)]
+        lead = EngineConfig().output_lead_ms // 20
+        # Playback goes on from where the listener stopped hearing: the frames sent but not
+        # yet played when the transport flushed them are sent again, then the rest, in order.
+        assert sent[-1] - lead - 1 <= resumed[0] <= sent[-1]
+        assert resumed == list(range(resumed[0], resumed[0] + len(resumed)))
+        assert h.of(AudioFrame)[-1].is_last
+        assert h.session.history[-1] == {"role": "assistant", "content": greeting.text}
+
+
+async def test_closing_mid_answer_keeps_the_turn_as_heard():
+    llm = ScriptedLLM([[LONG_ANSWER]])
+    async with Harness(llm=llm, config=EngineConfig(pacing_speed=1.0)) as h:
+        await greeted(h)
+        await h.session.send_text("tell me everything")
+        await h.wait_for(lambda: len([e for e in h.of(AudioFrame) if e.turn_id == 2]) >= 20)
+        await h.session.close()
+        answer = await h.wait_event(AssistantFinal, turn_id=2)
+        metrics = await h.wait_event(TurnMetrics, turn_id=2)
+        assert answer.interrupted and metrics.interrupted
+        assert metrics.user_text == "tell me everything"
+        assert answer.text and LONG_ANSWER.startswith(answer.text) and answer.text != LONG_ANSWER
+        assert metrics.assistant_text == answer.text
+        assert h.session.history[-2:] == [
+            {"role": "user", "content": "tell me everything"},
+            {"role": "assistant", "content": answer.text},
+        ]
 
 
 async def test_barge_in_needs_minimum_speech():
