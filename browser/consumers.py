@@ -17,6 +17,7 @@ Sign-in rules (documented in docs/browser-protocol.md):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import re
@@ -90,7 +91,33 @@ def _trace_headers(scope: dict) -> dict[str, str]:
     }
 
 
-class ConversationConsumer(AsyncWebsocketConsumer):
+REFUSAL_CODES = {
+    CLOSE_BAD_REQUEST: "bad_request",
+    CLOSE_SIGN_IN_REQUIRED: "sign_in_required",
+    CLOSE_FORBIDDEN: "forbidden",
+    CLOSE_START_FAILED: "start_failed",
+}
+
+
+class RefusingConsumer(AsyncWebsocketConsumer):
+    session_id: str = ""
+
+    async def _refuse(self, close_code: int, reason: str) -> None:
+        """Close an accepted socket, saying why first: an `error` message with the reason and
+        the close code (daphne passes the close code on but drops the close reason)."""
+        logger.info("session %s: socket refused (%s): %s", self.session_id, close_code, reason)
+        message = error_message(
+            code=REFUSAL_CODES.get(close_code, "refused"),
+            message=reason,
+            session_id=self.session_id,
+            close_code=close_code,
+        )
+        with contextlib.suppress(Exception):  # the client may be gone already
+            await self.send(text_data=json.dumps(message))
+        await self.close(code=close_code, reason=reason[:120])
+
+
+class ConversationConsumer(RefusingConsumer):
     """One browser conversation: microphone in, agent audio and transcript out."""
 
     conversation = None
@@ -103,20 +130,20 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         # Accept first so that every refusal reaches the client as a close code with a reason.
         await self.accept()
         if user is None and not anonymous_allowed():
-            await self.close(code=CLOSE_SIGN_IN_REQUIRED, reason="Sign in to start a conversation.")
+            await self._refuse(CLOSE_SIGN_IN_REQUIRED, "Sign in to start a conversation.")
             return
-        mode = query.get("streaming_mode", "realtime") or "realtime"
+        mode = (query.get("streaming_mode") or "realtime").lower()  # REALTIME, as documented
         if mode not in STREAMING_MODES:
-            await self.close(
-                code=CLOSE_BAD_REQUEST,
-                reason=f"streaming_mode must be one of {', '.join(STREAMING_MODES)}",
+            await self._refuse(
+                CLOSE_BAD_REQUEST,
+                f"streaming_mode must be one of {', '.join(STREAMING_MODES)}",
             )
             return
         session_id = query.get("session_id") or new_session_id()
         if not SESSION_ID_RE.match(session_id):
-            await self.close(
-                code=CLOSE_BAD_REQUEST,
-                reason="session_id must be 1-80 letters, digits, '_', '-' or '.'",
+            await self._refuse(
+                CLOSE_BAD_REQUEST,
+                "session_id must be 1-80 letters, digits, '_', '-' or '.'",
             )
             return
         user_email = query.get("user_email") or None
@@ -124,11 +151,11 @@ class ConversationConsumer(AsyncWebsocketConsumer):
             try:
                 validate_email(user_email)
             except ValidationError:
-                await self.close(code=CLOSE_BAD_REQUEST, reason="user_email is not an email")
+                await self._refuse(CLOSE_BAD_REQUEST, "user_email is not an email")
                 return
         access = await database_sync_to_async(session_access)(session_id)
         if access.owner_id is not None and (user is None or user.pk != access.owner_id):
-            await self.close(code=CLOSE_FORBIDDEN, reason="This session belongs to another user.")
+            await self._refuse(CLOSE_FORBIDDEN, "This session belongs to another user.")
             return
 
         self.session_id = session_id
@@ -169,7 +196,7 @@ class ConversationConsumer(AsyncWebsocketConsumer):
                     session_id=session_id, message=f"Could not start: {exc}", tone="error"
                 )
             )
-            await self.close(code=CLOSE_START_FAILED, reason=str(exc)[:120])
+            await self._refuse(CLOSE_START_FAILED, str(exc)[:120])
             return
         await self._send_json(
             status_envelope(
@@ -321,7 +348,7 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         asyncio.get_running_loop().create_task(self._error(code, message))
 
 
-class DashboardRelayConsumer(AsyncWebsocketConsumer):
+class DashboardRelayConsumer(RefusingConsumer):
     """Forwards every envelope broadcast for one session (or all sessions, staff only)."""
 
     group_name: str = ""
@@ -334,7 +361,7 @@ class DashboardRelayConsumer(AsyncWebsocketConsumer):
         await self.accept()
         if session_id:
             if not SESSION_ID_RE.match(session_id):
-                await self.close(code=CLOSE_BAD_REQUEST, reason="session_id is malformed")
+                await self._refuse(CLOSE_BAD_REQUEST, "session_id is malformed")
                 return
             access = await database_sync_to_async(session_access)(session_id)
             if user is not None and user.is_staff:
@@ -347,15 +374,15 @@ class DashboardRelayConsumer(AsyncWebsocketConsumer):
                 allowed = anonymous_allowed() and (access.exists or user is not None)
             if not allowed:
                 code = CLOSE_SIGN_IN_REQUIRED if user is None else CLOSE_FORBIDDEN
-                await self.close(code=code, reason="You may not watch this session.")
+                await self._refuse(code, "You may not watch this session.")
                 return
             self.group_name = session_group(session_id)
         else:
             if user is None:
-                await self.close(code=CLOSE_SIGN_IN_REQUIRED, reason="Sign in to watch sessions.")
+                await self._refuse(CLOSE_SIGN_IN_REQUIRED, "Sign in to watch sessions.")
                 return
             if not user.is_staff:
-                await self.close(code=CLOSE_FORBIDDEN, reason="Only staff may watch all sessions.")
+                await self._refuse(CLOSE_FORBIDDEN, "Only staff may watch all sessions.")
                 return
             self.group_name = DASHBOARD_GROUP
         await self.channel_layer.group_add(self.group_name, self.channel_name)

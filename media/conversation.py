@@ -111,7 +111,9 @@ def _caller_context(email: str, session_id: str) -> tuple[dict[str, Any], dict[s
     if user is None:
         return {}, {}
     variables = agents.caller_variables(user)
-    return variables, {"client_id": user.client_id, "verified": False}
+    # Who the caller says they are, not who they proved to be: the tools treat only the
+    # `client_id` set by a passed identity check as verified.
+    return variables, {"profile_client_id": user.client_id}
 
 
 class Conversation:
@@ -210,6 +212,7 @@ class Conversation:
             active_agent=state.active_agent if state else None,
             resumed=self.resumed,
             tool_state=tool_state,
+            turns_before=state.turn_count if state else 0,
         )
         realtime = realtime_factory() if self.streaming_mode == "voice_live" else None
         if realtime is not None:

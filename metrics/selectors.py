@@ -89,19 +89,23 @@ class SessionState:
     active_agent: str
     history: list[dict]
     tool_state: dict
+    turn_count: int = 0
 
 
 def session_state_get(session_id: str) -> SessionState | None:
     """The stored state of a session, or None for a new one (sync: call off the event loop)."""
     row = (
         ConversationSession.objects.filter(session_id=session_id)
-        .values("active_agent", "history", "tool_state")
+        .values("active_agent", "history", "tool_state", "turn_count")
         .first()
     )
     if row is None:
         return None
     return SessionState(
-        active_agent=row["active_agent"], history=row["history"], tool_state=row["tool_state"]
+        active_agent=row["active_agent"],
+        history=row["history"],
+        tool_state=row["tool_state"],
+        turn_count=row["turn_count"],
     )
 
 

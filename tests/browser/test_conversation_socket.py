@@ -93,6 +93,18 @@ async def closed(client: Client) -> dict:
         if output["type"] == "websocket.close":
             await client.communicator.disconnect(code=output.get("code", 1000))
             return output
+        client.messages.append(json.loads(output["text"]))
+
+
+async def refused(client: Client) -> tuple[int, str]:
+    """The close code, and the reason as the client reads it: from the `error` message sent
+    just before the close (daphne drops close reasons), which must agree with the close."""
+    output = await closed(client)
+    error = client.messages[-1]
+    assert error["type"] == "error" and error["payload"]["fatal"] is True
+    assert error["payload"]["close_code"] == output["code"]
+    assert error["payload"]["message"][:120] == output["reason"]
+    return output["code"], error["payload"]["message"]
 
 
 async def test_typed_conversation_greets_answers_and_measures(fake_speech, user):
@@ -123,6 +135,23 @@ async def test_typed_conversation_greets_answers_and_measures(fake_speech, user)
     assert await Turn.objects.filter(session=session).exclude(user_text="").acount() == 1
 
 
+async def test_a_preloaded_profile_is_not_a_verified_identity(fake_speech):
+    from agentbuilder.services import demo_user_create
+
+    demo = await sync_to_async(demo_user_create)(
+        full_name="Jane Doe", email="jane.preload@example.com", session_id="prep"
+    )
+    client = await connect("?session_id=conv-email-1&user_email=jane.preload@example.com")
+    await client.until(is_greeting)
+    await client.send(text_data="What is my account balance?")
+    answer = await client.until(lambda m: is_answer(m) and m["payload"]["turn_id"] >= 1)
+    text = answer["payload"]["message"].lower()
+    assert "verify" in text, text  # asked to prove who they are first
+    balances = [f"{a.balance:,.2f}" for a in await sync_to_async(list)(demo.user.accounts.all())]
+    assert balances and not any(b in answer["payload"]["message"] for b in balances)
+    await client.close()
+
+
 async def test_microphone_audio_is_heard(fake_speech):
     client = await connect("?session_id=conv-mic-1")
     await client.until(is_greeting)
@@ -144,7 +173,7 @@ async def test_reconnect_resumes_with_the_return_greeting(fake_speech):
     first = await connect("?session_id=conv-resume-1")
     await first.until(is_greeting)
     await first.send(text_data="What can you help me with?")
-    await first.until(lambda m: m.get("type") == "turn_metrics")
+    answered = await first.until(lambda m: m.get("type") == "turn_metrics")
     await first.close()
 
     second = await connect("?session_id=conv-resume-1")
@@ -152,6 +181,13 @@ async def test_reconnect_resumes_with_the_return_greeting(fake_speech):
     assert ready["payload"]["resumed"] is True
     greeting = await second.until(is_greeting)
     assert greeting["payload"]["message"].startswith("Welcome back")
+    # Turn numbers go on from the stored turns (greeting and answer): response ids stay unique.
+    assert greeting["payload"]["turn_id"] > answered["payload"]["turn_id"]
+    await second.send(text_data="And what else?")
+    metrics = await second.until(
+        lambda m: m.get("type") == "turn_metrics" and m["payload"]["user_text"] == "And what else?"
+    )
+    assert metrics["payload"]["turn_id"] > answered["payload"]["turn_id"]
     await second.close()
 
 
@@ -210,14 +246,14 @@ async def test_refusals_have_close_codes_and_reasons(
     fake_speech, settings, user, django_user_model
 ):
     client = await connect("?streaming_mode=media")
-    output = await closed(client)
-    assert output["code"] == 4400 and "streaming_mode" in output["reason"]
+    code, reason = await refused(client)
+    assert code == 4400 and "streaming_mode" in reason
 
     client = await connect("?session_id=bad%20id")
-    assert (await closed(client))["code"] == 4400
+    assert (await refused(client))[0] == 4400
 
     client = await connect("?user_email=not-an-email")
-    assert (await closed(client))["code"] == 4400
+    assert await refused(client) == (4400, "user_email is not an email")
 
     other = await sync_to_async(django_user_model.objects.create_user)(
         username="someone", password="x-long-passphrase"
@@ -231,15 +267,22 @@ async def test_refusals_have_close_codes_and_reasons(
         last_activity_at=now,
     )
     client = await connect("?session_id=conv-private-1", user=user)
-    output = await closed(client)
-    assert output["code"] == 4403 and "another user" in output["reason"]
+    code, reason = await refused(client)
+    assert code == 4403 and "another user" in reason
     client = await connect("?session_id=conv-private-1")
-    assert (await closed(client))["code"] == 4403
+    assert (await refused(client))[0] == 4403
 
     settings.BROWSER_ALLOW_ANONYMOUS = False
     client = await connect("")
-    output = await closed(client)
-    assert output["code"] == 4401 and "Sign in" in output["reason"]
+    code, reason = await refused(client)
+    assert code == 4401 and "Sign in" in reason
+
+
+async def test_streaming_mode_is_case_insensitive(fake_speech):
+    client = await connect("?streaming_mode=REALTIME&session_id=conv-upper-1")
+    started = await client.until(lambda m: m["payload"].get("event") == "session_started")
+    assert started["payload"]["streaming_mode"] == "realtime"
+    await client.close()
 
 
 async def test_a_dashboard_watches_the_conversation_live(fake_speech, staff_user):

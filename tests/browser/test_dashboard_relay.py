@@ -33,8 +33,12 @@ async def _broadcast(group: str, envelope: dict) -> None:
 
 
 async def _close_info(communicator: WebsocketCommunicator) -> dict:
+    """The close, after the `error` message that says why (daphne drops close reasons)."""
+    error = json.loads((await communicator.receive_output(timeout=2))["text"])
     message = await communicator.receive_output(timeout=2)
     assert message["type"] == "websocket.close", message
+    assert error["type"] == "error" and error["payload"]["close_code"] == message["code"]
+    assert error["payload"]["message"] == message["reason"]
     await communicator.disconnect(code=message.get("code", 1000))
     return message
 

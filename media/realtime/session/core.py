@@ -70,6 +70,7 @@ class RealtimeSession(InboundEventsMixin, ToolCallsMixin, TurnsMixin):
         active_agent: str | None = None,
         resumed: bool = False,
         tool_state: Mapping[str, Any] | None = None,
+        turns_before: int = 0,
         connect_timeout_s: float = 10.0,
     ) -> None:
         self.session_id = session_id
@@ -97,7 +98,7 @@ class RealtimeSession(InboundEventsMixin, ToolCallsMixin, TurnsMixin):
         self._reader: asyncio.Task | None = None
         self._writer: asyncio.Task | None = None
         self._tool_lock = threading.Lock()
-        self._turn_id = 0
+        self._turn_id = turns_before  # turn ids go on from a resumed session's stored turns
         self._turn: TurnState | None = None  # the turn the agent is answering
         self._responses: dict[str, ResponseState] = {}
         self._cancelled_responses: set[str] = set()
