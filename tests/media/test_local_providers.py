@@ -67,7 +67,10 @@ async def test_local_speech_through_engine_is_recognized(spoken_16k):
         {**DEFAULT_PROVIDERS, "tts": {"BACKEND": "media.providers.fakes.FakeTTS"},
          "llm": {"BACKEND": "media.providers.fakes.ScriptedLLM"}}
     ).create()  # fmt: skip
-    config = EngineConfig(pacing_speed=20.0)
+    # The audio arrives all at once, so the recognizer is behind by the utterance's decode
+    # time when the VAD ends the turn; on a loaded machine that can pass the 2 s final
+    # timeout, and the turn would end with the last partial. Give the final time to come.
+    config = EngineConfig(pacing_speed=20.0, stt_final_timeout_ms=20000)
     async with Harness(stt=providers.stt, vad=providers.vad, tts=FakeTTS(), config=config) as h:
         await h.wait_event(AssistantFinal, is_greeting=True)
         for frame in frames(spoken_16k):

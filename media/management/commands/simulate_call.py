@@ -38,7 +38,11 @@ class Command(BaseCommand):
             default=None,
             help="streaming mode of the simulated call (default ACS_STREAMING_MODE)",
         )
-        parser.add_argument("--out", default="agent.wav", help="WAV of what the caller heard")
+        parser.add_argument(
+            "--out",
+            default=None,
+            help="WAV of what the caller heard (default: var/simulate_call/<call id>.wav)",
+        )
         parser.add_argument(
             "--barge-in-after-ms",
             type=int,
@@ -104,7 +108,7 @@ class Command(BaseCommand):
         )
         timeout_s = options["timeout_s"]
         pause_ms = options["pause_ms"]
-        report: dict = {"client": client, "barge_in": None, "said": []}
+        report: dict = {"client": client, "barge_in": None, "said": [], "mode": mode}
         await client.start()
         if mode != "transcription":
             try:
@@ -153,11 +157,21 @@ class Command(BaseCommand):
 
     def _print(self, report: dict, session_id: str, options) -> None:
         client: AcsMediaStreamClient = report["client"]
-        out = client.write_wav(options["out"])
-        self.stdout.write(
-            f"agent audio: {client.received_audio_ms() / 1000:.1f} s received, "
-            f"{len(client.stops())} StopAudio; what the caller heard → {out}"
-        )
+        if report["mode"] == "transcription":
+            self.stdout.write("transcription mode: the agent does not speak, no WAV written")
+        else:
+            path = options["out"] or str(
+                Path(settings.BASE_DIR)
+                / "var"
+                / "simulate_call"
+                / f"{client.call_connection_id}.wav"
+            )
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            out = client.write_wav(path)
+            self.stdout.write(
+                f"agent audio: {client.received_audio_ms() / 1000:.1f} s received, "
+                f"{len(client.stops())} StopAudio; what the caller heard → {out}"
+            )
         for said, reaction in zip(report["said"], client.reaction_times_ms(), strict=False):
             shown = f"{reaction:.0f} ms" if reaction is not None else "no answer"
             self.stdout.write(f"  caller said {said!r}: end of speech → agent audio {shown}")
