@@ -33,15 +33,36 @@ from agentbuilder.voices import voice_catalogue
 SAMPLE_CALLER = {"caller_name": "Jane Doe", "client_id": "jane_doe_cfs"}
 
 
-def _tool_choices(exclude_agent: Agent | None = None) -> list[tuple[str, list]]:
-    tools = sorted(registry().values(), key=lambda t: (t.tags[:1], t.name))
-    registered = [(t.name, f"{t.name} - {t.description}") for t in tools]
-    handoffs = [
-        (a.handoff_trigger, f"{a.handoff_trigger} → {a.name}")
-        for a in Agent.objects.order_by("name")
-        if exclude_agent is None or a.pk != exclude_agent.pk
-    ]
-    return [("Tools", registered), ("Handoffs", handoffs)]
+def _tool_choices(exclude_agent: Agent | None = None) -> tuple[list, dict[str, str]]:
+    """Registered tools grouped by their first tag, then the other agents' handoff triggers;
+    and a description of each choice."""
+    groups: dict[str, list] = {}
+    descriptions: dict[str, str] = {}
+    for t in sorted(registry().values(), key=lambda t: (t.tags[:1], t.name)):
+        groups.setdefault(t.tags[0] if t.tags else "other", []).append((t.name, t.name))
+        descriptions[t.name] = t.description
+    handoffs = []
+    for a in Agent.objects.order_by("name"):
+        if exclude_agent is None or a.pk != exclude_agent.pk:
+            handoffs.append((a.handoff_trigger, a.handoff_trigger))
+            descriptions[a.handoff_trigger] = f"→ {a.name}: {a.handoff_description}".strip()
+    choices = [(tag.title(), items) for tag, items in groups.items()] + [("Handoffs", handoffs)]
+    return choices, descriptions
+
+
+class ToolPicker(forms.CheckboxSelectMultiple):
+    """The tool checkboxes as a compact grid per tag, each with its description as a hint."""
+
+    template_name = "agentbuilder/widgets/tool_picker.html"
+    descriptions: dict[str, str] = {}
+
+    class Media:
+        css = {"all": ("agentbuilder/admin/tool_picker.css",)}
+
+    def create_option(self, name, value, label, selected, index, subindex=None, attrs=None):
+        option = super().create_option(name, value, label, selected, index, subindex, attrs)
+        option["description"] = self.descriptions.get(value, "")
+        return option
 
 
 def _voice_choices(current: str) -> list[tuple[str, list]]:
@@ -56,9 +77,11 @@ def _voice_choices(current: str) -> list[tuple[str, list]]:
 
 
 class AgentConfigForm(forms.ModelForm):
+    # The fieldset heading names the picker: no second label beside it.
     tools = forms.MultipleChoiceField(
+        label="",
         required=False,
-        widget=forms.CheckboxSelectMultiple,
+        widget=ToolPicker,
         help_text="Only registered tools and other agents' handoff triggers can be picked.",
     )
     voice_name = forms.ChoiceField(label="Voice")
@@ -66,7 +89,9 @@ class AgentConfigForm(forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         instance = self.instance if isinstance(self.instance, Agent) else None
-        self.fields["tools"].choices = _tool_choices(instance if instance and instance.pk else None)
+        choices, descriptions = _tool_choices(instance if instance and instance.pk else None)
+        self.fields["tools"].choices = choices
+        self.fields["tools"].widget.descriptions = descriptions
         current = self.instance.voice_name if self.instance else ""
         self.fields["voice_name"].choices = _voice_choices(current)
         if not self.is_bound:
@@ -122,23 +147,15 @@ MODEL_FIELDSET = (
     "Model",
     {"fields": (("model_deployment", "temperature", "top_p", "max_tokens"),)},
 )
+TOOLS_FIELDSET = ("Tools and handoffs", {"fields": ("tools",)})
 VOICE_FIELDSET = ("Voice", {"fields": (("voice_name", "voice_style", "voice_rate"),)})
 
 
 @admin.register(Agent)
 class AgentAdmin(PreviewMixin, admin.ModelAdmin):
     form = AgentForm
-    list_display = (
-        "name",
-        "is_entry_point",
-        "enabled",
-        "voice_name",
-        "tool_count",
-        "hands_off_to",
-        "source",
-        "edited",
-        "updated_at",
-    )
+    # Narrow columns: the handoff graph above the list says who hands off to whom.
+    list_display = ("name", "entry", "enabled", "voice", "tool_count", "source", "edited")
     list_filter = ("enabled", "is_entry_point", "source")
     search_fields = ("name", "description", "handoff_trigger")
     readonly_fields = ("rendered_preview", "handoff_graph", "source", "library_file", "created_at")
@@ -151,7 +168,7 @@ class AgentAdmin(PreviewMixin, admin.ModelAdmin):
         ),
         ("Prompts (Jinja)", {"fields": ("greeting", "return_greeting", "instructions")}),
         ("Preview", {"fields": ("rendered_preview",)}),
-        ("Tools", {"fields": ("tools",)}),
+        TOOLS_FIELDSET,
         VOICE_FIELDSET,
         MODEL_FIELDSET,
         (
@@ -174,12 +191,18 @@ class AgentAdmin(PreviewMixin, admin.ModelAdmin):
     def tool_count(self, obj: Agent) -> int:
         return len(obj.tools)
 
-    @admin.display(description="Hands off to")
-    def hands_off_to(self, obj: Agent) -> str:
-        triggers = selectors.handoff_map(Agent.objects.all())
-        return ", ".join(triggers[t] for t in obj.tools if t in triggers) or "-"
+    @admin.display(description="Entry", boolean=True, ordering="is_entry_point")
+    def entry(self, obj: Agent) -> bool:
+        return obj.is_entry_point
 
-    @admin.display(description="Edited since loaded", boolean=True)
+    @admin.display(description="Voice", ordering="voice_name")
+    def voice(self, obj: Agent) -> str:
+        names = {v.name: v.display_name for v in voice_catalogue()}
+        return format_html(
+            '<span title="{}">{}</span>', obj.voice_name, names.get(obj.voice_name, obj.voice_name)
+        )
+
+    @admin.display(description="Edited", boolean=True)
     def edited(self, obj: Agent) -> bool | None:
         if not obj.library_digest:
             return None
@@ -237,7 +260,7 @@ class AgentTemplateAdmin(PreviewMixin, admin.ModelAdmin):
         ("Handoff", {"fields": ("handoff_trigger", "is_entry_point")}),
         ("Prompts (Jinja)", {"fields": ("greeting", "return_greeting", "instructions")}),
         ("Preview", {"fields": ("rendered_preview",)}),
-        ("Tools", {"fields": ("tools",)}),
+        TOOLS_FIELDSET,
         VOICE_FIELDSET,
         MODEL_FIELDSET,
         ("Advanced", {"classes": ("collapse",), "fields": ("template_vars", "realtime")}),
@@ -254,7 +277,7 @@ class SessionAgentAdmin(PreviewMixin, admin.ModelAdmin):
         (None, {"fields": ("session_id", "name", "description", "created_by", "expires_at")}),
         ("Prompts (Jinja)", {"fields": ("greeting", "return_greeting", "instructions")}),
         ("Preview", {"fields": ("rendered_preview",)}),
-        ("Tools", {"fields": ("tools",)}),
+        TOOLS_FIELDSET,
         VOICE_FIELDSET,
         MODEL_FIELDSET,
         ("Advanced", {"classes": ("collapse",), "fields": ("template_vars", "realtime")}),

@@ -1,3 +1,5 @@
+import re
+
 import pytest
 from django.urls import reverse
 
@@ -82,6 +84,61 @@ def test_agent_change_page_has_tool_picker_voices_preview_and_graph(admin_client
     assert '<option value="en-US-OnyxTurboMultilingualNeural"' in html
     assert "I&#x27;m Ava, your banking assistant" in html  # rendered greeting preview
     assert "Reached from:" in html and "FraudAgent" in html
+
+
+def test_agent_change_page_groups_the_tool_picker_under_one_label(admin_client, library):
+    from agentbuilder.tools.registry import registry
+
+    agent = Agent.objects.get(name="FraudAgent")
+    html = admin_client.get(
+        reverse("admin:agentbuilder_agent_change", args=[agent.pk])
+    ).content.decode()
+    picker = html[html.index('<div class="tool-picker"') :]
+    picker = picker[: picker.index('class="help"')]
+    # One heading names the picker; the field has no second "Tools" label beside it.
+    assert html.count("Tools and handoffs</h2>") == 1
+    assert re.search(r"<label[^>]*>\s*Tools:?\s*</label>", html) is None
+    legends = re.findall(r"<legend>(.*?)</legend>", picker)
+    assert legends[-1] == "Handoffs"
+    assert {"Auth", "Fraud", "Cards"} <= set(legends)
+    # Every registered tool appears once, under its first tag, with its description.
+    for tool in registry().values():
+        assert picker.count(f'name="tools" value="{tool.name}"') == 1, tool.name
+        assert tool.description.replace("'", "&#x27;") in picker, tool.name
+    fraud_group = picker[picker.index("<legend>Fraud</legend>") :]
+    fraud_group = fraud_group[: fraud_group.index("</fieldset>")]
+    assert 'value="report_lost_stolen_card"' in fraud_group
+    assert 'value="verify_client_identity"' not in fraud_group
+    checked = re.findall(r'value="([^"]+)"[^>]*\bchecked\b', picker)
+    assert sorted(checked) == sorted(agent.tools)
+    # Handoffs say where they lead.
+    assert "→ Concierge:" in picker
+
+
+def test_agent_change_page_saves_tools_picked_in_the_picker(admin_client, library):
+    agent = Agent.objects.get(name="FraudAgent")
+    url = reverse("admin:agentbuilder_agent_change", args=[agent.pk])
+    tools = [*agent.tools, "get_account_summary", "handoff_general_kb"]
+    tools.remove("report_lost_stolen_card")
+    response = admin_client.post(url, _form_data(agent, tools=tools))
+    assert response.status_code == 302, response.content.decode()[:2000]
+    agent.refresh_from_db()
+    assert sorted(agent.tools) == sorted(tools)
+    page = admin_client.get(url).content.decode()
+    assert re.search(r'value="handoff_general_kb"[^>]*\bchecked\b', page)
+    assert not re.search(r'value="report_lost_stolen_card"[^>]*\bchecked\b', page)
+
+
+def test_agent_changelist_columns_fit_beside_the_filters(admin_client, library):
+    html = admin_client.get(reverse("admin:agentbuilder_agent_changelist")).content.decode()
+    head = html[html.index('<table id="result_list">') :]
+    head = head[: head.index("</thead>")]
+    columns = re.findall(r'<th scope="col" class="([^"]*)"', head)
+    # Checkbox, name, entry, enabled, voice, tools, source, edited: no long text columns.
+    assert len(columns) <= 8, columns
+    assert not any("hands_off_to" in c or "updated_at" in c for c in columns)
+    # The voice column shows the voice's short name; the full name is its tooltip.
+    assert '<span title="en-US-AvaMultilingualNeural">Ava</span>' in html
 
 
 def test_admin_saves_an_edit_and_reload_then_skips_it(admin_client, library):
