@@ -16,6 +16,10 @@ MODEL_LIMITS = {
 }
 REALTIME_KEYS = {"turn_detection", "input_audio_transcription"}
 NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
+NAME_RULE = (
+    "Use 1 to 64 letters, digits, '_' or '-', starting with a letter "
+    "(no spaces or other characters), e.g. Pirate_Banker."
+)
 TRIGGER_RE = re.compile(r"^[a-z][a-z0-9_]{0,99}$")
 VOICE_RATE_RE = re.compile(r"^[+-]?\d{1,3}%$")
 
@@ -61,6 +65,15 @@ def tool_errors(tools: object, *, known_triggers: Iterable[str], own_trigger: st
     if len(set(tools)) != len(tools):
         problems.append("a tool is listed twice")
     return "; ".join(problems)
+
+
+def voice_error(name: str) -> str:
+    """Why `name` is not a voice of the catalogue, or "" when it is."""
+    from agentbuilder.voices import voice_names
+
+    if name in voice_names():
+        return ""
+    return f"Unknown voice {name!r}; GET /api/v1/agent-builder/voices lists the voices."
 
 
 def realtime_errors(realtime: object) -> str:

@@ -55,8 +55,9 @@ def _espeak() -> list[Voice]:
     voices, seen = [], set()
     for line in listing.splitlines()[1:]:
         parts = line.split()
-        # Columns: priority, language, age/gender, name, file. mbrola voices need extra data.
-        if len(parts) < 5 or parts[4].startswith("mb/"):
+        # Columns: priority, language, age/gender, name, file. mbrola voices need extra data;
+        # `!v/` rows are variants (a timbre applied to a language), listed as language "variant".
+        if len(parts) < 5 or parts[4].startswith(("mb/", "!v/")):
             continue
         language, label = parts[1], parts[3].replace("_", " ")
         if language in seen:

@@ -188,6 +188,8 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "anon": env.str("API_ANON_RATE", default="60/minute"),
         "demo_create": env.str("DEMO_CREATE_RATE", default="30/hour"),
+        # Anonymous session-agent creates, replaces and removals (the builder page).
+        "session_agent_write": env.str("SESSION_AGENT_WRITE_RATE", default="60/hour"),
     },
 }
 

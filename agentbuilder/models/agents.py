@@ -123,8 +123,13 @@ class AgentConfig(models.Model):
         problem = realtime_errors(self.realtime)
         if problem:
             errors["realtime"] = problem
+        errors.update(self.own_errors())
         if errors:
             raise ValidationError(errors)
+
+    def own_errors(self) -> dict[str, str]:
+        """Field -> problem, for the rules of one kind of agent; subclasses add theirs."""
+        return {}
 
     @property
     def model_settings(self) -> dict[str, Any]:
@@ -211,20 +216,15 @@ class Agent(AgentConfig):
     def own_trigger(self) -> str:
         return self.handoff_trigger
 
-    def clean(self) -> None:
+    def own_errors(self) -> dict[str, str]:
         from agentbuilder.tools.registry import registry
 
         errors = {}
-        try:
-            super().clean()
-        except ValidationError as exc:
-            errors.update(exc.message_dict)
         if self.handoff_trigger in registry():
             errors["handoff_trigger"] = "This name belongs to a registered tool."
         if self.is_entry_point and not self.enabled:
             errors["enabled"] = "The entry agent must be enabled."
-        if errors:
-            raise ValidationError(errors)
+        return errors
 
     def library_values(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.LIBRARY_FIELDS}
@@ -291,6 +291,24 @@ class SessionAgent(AgentConfig):
 
     def known_triggers(self) -> set[str]:
         return set(Agent.objects.filter(enabled=True).values_list("handoff_trigger", flat=True))
+
+    def own_errors(self) -> dict[str, str]:
+        """A session agent may not take the name or the handoff trigger of an agent."""
+        if not self.name:
+            return {}
+        clash = (
+            Agent.objects.filter(
+                Q(name__iexact=self.name) | Q(handoff_trigger=self.handoff_trigger)
+            )
+            .values_list("name", flat=True)
+            .first()
+        )
+        if not clash:
+            return {}
+        return {
+            "name": f"{self.name!r} clashes with the agent {clash!r} (same name or handoff "
+            "trigger); choose another name."
+        }
 
     @property
     def is_expired(self) -> bool:

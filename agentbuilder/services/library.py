@@ -39,12 +39,15 @@ class LibraryReport:
     updated: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     skipped: list[dict[str, str]] = field(default_factory=list)
+    # Library agents in the database after the load: those skipped because they were edited
+    # are still there (as edited); those skipped for a conflict are not.
+    loaded: list[str] = field(default_factory=list)
     templates: int = 0
     card_products: int = 0
 
     @property
     def agents(self) -> list[str]:
-        return sorted(self.created + self.updated + self.unchanged)
+        return sorted(self.loaded)
 
     def summary(self) -> str:
         text = (
@@ -215,6 +218,7 @@ def library_load(*, directory: Path = LIBRARY_DIR, force: bool = False) -> Libra
             _load_agent(entry, report, force=force)
         for entry in entries:
             _load_template(entry)
+        report.loaded = list(Agent.objects.filter(name__in=names).values_list("name", flat=True))
         report.templates = len(entries)
         report.card_products = _load_card_products(directory / "card_products.yaml")
     logger.info("agent library loaded: %s", report.summary().replace("\n", ";"))

@@ -105,3 +105,32 @@ def test_put_rejects_bad_settings_naming_the_field(auth_client, library, body, f
 def test_put_unknown_agent_is_404(auth_client, library):
     response = auth_client.put("/api/v1/agents/Ghost", {"model": {"top_p": 0.5}}, format="json")
     assert response.status_code == 404
+
+
+def test_put_rejects_an_unknown_voice_naming_the_field(auth_client, library):
+    response = auth_client.put(
+        "/api/v1/agents/Concierge", {"voice": {"voice_name": "en-US-Nonexistent"}}, format="json"
+    )
+    assert response.status_code == 400
+    problem = response.json()["fields"]["voice"]["voice_name"][0]
+    assert "en-US-Nonexistent" in problem
+    assert Agent.objects.get(name="Concierge").voice_name == "en-US-AvaMultilingualNeural"
+
+
+@pytest.mark.parametrize(
+    ("body", "path"),
+    [
+        ({"voice": {"rate": "+5%"}}, ("voice", "rate")),
+        ({"model": {"temp": 0.5}}, ("model", "temp")),
+        ({"voice": {"voice_rate": "+5%"}, "greeting": "Hi"}, ("greeting",)),
+    ],
+)
+def test_put_rejects_unknown_fields_naming_them(auth_client, library, body, path):
+    before = Agent.objects.get(name="Concierge").content_digest()
+    response = auth_client.put("/api/v1/agents/Concierge", body, format="json")
+    assert response.status_code == 400
+    node = response.json()["fields"]
+    for key in path:
+        node = node[key]
+    assert "Unknown field" in node[0]
+    assert Agent.objects.get(name="Concierge").content_digest() == before

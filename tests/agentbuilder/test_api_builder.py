@@ -1,3 +1,5 @@
+import os
+
 import pytest
 from django.contrib.auth import get_user_model
 from rest_framework.authtoken.models import Token
@@ -110,7 +112,8 @@ def test_create_get_update_delete_a_session_agent(auth_client, library):
         ({"tools": ["teleport"]}, "tools"),
         ({"tools": ["handoff_ghost"]}, "tools"),
         ({"prompt": "short"}, "prompt"),
-        ({"prompt": "Hello {{ broken"}, "instructions"),
+        ({"prompt": "Hello {{ broken"}, "prompt"),
+        ({"greeting": "Hi {% if %}"}, "greeting"),
         ({"name": "no spaces allowed"}, "name"),
         ({"model": {"temperature": 3}}, "model"),
         ({"voice": {"rate": "loud"}}, "voice"),
@@ -134,7 +137,7 @@ def test_create_rejects_a_bad_session_id(auth_client, library):
 def test_anonymous_creation_is_rate_limited(api_client, library, settings):
     settings.REST_FRAMEWORK = {
         **settings.REST_FRAMEWORK,
-        "DEFAULT_THROTTLE_RATES": {"anon": "100/minute", "demo_create": "2/hour"},
+        "DEFAULT_THROTTLE_RATES": {"anon": "100/minute", "session_agent_write": "2/hour"},
     }
     codes = [
         api_client.post(
@@ -171,5 +174,193 @@ def test_reload_needs_authentication_and_reports(api_client, auth_client, db):
     assert second["skipped"] == [
         {"name": "GeneralKB", "reason": "edited since it was loaded (use --force)"}
     ]
+    assert second["skipped_count"] == 1
+    # The edited agent is still loaded (as edited): every library agent is reported.
+    assert second["agent_count"] == len(second["agents"]) == 7
+    assert "GeneralKB" in second["agents"]
+    assert set(second["unchanged"]) == set(second["agents"]) - {"GeneralKB"}
     assert "1 skipped" in second["message"]
     assert Agent.objects.get(name="GeneralKB").greeting == "Edited greeting."
+
+
+def _create(client, session_id: str, **change):
+    return client.post(
+        f"/api/v1/agent-builder/create?session_id={session_id}", {**AGENT, **change}, format="json"
+    )
+
+
+def test_reload_reports_an_agent_skipped_for_a_conflict_apart_from_the_loaded(auth_client, db):
+    # An admin-made agent already holds GeneralKB's trigger: GeneralKB cannot be loaded.
+    Agent.objects.create(
+        name="Helpdesk", handoff_trigger="handoff_general_kb", instructions="Help.", tools=[]
+    )
+    body = auth_client.post("/api/v1/agent-builder/reload-agents").json()
+    assert body["skipped"] == [
+        {"name": "GeneralKB", "reason": "another agent already uses the trigger handoff_general_kb"}
+    ]
+    assert "GeneralKB" not in body["agents"]
+    assert body["agent_count"] == len(body["agents"]) == 6
+
+
+@pytest.mark.parametrize("value", ["maybe", "2", "yes please"])
+def test_tools_reject_a_non_boolean_include_handoffs(api_client, library, value):
+    response = api_client.get("/api/v1/agent-builder/tools", {"include_handoffs": value})
+    assert response.status_code == 400
+    assert "include_handoffs" in response.json()["fields"]
+
+
+@pytest.mark.parametrize(("value", "handoffs"), [("true", True), ("0", False), ("FALSE", False)])
+def test_tools_accept_the_usual_booleans(api_client, library, value, handoffs):
+    body = api_client.get("/api/v1/agent-builder/tools", {"include_handoffs": value}).json()
+    assert any(t["is_handoff"] for t in body["tools"]) is handoffs
+
+
+def test_create_rejects_an_unknown_voice_naming_it(auth_client, library):
+    response = _create(auth_client, "sess-voice", voice={"name": "bogus-voice"})
+    assert response.status_code == 400
+    problem = response.json()["fields"]["voice"]["name"][0]
+    assert "bogus-voice" in problem and "/api/v1/agent-builder/voices" in problem
+    assert not SessionAgent.objects.exists()
+
+
+def test_create_accepts_every_listed_voice(auth_client, library):
+    voices = auth_client.get("/api/v1/agent-builder/voices").json()["voices"]
+    for i, voice in enumerate(voices):
+        response = auth_client.post(
+            f"/api/v1/agent-builder/create?session_id=sess-voice-{i}",
+            {**AGENT, "voice": {"name": voice["name"]}},
+            format="json",
+        )
+        assert response.status_code == 201, (voice, response.json())
+
+
+def test_create_rejects_unknown_fields_naming_them(auth_client, library):
+    response = _create(
+        auth_client, "sess-extra", instructions="You are a pirate.", voice={"speed": "fast"}
+    )
+    assert response.status_code == 400
+    fields = response.json()["fields"]
+    assert "instructions" in fields
+    assert "speed" in fields["voice"]
+
+
+def test_a_bad_name_is_told_what_is_allowed(auth_client, library):
+    response = _create(auth_client, "sess-name", name="Pirate Banker")
+    assert response.status_code == 400
+    problem = response.json()["fields"]["name"][0]
+    assert "does not match the required pattern" not in problem
+    assert "letters, digits, '_' or '-'" in problem and "no spaces" in problem
+
+
+def test_a_bad_jinja_prompt_is_reported_under_prompt(auth_client, library):
+    response = _create(auth_client, "sess-jinja", prompt="You are {{ agent_name")
+    assert response.status_code == 400
+    fields = response.json()["fields"]
+    assert list(fields) == ["prompt"]
+    assert "Invalid Jinja template" in fields["prompt"][0]
+
+
+def test_a_model_error_names_the_request_field(auth_client, library):
+    # The handoff check needs the database (the agents' triggers): it runs in the model's clean().
+    response = _create(auth_client, "sess-tools", tools=["handoff_pirate"])
+    assert response.status_code == 400
+    assert "does not exist" in response.json()["fields"]["tools"][0]
+
+
+@pytest.mark.parametrize("name", ["Concierge", "concierge", "fraud_agent", "GeneralKB"])
+def test_a_session_agent_may_not_take_a_database_agents_name(auth_client, library, name):
+    response = _create(auth_client, "sess-clash", name=name)
+    assert response.status_code == 400
+    assert "clashes with the agent" in response.json()["fields"]["name"][0]
+    assert not SessionAgent.objects.exists()
+
+
+def test_a_session_agent_may_not_take_a_disabled_agents_name(auth_client, library):
+    Agent.objects.filter(name="GeneralKB").update(enabled=False)
+    response = auth_client.put(
+        "/api/v1/agent-builder/session/sess-clash", {**AGENT, "name": "GeneralKB"}, format="json"
+    )
+    assert response.status_code == 400
+    assert "name" in response.json()["fields"]
+
+
+def test_only_the_owner_or_staff_reads_a_signed_in_users_session_agent(
+    auth_client, api_client, staff_user, library
+):
+    auth_client.post("/api/v1/agent-builder/create?session_id=sess-private", AGENT, format="json")
+    other = get_user_model().objects.create_user(username="other", password="a-long-passphrase")
+    other_client = APIClient()
+    other_client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=other).key}")
+    for client in (api_client, other_client):
+        response = client.get("/api/v1/agent-builder/session/sess-private")
+        assert response.status_code in (401, 403, 404)
+        assert AGENT["prompt"] not in response.content.decode()
+    staff_client = APIClient()
+    staff_client.force_authenticate(staff_user)
+    for client in (auth_client, staff_client):
+        response = client.get("/api/v1/agent-builder/session/sess-private")
+        assert response.status_code == 200
+        assert response.json()["config"]["prompt_full"] == AGENT["prompt"]
+
+
+def test_an_anonymous_session_agent_is_read_with_its_session_id(api_client, library):
+    api_client.post("/api/v1/agent-builder/create?session_id=sess-anon", AGENT, format="json")
+    response = api_client.get("/api/v1/agent-builder/session/sess-anon")
+    assert response.status_code == 200
+
+
+def test_demo_profiles_and_session_agent_writes_have_separate_limits(api_client, library, settings):
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {
+            "anon": "100/minute",
+            "demo_create": "1/hour",
+            "session_agent_write": "3/hour",
+        },
+    }
+    demo = {"full_name": "Jane Doe", "email": "jane@example.com"}
+    assert api_client.post("/api/v1/demo-env/temporary-user", demo, format="json").status_code == (
+        201
+    )
+    assert api_client.post("/api/v1/demo-env/temporary-user", demo, format="json").status_code == (
+        429
+    )
+    url = "/api/v1/agent-builder/session/sess-limits"
+    codes = [
+        api_client.post(
+            "/api/v1/agent-builder/create?session_id=sess-limits", AGENT, format="json"
+        ).status_code,
+        api_client.put(url, AGENT, format="json").status_code,
+        api_client.delete(url).status_code,
+        api_client.put(url, AGENT, format="json").status_code,
+    ]
+    assert codes == [201, 200, 200, 429]
+
+
+ESPEAK_LISTING = """\
+Pty Language       Age/Gender VoiceName          File                 Other Languages
+ 2  en-gb           --/M      English_(Great_Britain) gmw/en               (en 2)
+ 3  en-uk           --/M      english-mb-en1     mb/mb-en1            (en-gb 3)(en 2)
+ 2  en-us           --/M      English_(America)  gmw/en-US            (en 3)
+ 5  variant         --/M      Storm              !v/Storm             (en-us 5)
+"""
+
+
+@pytest.fixture
+def espeak_listing(tmp_path, monkeypatch):
+    """An `espeak-ng` on PATH that lists voices as espeak-ng 1.51 does, variants included."""
+    from agentbuilder.voices import voice_catalogue
+
+    binary = tmp_path / "espeak-ng"
+    binary.write_text(f"#!/bin/sh\ncat <<'EOF'\n{ESPEAK_LISTING}EOF\n")
+    binary.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
+    voice_catalogue.cache_clear()
+    yield
+    voice_catalogue.cache_clear()
+
+
+def test_local_voices_are_espeak_languages_not_variants(api_client, espeak_listing):
+    body = api_client.get("/api/v1/agent-builder/voices", {"category": "local"}).json()
+    espeak = {v["name"] for v in body["voices"] if v["provider"] == "espeak-ng"}
+    assert espeak == {"espeak-ng:en-gb", "espeak-ng:en-us"}

@@ -1,6 +1,7 @@
 from datetime import timedelta
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from agentbuilder.models import Agent, SessionAgent
@@ -76,12 +77,20 @@ def test_session_agent_is_the_entry_and_can_hand_back(library):
     assert roster_build(session_id="sess-other").entry_agent == "Concierge"
 
 
-def test_session_agent_with_a_library_name_replaces_it_for_that_session(library):
-    session_agent_upsert(session_id="sess-x", config={**PIRATE, "name": "GeneralKB"})
+def test_session_agent_may_not_take_a_library_agents_name(library):
+    with pytest.raises(ValidationError) as caught:
+        session_agent_upsert(session_id="sess-x", config={**PIRATE, "name": "GeneralKB"})
+    assert "name" in caught.value.message_dict
+    assert not SessionAgent.objects.exists()
+
+
+def test_session_agent_replaces_an_agent_created_later_under_its_name(library):
+    session_agent_upsert(session_id="sess-x", config={**PIRATE, "name": "Pirate"})
+    Agent.objects.filter(name="GeneralKB").update(name="Pirate")
     roster = roster_build(session_id="sess-x")
-    assert roster.entry_agent == "GeneralKB"
-    assert roster.get("GeneralKB").greeting.startswith("Ahoy")
-    assert roster.get("Concierge").tool("handoff_general_kb").handoff_target == "GeneralKB"
+    assert roster.entry_agent == "Pirate"
+    assert roster.get("Pirate").greeting.startswith("Ahoy")
+    assert "GeneralKB" not in roster.agents
 
 
 def test_expired_session_agent_is_ignored(library):

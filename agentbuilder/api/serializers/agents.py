@@ -7,6 +7,8 @@ from rest_framework import serializers
 from agentbuilder.api.serializers.common import (
     ConnectionSerializer,
     ModelSettingsSerializer,
+    StrictSerializer,
+    validate_voice_name,
 )
 from agentbuilder.validation import VOICE_RATE_RE
 
@@ -83,13 +85,15 @@ class AgentListResponseSerializer(serializers.Serializer):
     available_voices = AvailableVoicesSerializer()
 
 
-class AgentVoiceUpdateSerializer(serializers.Serializer):
-    voice_name = serializers.CharField(max_length=100, required=False)
+class AgentVoiceUpdateSerializer(StrictSerializer):
+    voice_name = serializers.CharField(
+        max_length=100, required=False, validators=[validate_voice_name]
+    )
     voice_style = serializers.CharField(max_length=50, required=False, allow_blank=True)
     voice_rate = serializers.RegexField(VOICE_RATE_RE, max_length=8, required=False)
 
 
-class AgentUpdateRequestSerializer(serializers.Serializer):
+class AgentUpdateRequestSerializer(StrictSerializer):
     model = ModelSettingsSerializer(required=False)
     voice = AgentVoiceUpdateSerializer(required=False)
 

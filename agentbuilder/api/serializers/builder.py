@@ -6,9 +6,27 @@ from rest_framework import serializers
 
 from agentbuilder.api.serializers.common import (
     ModelSettingsSerializer,
+    StrictSerializer,
     VoiceSettingsSerializer,
 )
-from agentbuilder.validation import NAME_RE
+from agentbuilder.rendering import template_error
+from agentbuilder.validation import NAME_RE, NAME_RULE
+
+
+def validate_jinja(value: str) -> str:
+    problem = template_error(value)
+    if problem:
+        raise serializers.ValidationError(f"Invalid Jinja template: {problem}")
+    return value
+
+
+class ToolListQuerySerializer(serializers.Serializer):
+    category = serializers.CharField(
+        max_length=40, required=False, allow_blank=True, help_text="Only tools with this tag."
+    )
+    include_handoffs = serializers.BooleanField(
+        default=True, help_text="Include the agents' handoff tools (true or false)."
+    )
 
 
 class ToolInfoSerializer(serializers.Serializer):
@@ -101,14 +119,22 @@ class TemplateDetailResponseSerializer(serializers.Serializer):
     template = TemplateDetailSerializer()
 
 
-class DynamicAgentConfigSerializer(serializers.Serializer):
+class DynamicAgentConfigSerializer(StrictSerializer):
     """The body of `POST /agent-builder/create` and `PUT /agent-builder/session/{id}`."""
 
-    name = serializers.RegexField(NAME_RE, max_length=64)
+    name = serializers.RegexField(
+        NAME_RE, max_length=64, error_messages={"invalid": NAME_RULE}, help_text=NAME_RULE
+    )
     description = serializers.CharField(max_length=512, required=False, allow_blank=True)
-    greeting = serializers.CharField(max_length=1024, required=False, allow_blank=True)
-    return_greeting = serializers.CharField(max_length=1024, required=False, allow_blank=True)
-    prompt = serializers.CharField(min_length=10, max_length=20000)
+    greeting = serializers.CharField(
+        max_length=1024, required=False, allow_blank=True, validators=[validate_jinja]
+    )
+    return_greeting = serializers.CharField(
+        max_length=1024, required=False, allow_blank=True, validators=[validate_jinja]
+    )
+    prompt = serializers.CharField(
+        min_length=10, max_length=20000, validators=[validate_jinja], help_text="Jinja."
+    )
     tools = serializers.ListField(
         child=serializers.CharField(max_length=100), required=False, max_length=64
     )
@@ -169,10 +195,17 @@ class SkippedAgentSerializer(serializers.Serializer):
 class ReloadResponseSerializer(serializers.Serializer):
     status = serializers.CharField()
     message = serializers.CharField()
-    agents = serializers.ListField(child=serializers.CharField())
-    agent_count = serializers.IntegerField()
+    agents = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="The library's agents now in the database, including those skipped because "
+        "they were edited (kept as edited).",
+    )
+    agent_count = serializers.IntegerField(help_text="len(agents)")
     created = serializers.ListField(child=serializers.CharField())
     updated = serializers.ListField(child=serializers.CharField())
     unchanged = serializers.ListField(child=serializers.CharField())
-    skipped = SkippedAgentSerializer(many=True)
+    skipped = SkippedAgentSerializer(
+        many=True, help_text="Library agents not written by this reload, and why."
+    )
+    skipped_count = serializers.IntegerField(help_text="len(skipped)")
     response_time_ms = serializers.FloatField()

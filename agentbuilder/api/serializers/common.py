@@ -2,12 +2,43 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from rest_framework import serializers
 
-from agentbuilder.validation import MODEL_LIMITS, VOICE_RATE_RE
+from agentbuilder.validation import MODEL_LIMITS, VOICE_RATE_RE, voice_error
 
 
-class ModelSettingsSerializer(serializers.Serializer):
+class StrictSerializer(serializers.Serializer):
+    """A request body whose unknown keys are errors naming them, not silently dropped."""
+
+    def to_internal_value(self, data):
+        unknown = {}
+        if isinstance(data, Mapping):
+            expected = ", ".join(self.fields)
+            unknown = {
+                key: [f"Unknown field; expected one of: {expected}."]
+                for key in sorted(set(data) - set(self.fields))
+            }
+        try:
+            value = super().to_internal_value(data)
+        except serializers.ValidationError as exc:
+            if unknown and isinstance(exc.detail, dict):
+                raise serializers.ValidationError({**unknown, **exc.detail}) from exc
+            raise
+        if unknown:
+            raise serializers.ValidationError(unknown)
+        return value
+
+
+def validate_voice_name(value: str) -> str:
+    problem = voice_error(value)
+    if problem:
+        raise serializers.ValidationError(problem)
+    return value
+
+
+class ModelSettingsSerializer(StrictSerializer):
     deployment_id = serializers.CharField(max_length=100, required=False)
     temperature = serializers.FloatField(
         min_value=MODEL_LIMITS["temperature"][0],
@@ -24,8 +55,8 @@ class ModelSettingsSerializer(serializers.Serializer):
     )
 
 
-class VoiceSettingsSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=100, required=False)
+class VoiceSettingsSerializer(StrictSerializer):
+    name = serializers.CharField(max_length=100, required=False, validators=[validate_voice_name])
     type = serializers.CharField(max_length=30, required=False)
     style = serializers.CharField(max_length=50, required=False, allow_blank=True)
     rate = serializers.RegexField(VOICE_RATE_RE, max_length=8, required=False)

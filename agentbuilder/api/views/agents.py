@@ -16,9 +16,16 @@ from agentbuilder.api.serializers import (
     AgentUpdateRequestSerializer,
     AgentUpdateResponseSerializer,
 )
-from agentbuilder.api.views.common import Stopwatch, as_drf_error
+from agentbuilder.api.views.common import MODEL_REQUEST_FIELDS, Stopwatch, as_drf_error
 
 TAGS = ["agents"]
+# Model fields -> the PUT body's fields.
+UPDATE_REQUEST_FIELDS = {
+    **MODEL_REQUEST_FIELDS,
+    "voice_name": "voice.voice_name",
+    "voice_style": "voice.voice_style",
+    "voice_rate": "voice.voice_rate",
+}
 
 
 class AgentListView(APIView):
@@ -107,7 +114,7 @@ class AgentDetailView(APIView):
                 voice=data.validated_data.get("voice"),
             )
         except ValidationError as exc:
-            raise as_drf_error(exc) from exc
+            raise as_drf_error(exc, request_fields=UPDATE_REQUEST_FIELDS) from exc
         body = {
             "status": "success",
             "agent_name": agent.name,

@@ -26,10 +26,16 @@ from agentbuilder.api.serializers import (
     SessionAgentResponseSerializer,
     TemplateDetailResponseSerializer,
     TemplateListResponseSerializer,
+    ToolListQuerySerializer,
     ToolListResponseSerializer,
     VoiceListResponseSerializer,
 )
-from agentbuilder.api.views.common import AnonymousCreateThrottle, Stopwatch, as_drf_error
+from agentbuilder.api.views.common import (
+    MODEL_REQUEST_FIELDS,
+    AnonymousSessionAgentThrottle,
+    Stopwatch,
+    as_drf_error,
+)
 from agentbuilder.models import AgentTemplate, SessionAgent
 from agentbuilder.models.agents import DEFAULT_DEPLOYMENT, DEFAULT_VOICE
 from agentbuilder.services import LibraryError
@@ -39,6 +45,14 @@ TAGS = ["agent-builder"]
 SESSION_ID = OpenApiParameter(
     "session_id", str, description="The conversation session the agent is for."
 )
+# SessionAgent fields -> the builder body's fields.
+CONFIG_REQUEST_FIELDS = {
+    **MODEL_REQUEST_FIELDS,
+    "instructions": "prompt",
+    "voice_name": "voice.name",
+    "voice_style": "voice.style",
+    "voice_rate": "voice.rate",
+}
 DEFAULT_PROMPT = (
     "You are {{ agent_name }}, a helpful voice assistant for {{ institution_name }}. "
     "Answer in one to three short spoken sentences. "
@@ -51,17 +65,17 @@ class BuilderToolListView(APIView):
 
     @extend_schema(
         tags=TAGS,
-        parameters=[
-            OpenApiParameter("category", str, description="Only tools with this tag."),
-            OpenApiParameter("include_handoffs", bool, default=True),
-        ],
+        parameters=[ToolListQuerySerializer],
         responses=ToolListResponseSerializer,
     )
     def get(self, request):
         watch = Stopwatch()
-        include = request.query_params.get("include_handoffs", "true").lower() != "false"
-        category = request.query_params.get("category", "")[:40]
-        tools = selectors.tool_catalogue(include_handoffs=include, category=category)
+        query = ToolListQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        tools = selectors.tool_catalogue(
+            include_handoffs=query.validated_data["include_handoffs"],
+            category=query.validated_data.get("category", ""),
+        )
         categories = Counter(tag for t in tools for tag in t["tags"])
         body = {
             "status": "success",
@@ -183,7 +197,7 @@ class BuilderTemplateDetailView(APIView):
 
 
 def _check_owner(request, agent: SessionAgent | None) -> None:
-    """A session agent made by a signed-in user may only be changed by them or staff."""
+    """A session agent made by a signed-in user may only be read or changed by them or staff."""
     if agent is None or agent.created_by_id is None:
         return
     user = request.user
@@ -200,17 +214,17 @@ def _upsert(request, session_id: str) -> tuple[SessionAgent, bool]:
             session_id=session_id, config=body.validated_data, user=request.user
         )
     except ValidationError as exc:
-        raise as_drf_error(exc) from exc
+        raise as_drf_error(exc, request_fields=CONFIG_REQUEST_FIELDS) from exc
 
 
 class BuilderCreateView(APIView):
     """Create (or replace) the dynamic agent of a session; it becomes the session's entry agent.
 
-    Anonymous callers are rate limited (`DEMO_CREATE_RATE`).
+    Anonymous callers are rate limited (`SESSION_AGENT_WRITE_RATE`).
     """
 
     permission_classes = [AllowAny]
-    throttle_classes = [AnonymousCreateThrottle]
+    throttle_classes = [AnonymousSessionAgentThrottle]
 
     @extend_schema(
         tags=TAGS,
@@ -234,7 +248,7 @@ class BuilderSessionView(APIView):
     """The dynamic agent of one session: read, replace, or remove (back to the defaults)."""
 
     permission_classes = [AllowAny]
-    throttle_classes = [AnonymousCreateThrottle]
+    throttle_classes = [AnonymousSessionAgentThrottle]
 
     def get_throttles(self):
         return super().get_throttles() if self.request.method != "GET" else []
@@ -244,6 +258,7 @@ class BuilderSessionView(APIView):
         agent = selectors.session_agent_get(session_id=session_id)
         if agent is None:
             raise NotFound(f"Session {session_id!r} has no dynamic agent.")
+        _check_owner(request, agent)
         body = presenters.session_agent(agent, status="active", full=True)
         return Response(SessionAgentResponseSerializer(body).data)
 
@@ -321,6 +336,7 @@ class BuilderReloadView(APIView):
             "updated": report.updated,
             "unchanged": report.unchanged,
             "skipped": report.skipped,
+            "skipped_count": len(report.skipped),
             "response_time_ms": watch.ms,
         }
         return Response(ReloadResponseSerializer(body).data)

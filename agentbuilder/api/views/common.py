@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
@@ -22,12 +23,12 @@ class Stopwatch:
 
 
 class AnonymousCreateThrottle(SimpleRateThrottle):
-    """Rate-limits anonymous creation (demo users, session agents); signed-in users are not."""
+    """Rate-limits anonymous demo-user creation; signed-in users are not limited."""
 
     scope = "demo_create"
 
     def get_rate(self):
-        # Read at request time so that a changed DEMO_CREATE_RATE setting applies at once.
+        # Read at request time so that a changed rate setting applies at once.
         return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
 
     def get_cache_key(self, request, view):
@@ -36,8 +37,35 @@ class AnonymousCreateThrottle(SimpleRateThrottle):
         return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
 
 
-def as_drf_error(exc: DjangoValidationError) -> serializers.ValidationError:
-    """A model ValidationError as a DRF 400 naming the fields at fault."""
-    if hasattr(exc, "message_dict"):
-        return serializers.ValidationError(exc.message_dict)
-    return serializers.ValidationError({"non_field_errors": exc.messages})
+class AnonymousSessionAgentThrottle(AnonymousCreateThrottle):
+    """Rate-limits anonymous session-agent writes, in a bucket of their own."""
+
+    scope = "session_agent_write"
+
+
+MODEL_REQUEST_FIELDS = {
+    "model_deployment": "model.deployment_id",
+    "temperature": "model.temperature",
+    "top_p": "model.top_p",
+    "max_tokens": "model.max_tokens",
+}
+
+
+def as_drf_error(
+    exc: DjangoValidationError, *, request_fields: Mapping[str, str] | None = None
+) -> serializers.ValidationError:
+    """A model ValidationError as a DRF 400 naming the fields at fault.
+
+    `request_fields` maps a model field to the request field it came from, dotted for a
+    nested one (`voice_name` -> `voice.name`), so the error names what the client sent.
+    """
+    if not hasattr(exc, "message_dict"):
+        return serializers.ValidationError({"non_field_errors": exc.messages})
+    detail: dict = {}
+    for name, messages in exc.message_dict.items():
+        *parents, leaf = (request_fields or {}).get(name, name).split(".")
+        node = detail
+        for part in parents:
+            node = node.setdefault(part, {})
+        node.setdefault(leaf, []).extend(messages)
+    return serializers.ValidationError(detail)
