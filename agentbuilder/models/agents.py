@@ -293,13 +293,16 @@ class SessionAgent(AgentConfig):
         return set(Agent.objects.filter(enabled=True).values_list("handoff_trigger", flat=True))
 
     def own_errors(self) -> dict[str, str]:
-        """A session agent may not take the name or the handoff trigger of an agent."""
+        """A session agent with an agent's exact name replaces that agent in its session (the
+        handoffs to it then reach the session's version); under another name it may not take
+        an agent's handoff trigger (nor its name in another case), which would make two."""
         if not self.name:
             return {}
         clash = (
             Agent.objects.filter(
                 Q(name__iexact=self.name) | Q(handoff_trigger=self.handoff_trigger)
             )
+            .exclude(name=self.name)
             .values_list("name", flat=True)
             .first()
         )

@@ -267,21 +267,26 @@ def test_a_model_error_names_the_request_field(auth_client, library):
     assert "does not exist" in response.json()["fields"]["tools"][0]
 
 
-@pytest.mark.parametrize("name", ["Concierge", "concierge", "fraud_agent", "GeneralKB"])
-def test_a_session_agent_may_not_take_a_database_agents_name(auth_client, library, name):
+@pytest.mark.parametrize("name", ["concierge", "fraud_agent", "general_kb"])
+def test_a_session_agent_may_not_take_a_database_agents_trigger(auth_client, library, name):
     response = _create(auth_client, "sess-clash", name=name)
     assert response.status_code == 400
     assert "clashes with the agent" in response.json()["fields"]["name"][0]
     assert not SessionAgent.objects.exists()
 
 
-def test_a_session_agent_may_not_take_a_disabled_agents_name(auth_client, library):
+def test_a_session_agent_may_not_take_a_disabled_agents_trigger(auth_client, library):
     Agent.objects.filter(name="GeneralKB").update(enabled=False)
     response = auth_client.put(
-        "/api/v1/agent-builder/session/sess-clash", {**AGENT, "name": "GeneralKB"}, format="json"
+        "/api/v1/agent-builder/session/sess-clash", {**AGENT, "name": "general_kb"}, format="json"
     )
     assert response.status_code == 400
     assert "name" in response.json()["fields"]
+
+
+def test_a_session_agent_with_an_agents_exact_name_replaces_it(auth_client, library):
+    response = _create(auth_client, "sess-replace", name="GeneralKB")
+    assert response.status_code == 201, response.json()
 
 
 def test_only_the_owner_or_staff_reads_a_signed_in_users_session_agent(

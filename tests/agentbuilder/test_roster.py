@@ -77,9 +77,17 @@ def test_session_agent_is_the_entry_and_can_hand_back(library):
     assert roster_build(session_id="sess-other").entry_agent == "Concierge"
 
 
-def test_session_agent_may_not_take_a_library_agents_name(library):
+def test_session_agent_with_a_library_name_replaces_it_for_that_session(library):
+    session_agent_upsert(session_id="sess-x", config={**PIRATE, "name": "GeneralKB"})
+    roster = roster_build(session_id="sess-x")
+    assert roster.entry_agent == "GeneralKB"
+    assert roster.get("GeneralKB").greeting.startswith("Ahoy")
+    assert roster.get("Concierge").tool("handoff_general_kb").handoff_target == "GeneralKB"
+
+
+def test_session_agent_may_not_take_a_library_agents_trigger(library):
     with pytest.raises(ValidationError) as caught:
-        session_agent_upsert(session_id="sess-x", config={**PIRATE, "name": "GeneralKB"})
+        session_agent_upsert(session_id="sess-x", config={**PIRATE, "name": "general_kb"})
     assert "name" in caught.value.message_dict
     assert not SessionAgent.objects.exists()
 
