@@ -6,6 +6,7 @@
     .venv/bin/python bench/engine.py --skip-fakes --offline-runs 3   # offline stack, 3 runs
     .venv/bin/python bench/engine.py --skip-fakes --no-speculation --eot-ms 500  # as before
     .venv/bin/python bench/engine.py --skip-fakes --barge-in  # offline: true onset -> stop
+    .venv/bin/python bench/engine.py --skip-fakes --barge-in --pause-ms 0  # without the pause
 
 Part 1 (zero-latency fakes: scripted STT, instant scripted LLM, instant tone TTS, energy VAD,
 real-time pacing, synchronous emit). Each turn: 200 ms of speech, then silence; the clock
@@ -351,6 +352,12 @@ async def main() -> None:
     parser.add_argument(
         "--barge-in", action="store_true", help="offline stack: true speech onset -> stop"
     )
+    parser.add_argument(
+        "--pause-ms",
+        type=int,
+        default=EngineConfig().barge_in_pause_ms,
+        help="barge_in_pause_ms (0: no pause, the stop waits for the barge-in gate)",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} cpu(s), load {load_average()}")
@@ -368,6 +375,7 @@ async def main() -> None:
     config = EngineConfig(
         end_of_turn_silence_ms=args.eot_ms,
         speculative_silence_ms=0 if args.no_speculation else args.spec_ms,
+        barge_in_pause_ms=args.pause_ms,
     )
     print(
         f"\n[2] offline stack (Silero, pocketsphinx, rules, piper), {args.utterances} utterances,"
