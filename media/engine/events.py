@@ -124,6 +124,8 @@ class TurnMetrics(Event):
     tts_ttfb_ms: float | None = None
     # end of speech (or text arrival) -> first audio frame emitted
     first_audio_ms: float | None = None
+    # the caller's first frame of speech (as the VAD scored it) -> the first stop sent (the
+    # pause); for typed text, DTMF or a stop button: the request -> the stop
     barge_in_ms: float | None = None
     tokens_in: int = 0
     tokens_out: int = 0

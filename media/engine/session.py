@@ -117,6 +117,8 @@ class ConversationSession(SpeculationMixin):
         self._speech_ms = 0
         self._silence_ms = 0
         self._quiet_ms = 0  # consecutive frames not counted as speech, in or out of utterances
+        self._speech_run_at = 0.0  # arrival of the first frame of the current run of speech
+        self._paused_at: float | None = None  # when an audible pause put the stop on the wire
         self._speech_end_at = 0.0
         self._last_speech_at = 0.0
         self._barged_in_utterance = False
@@ -269,6 +271,8 @@ class ConversationSession(SpeculationMixin):
         if not self._in_utterance:
             self._preroll.append(frame)
             if p >= cfg.vad_start_threshold:
+                if not self._speech_ms:
+                    self._speech_run_at = self._frame_at
                 self._speech_ms += 20
                 self._quiet_ms = 0
                 if self._speech_ms >= cfg.speech_onset_ms:
@@ -286,6 +290,8 @@ class ConversationSession(SpeculationMixin):
                 if len(audio) > MAX_RESUME_FRAMES and peek is None:
                     self._utt_audio = None
             if p >= cfg.vad_stop_threshold:
+                if not self._speech_ms:
+                    self._speech_run_at = self._frame_at
                 self._speech_ms += 20
                 self._silence_ms = 0
                 self._quiet_ms = 0
@@ -310,7 +316,7 @@ class ConversationSession(SpeculationMixin):
             elif speech_ms >= cfg.barge_in_pause_ms > 0 and not self.pacer.paused:
                 self._pause_output(self.loop.time())
         elif self._quiet_ms >= cfg.barge_in_resume_ms and self.pacer.paused:
-            self.pacer.resume()  # it was not the caller taking the turn: play on
+            self._resume_output()  # it was not the caller taking the turn: play on
 
     def _on_speech_onset(self) -> None:
         self._in_utterance = True
@@ -428,7 +434,7 @@ class ConversationSession(SpeculationMixin):
     def _start_turn(
         self, text: str, *, started_at: float, stt_final_ms: float | None = None, greeting: str = ""
     ) -> None:
-        self.pacer.resume()  # a pause held nothing of an earlier turn (a barge-in came first)
+        self._resume_output()  # a pause held nothing of an earlier turn (a barge-in came first)
         self._turn_id = self._next_turn_id()
         self._turn_used = True
         turn = Turn(
@@ -464,8 +470,13 @@ class ConversationSession(SpeculationMixin):
         if audible:
             turn = self._turn
             paused = turn.turn_id if turn is not None else self._turn_id
-            reaction_ms = (self.loop.time() - decided_at) * 1000.0
+            self._paused_at = now = self.loop.time()
+            reaction_ms = (now - decided_at) * 1000.0
             self.emitter(AudioPause(self.session_id, paused, reaction_ms=reaction_ms))
+
+    def _resume_output(self) -> None:
+        self._paused_at = None
+        self.pacer.resume()
 
     def _barge_in(self, reason: str, decided_at: float) -> bool:
         """Cancel the agent's answer now. Synchronous: nothing can interleave."""
@@ -485,9 +496,13 @@ class ConversationSession(SpeculationMixin):
         self.providers.tts.cancel()
         now = self.loop.time()
         reaction_ms = (now - decided_at) * 1000.0
+        # For the turn's metrics: the caller's first speech frame → the first stop on the wire
+        # (the pause, when there was one); for text, DTMF or a stop button, request → stop.
+        stopped_at, self._paused_at = self._paused_at or now, None
+        barge_in_ms = (stopped_at - self._speech_run_at) * 1000.0 if reason == "barge_in" else None
         self.emitter(BargeIn(self.session_id, cancelled, reason=reason, reaction_ms=reaction_ms))
         if turn is not None:
-            turn.interrupt(now, reaction_ms)
+            turn.interrupt(now, reaction_ms if barge_in_ms is None else barge_in_ms)
         logger.info(
             "session %s: barge-in (%s) cancelled turn %s", self.session_id, reason, cancelled
         )

@@ -312,7 +312,9 @@ async def test_speech_over_the_agent_pauses_it_at_once_then_barges_in():
         final = await h.wait_event(UserTranscript, is_final=True, text="tell me everything")
         turn_id = final.turn_id
         await h.wait_for(lambda: len([e for e in h.of(AudioFrame) if e.turn_id == turn_id]) >= 25)
-        h.speak(40, silence_ms=0)  # 40 ms of speech: the pause gate, not yet a barge-in
+        h.speak(20, silence_ms=0)
+        await asyncio.sleep(0.02)
+        h.speak(20, silence_ms=0)  # 40 ms of speech: the pause gate, not yet a barge-in
         pause = await h.wait_event(AudioPause, turn_id=turn_id)
         sent = len([e for e in h.of(AudioFrame) if e.turn_id == turn_id])
         assert pause.reason == "speech_onset" and pause.reaction_ms >= 0
@@ -329,6 +331,10 @@ async def test_speech_over_the_agent_pauses_it_at_once_then_barges_in():
         # sent by then (less the lead taken back).
         assert 0 < len(answer.text.split()) <= round(8 * sent / 88)
         assert h.session.history[-1] == {"role": "assistant", "content": answer.text}
+        # The turn's barge-in latency runs from the first speech frame (20 ms before the
+        # frame that passed the pause gate) to the pause, not from the cancel 0.4 s later.
+        metrics = await h.wait_event(TurnMetrics, turn_id=turn_id)
+        assert 15 <= metrics.barge_in_ms < 400
         await asyncio.sleep(0.1)
         assert h.stale_audio_after_barge_in() == []
         assert h.events.index(pause) < h.events.index(stop)
