@@ -55,30 +55,33 @@ export class Chart {
     ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
     ctx.clearRect(0, 0, width, height);
     ctx.font = "11px system-ui, sans-serif";
-    const pad = { left: 48, right: 10, top: 10, bottom: 24 };
-    const plotW = width - pad.left - pad.right;
-    const plotH = height - pad.top - pad.bottom;
     const values = this.rows.flatMap((row) => this.series.map((s) => row[s.key]))
       .filter((v) => typeof v === "number");
+    const max = niceMax(values.length ? Math.max(...values) : 0);
+    const ticks = [0, 1, 2, 3, 4].map((i) => (max / 4) * i);
+    const tickLabels = ticks.map((v) => `${Math.round(v)} ${this.unit}`);
+    // The y labels are right-aligned against the plot: pad by the widest one as drawn.
+    const labelW = Math.max(...tickLabels.map((text) => ctx.measureText(text).width));
+    const pad = { left: Math.ceil(labelW) + 8, right: 10, top: 10, bottom: 24 };
+    const plotW = width - pad.left - pad.right;
+    const plotH = height - pad.top - pad.bottom;
     if (!values.length) {
       ctx.fillStyle = "#667085";
-      ctx.fillText("No turns measured yet", pad.left, pad.top + plotH / 2);
+      ctx.fillText("No turns measured yet", 8, pad.top + plotH / 2);
       return;
     }
-    const max = niceMax(Math.max(...values));
     const y = (v) => pad.top + plotH - (v / max) * plotH;
     ctx.strokeStyle = "#e3e6eb";
     ctx.fillStyle = "#667085";
     ctx.textAlign = "right";
     ctx.textBaseline = "middle";
-    for (let i = 0; i <= 4; i++) {
-      const v = (max / 4) * i;
+    ticks.forEach((v, i) => {
       ctx.beginPath();
       ctx.moveTo(pad.left, y(v));
       ctx.lineTo(width - pad.right, y(v));
       ctx.stroke();
-      ctx.fillText(`${Math.round(v)} ${this.unit}`, pad.left - 4, y(v));
-    }
+      ctx.fillText(tickLabels[i], pad.left - 4, y(v));
+    });
     const n = this.labels.length;
     const slot = plotW / Math.max(1, n);
     const x = (i) => pad.left + slot * i + slot / 2;
