@@ -282,3 +282,4 @@ $("lookup-profile-btn").addEventListener("click", async () => {
 });
 
 refreshSessionUi();
+import("./session_history.js").then((m) => m.restoreConversation({ sessionId: state.sessionId, transcript, agentBadge: $("active-agent") }));

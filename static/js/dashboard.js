@@ -1,8 +1,9 @@
 // The dashboard: live sessions and calls, a session's transcript as it happens, latency charts.
 // Live traffic comes from the dashboard relay socket (all sessions for staff, else the chosen one).
 
-import { api, el, formatMs, formatTime, wsUrl } from "./api.js";
+import { api, el, formatTime, wsUrl } from "./api.js";
 import { Chart, STAGE_COLORS } from "./chart.js";
+import { fetchSessionHistory, prependTurns } from "./session_history.js";
 import { LATENCY_STAGES, Transcript, agentLabel } from "./transcript.js";
 
 const $ = (id) => document.getElementById(id);
@@ -15,6 +16,9 @@ const state = {
   relayScope: null,
   retries: 0,
   turnRows: [],
+  selection: 0, // bumped by each select(): a slow history answer for an older pick is dropped
+  liveSince: null, // server time of the first live message of the selected session
+  liveAgent: false, // the selected session's agent is known from a live message
 };
 window.__dashboard = { envelopes: 0, sessionEnvelopes: 0 };
 
@@ -31,7 +35,10 @@ const summaryChart = new Chart($("summary-chart"), {
 });
 
 const transcript = new Transcript($("dashboard-transcript"), {
-  onAgent: (agent) => { $("selected-agent").textContent = agentLabel(agent); },
+  onAgent: (agent) => {
+    state.liveAgent = true;
+    $("selected-agent").textContent = agentLabel(agent);
+  },
   onMetrics: (m) => {
     const turn = m.turn_id ?? m.turn_number;
     state.turnRows = state.turnRows.filter((row) => row.turn !== turn);
@@ -106,38 +113,39 @@ async function loadSummary() {
 }
 
 async function select(sessionId) {
+  const selection = ++state.selection;
   state.selected = sessionId;
   state.turnRows = [];
+  state.liveSince = null;
+  state.liveAgent = false;
   const url = new URL(window.location.href);
   url.searchParams.set("session_id", sessionId);
   history.replaceState(null, "", url);
   $("selected-title").textContent = sessionId;
+  $("selected-agent").textContent = "—";
   transcript.clear();
   drawTurns();
   renderSessions();
   if (!isStaff) connectRelay(sessionId);
+  // Live messages are shown as they come while the history loads; the history goes above them,
+  // and the stored agent (written after the fact) never replaces one a live message named.
+  let detail;
   try {
-    const detail = await api(`/api/v1/metrics/session/${encodeURIComponent(sessionId)}`, {
-      query: { include_turns: "true" },
-    });
-    $("selected-agent").textContent = agentLabel(detail.active_agent) || "—";
-    for (const turn of detail.turns || []) {
-      const turnId = `past-${turn.turn_number}`;
-      if (turn.user_text) transcript.handle({ type: "event", payload: { type: "user", turn_id: turnId, message: turn.user_text } });
-      if (turn.assistant_text) {
-        transcript.handle({ type: "event", sender: turn.agent, payload: {
-          type: "assistant", turn_id: turnId, message: turn.assistant_text, active_agent: turn.agent,
-          interrupted: turn.interrupted } });
-      }
-      transcript.handle({ type: "turn_metrics", payload: {
-        turn_id: turnId, turn_number: turn.turn_number, stt_latency_ms: turn.stt_latency_ms,
-        llm_ttft_ms: turn.llm_ttfb_ms, tts_ttfb_ms: turn.tts_ttfb_ms,
-        first_audio_ms: turn.total_latency_ms, barge_in_ms: turn.barge_in_ms } });
-    }
-    if ((detail.turns || []).length) transcript.system("— live from here —");
+    detail = await fetchSessionHistory(sessionId);
   } catch (error) {
-    if (error.status !== 404) transcript.system(`History unavailable: ${error.message}`, "error");
+    if (selection === state.selection) transcript.system(`History unavailable: ${error.message}`, "error");
+    return;
   }
+  if (!detail || selection !== state.selection) return;
+  if (!state.liveAgent) $("selected-agent").textContent = agentLabel(detail.active_agent) || "—";
+  const past = [];
+  prependTurns(transcript, detail.turns, {
+    liveSince: state.liveSince,
+    onMetrics: (m) => past.push({ ...m, turn: m.turn_number }),
+    note: "— live from here —",
+  });
+  state.turnRows = [...past, ...state.turnRows];
+  drawTurns();
 }
 
 // --- live relay -----------------------------------------------------------------------------
@@ -168,6 +176,7 @@ function onEnvelope(envelope) {
   if (!state.selected && isStaff && sessionId) select(sessionId);
   if (sessionId && sessionId === state.selected) {
     window.__dashboard.sessionEnvelopes += 1;
+    state.liveSince ??= envelope.ts || envelope.timestamp || envelope.at || null;
     transcript.handle(envelope);
   }
 }
