@@ -11,6 +11,7 @@ Run on its own with `python -m calls.fake_acs` (see `--help`).
 
 from calls.fake_acs.event_grid import Delivery, EventGridFake, post_events
 from calls.fake_acs.media import MediaStreamHook, MediaStreamRequest, open_media_socket
+from calls.fake_acs.recording import FakeRecording
 from calls.fake_acs.server import FakeAcsServer
 from calls.fake_acs.signing import ACS_JWT_ISSUER, AcsJwtSigner
 from calls.fake_acs.state import FakeCall, IncomingCallInvite, RecordedRequest
@@ -22,6 +23,7 @@ __all__ = [
     "EventGridFake",
     "FakeAcsServer",
     "FakeCall",
+    "FakeRecording",
     "IncomingCallInvite",
     "MediaStreamHook",
     "MediaStreamRequest",

@@ -26,6 +26,7 @@ from calls.fake_acs import events as ev
 from calls.fake_acs.event_grid import Delivery, post_events
 from calls.fake_acs.handler import AcsError, RestHandler
 from calls.fake_acs.media import MediaStreamHook, MediaStreamRequest, open_media_socket
+from calls.fake_acs.recording import RECORDINGS_PREFIX, FakeRecording, RecordingOperations
 from calls.fake_acs.signing import AcsJwtSigner, new_access_key
 from calls.fake_acs.state import FakeCall, IncomingCallInvite, RecordedRequest
 
@@ -34,7 +35,7 @@ logger = logging.getLogger(__name__)
 CALLS_PREFIX = "/calling/callConnections"
 
 
-class FakeAcsServer:
+class FakeAcsServer(RecordingOperations):
     """The fake service. Use as a context manager, or `start()` / `stop()`.
 
     Args:
@@ -68,6 +69,8 @@ class FakeAcsServer:
         self.verify_hmac = verify_hmac
         self.calls: dict[str, FakeCall] = {}
         self.invites: dict[str, IncomingCallInvite] = {}
+        self.recordings: dict[str, FakeRecording] = {}
+        self._failed_recording_starts: list[str] = []
         self.requests: list[RecordedRequest] = []
         self.deliveries: list[Delivery] = []
         self._failures: dict[str, list[AcsError]] = {}
@@ -181,7 +184,8 @@ class FakeAcsServer:
                 self._disconnect(call, "The remote participant hung up.")
 
     def fail_next(self, operation: str, *, status: int, code: str, message: str) -> None:
-        """Answer the next `operation` ("create", "answer", "terminate", ...) with an error."""
+        """Answer the next `operation` ("create", "answer", "terminate", "start_recording",
+        "stop_recording", ...) with an error."""
         with self._lock:
             self._failures.setdefault(operation, []).append(AcsError(status, code, message))
 
@@ -348,6 +352,7 @@ class FakeAcsServer:
             )
         )
         self._queue_callbacks(call, events)
+        self._stop_call_recordings(call)  # ACS reports the end of a recording after the call's
         self._actions.put(lambda: self._end_media(call))
 
     def _end_media(self, call: FakeCall) -> None:
@@ -412,6 +417,8 @@ class FakeAcsServer:
                 return self._answer_call(body)
             if method == "POST" and path in (CALLS_PREFIX + ":reject", CALLS_PREFIX + ":redirect"):
                 return self._drop_invite(body, path.rsplit(":", 1)[1])
+            if path == RECORDINGS_PREFIX or path.startswith(RECORDINGS_PREFIX + "/"):
+                return self._handle_recording(method, path, body)
             if not path.startswith(CALLS_PREFIX + "/"):
                 raise AcsError(404, "NotFound", f"No route {method} {path}.")
             rest = path[len(CALLS_PREFIX) + 1 :]
