@@ -19,12 +19,17 @@ from dataclasses import dataclass
 
 from azure.communication.callautomation import (
     AudioFormat,
+    AzureBlobContainerRecordingStorage,
     CallAutomationClient,
     CallConnectionProperties,
     MediaStreamingAudioChannelType,
     MediaStreamingContentType,
     MediaStreamingOptions,
     PhoneNumberIdentifier,
+    RecordingChannel,
+    RecordingContent,
+    RecordingFormat,
+    RecordingProperties,
     StreamingTransportType,
     TranscriptionOptions,
 )
@@ -203,3 +208,41 @@ async def create_call_async(**kwargs) -> CallConnectionProperties:
 
 async def answer_call_async(**kwargs) -> CallConnectionProperties:
     return await asyncio.to_thread(functools.partial(answer_call, **kwargs))
+
+
+def recording_container_url() -> str:
+    """Blob container that receives recordings; blank: ACS's own storage (kept 24 h)."""
+    return str(getattr(settings, "ACS_RECORDING_CONTAINER_URL", "") or "")
+
+
+def start_recording(*, server_call_id: str) -> RecordingProperties:
+    """Record a connected call: audio only, one channel per participant, WAV.
+
+    The file goes to the Blob container of `ACS_RECORDING_CONTAINER_URL` (ACS's managed
+    identity needs write access to it) when set, else to ACS's default storage.
+    `RecordingStateChanged` callbacks come to the app's callback URL.
+    """
+    container_url = recording_container_url()
+    storage = AzureBlobContainerRecordingStorage(container_url) if container_url else None
+    try:
+        return get_client().start_recording(
+            server_call_id=server_call_id,
+            recording_state_callback_url=callback_url(),
+            recording_content_type=RecordingContent.AUDIO,
+            recording_channel_type=RecordingChannel.UNMIXED,
+            recording_format_type=RecordingFormat.WAV,
+            recording_storage=storage,
+        )
+    except AzureError as exc:
+        raise _failed("start recording", exc) from exc
+
+
+def stop_recording(recording_id: str) -> bool:
+    """Stop a recording. False when ACS no longer knows it (it ended with the call)."""
+    try:
+        get_client().stop_recording(recording_id)
+    except ResourceNotFoundError:
+        return False
+    except AzureError as exc:
+        raise _failed("stop recording", exc) from exc
+    return True

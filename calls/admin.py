@@ -22,10 +22,11 @@ class CallAdmin(admin.ModelAdmin):
         "status",
         "streaming_mode",
         "record_call",
+        "recording_state",
         "created_at",
         "ended_at",
     )
-    list_filter = ("status", "direction", "streaming_mode", "record_call")
+    list_filter = ("status", "direction", "streaming_mode", "record_call", "recording_state")
     search_fields = (
         "call_connection_id",
         "server_call_id",
@@ -34,9 +35,11 @@ class CallAdmin(admin.ModelAdmin):
         "to_number",
         "session_id",
         "browser_session_id",
+        "recording_id",
     )
     date_hierarchy = "created_at"
-    readonly_fields = ("id", "created_at", "updated_at")
+    # Set by ACS's callbacks: editing them would only make the record disagree with ACS.
+    readonly_fields = ("id", "recording_id", "recording_state", "created_at", "updated_at")
     inlines = [CallEventInline]
 
 

@@ -37,6 +37,17 @@ class StreamingMode(models.TextChoices):
     VOICE_LIVE = "voice_live", "Voice Live (realtime)"
 
 
+class RecordingState(models.TextChoices):
+    """A call recording as ACS reports it (`active`/`inactive`), or `failed` to start.
+
+    Blank: nothing was recorded (the call was not asked to be, or never connected).
+    """
+
+    ACTIVE = "active", "Active"
+    INACTIVE = "inactive", "Inactive"
+    FAILED = "failed", "Failed"
+
+
 class Call(models.Model):
     """One ACS call connection, inbound or outbound.
 
@@ -48,6 +59,7 @@ class Call(models.Model):
     Direction = CallDirection
     Status = CallStatus
     StreamingMode = StreamingMode
+    RecordingState = RecordingState
 
     FINAL_STATUSES = frozenset({CallStatus.DISCONNECTED, CallStatus.FAILED})
 
@@ -69,7 +81,15 @@ class Call(models.Model):
     streaming_mode = models.CharField(
         max_length=16, choices=StreamingMode.choices, default=StreamingMode.MEDIA
     )
-    record_call = models.BooleanField(default=False)
+    record_call = models.BooleanField(
+        default=False, help_text="Record the call (audio, unmixed WAV) once it connects."
+    )
+    recording_id = models.CharField(
+        max_length=256, blank=True, default="", help_text="ACS recording id, once started."
+    )
+    recording_state = models.CharField(
+        max_length=16, choices=RecordingState.choices, blank=True, default=""
+    )
     browser_session_id = models.CharField(
         max_length=128, blank=True, default="", help_text="Browser session that placed the call."
     )
@@ -108,6 +128,10 @@ class Call(models.Model):
                 name="calls_call_streaming_mode_valid",
             ),
             models.CheckConstraint(
+                condition=Q(recording_state__in=["", *RecordingState.values]),
+                name="calls_call_recording_state_valid",
+            ),
+            models.CheckConstraint(
                 condition=Q(ended_at__isnull=True) | Q(ended_at__gte=models.F("created_at")),
                 name="calls_call_ended_after_created",
             ),
@@ -131,7 +155,8 @@ class Call(models.Model):
 
 
 class CallEvent(models.Model):
-    """An event ACS delivered (a Call Automation callback or an Event Grid event).
+    """An event ACS delivered (a Call Automation callback or an Event Grid event), or one this
+    app recorded itself when ACS refused a request outright (source `app`).
 
     Delivery is at-least-once, so `event_id` is unique: a redelivered event is ignored.
     """
@@ -139,6 +164,7 @@ class CallEvent(models.Model):
     class Source(models.TextChoices):
         CALLBACK = "callback", "Call Automation callback"
         EVENT_GRID = "event_grid", "Event Grid"
+        APP = "app", "This app (a request ACS refused)"
 
     call = models.ForeignKey(
         Call, on_delete=models.CASCADE, related_name="events", null=True, blank=True
@@ -156,7 +182,7 @@ class CallEvent(models.Model):
                 condition=~Q(event_id=""), name="calls_callevent_event_id_not_empty"
             ),
             models.CheckConstraint(
-                condition=Q(source__in=["callback", "event_grid"]),
+                condition=Q(source__in=["callback", "event_grid", "app"]),
                 name="calls_callevent_source_valid",
             ),
         ]

@@ -97,6 +97,8 @@ class CallSerializer(serializers.ModelSerializer):
             "to_number",
             "streaming_mode",
             "record_call",
+            "recording_id",
+            "recording_state",
             "browser_session_id",
             "session_id",
             "disconnect_reason",

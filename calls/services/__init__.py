@@ -24,6 +24,7 @@ from calls.services.lifecycle import (
     call_terminate_async,
     event_grid_process,
 )
+from calls.services.recording import call_recording_start, call_recording_stop
 from calls.services.simulated import call_simulated_create, call_simulated_end
 
 __all__ = [
@@ -35,6 +36,8 @@ __all__ = [
     "call_answer_incoming",
     "call_initiate",
     "call_mark_media_connected",
+    "call_recording_start",
+    "call_recording_stop",
     "call_simulated_create",
     "call_simulated_end",
     "call_terminate",

@@ -18,6 +18,11 @@ from calls.services.common import (
     lock_call,
     relay_on_commit,
 )
+from calls.services.recording import (
+    RECORDING_EVENTS,
+    recording_event_apply,
+    recording_start_queue,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +39,9 @@ class CallbackOutcome:
 
 
 def _find_call_for_update(data: dict) -> Call | None:
-    """The call a callback is about: by call connection id, else by our operation context.
+    """The call a callback is about: by call connection id, else by our operation context,
+    else (recording events sent to the recording state callback URL) by recording id or
+    server call id.
 
     The operation context matters for the first callbacks of an outbound call, which may
     arrive before the create response has told us the call connection id.
@@ -47,12 +54,32 @@ def _find_call_for_update(data: dict) -> Call | None:
     try:
         call_id = uuid.UUID(str(data.get("operationContext") or ""))
     except ValueError:
-        return None
+        return _find_recorded_call_for_update(data)
     call = lock_call(pk=call_id)
     if call and call_connection_id and not call.call_connection_id:
         call.call_connection_id = call_connection_id
         call.session_id = call.session_id or call_connection_id
     return call
+
+
+def _find_recorded_call_for_update(data: dict) -> Call | None:
+    recording_id = str(data.get("recordingId") or "")
+    server_call_id = str(data.get("serverCallId") or "")
+    if recording_id:
+        found = lock_call(recording_id=recording_id)
+        if found:
+            return found
+    if server_call_id and (recording_id or "recordingId" in data):
+        # The newest call on that server call that asked to be recorded (a server call can
+        # hold several call connections).
+        latest = (
+            Call.objects.filter(server_call_id=server_call_id, record_call=True)
+            .order_by("-created_at")
+            .values_list("pk", flat=True)
+            .first()
+        )
+        return lock_call(pk=latest) if latest else None
+    return None
 
 
 def _apply_event(call: Call, short_type: str, data: dict) -> dict:
@@ -62,6 +89,8 @@ def _apply_event(call: Call, short_type: str, data: dict) -> dict:
     message = str(result.get("message") or "") if isinstance(result, dict) else ""
     call.server_call_id = call.server_call_id or str(data.get("serverCallId") or "")[:1024]
     call.correlation_id = call.correlation_id or str(data.get("correlationId") or "")[:128]
+    if short_type in RECORDING_EVENTS:
+        return recording_event_apply(call, short_type, data)
     if call.is_final:
         return {}
     if short_type == "CallConnected":
@@ -152,6 +181,9 @@ def _callback_event_apply_atomic(*, event_id: str, event_type: str, data: dict) 
     previous = call.status
     extra = _apply_event(call, short_type, data)
     call.save()
+    first_connect = previous in (CallStatus.INITIATING, CallStatus.RINGING)
+    if short_type == "CallConnected" and first_connect and call.record_call:
+        recording_start_queue(call)
     if call.status != previous:
         logger.info(
             "call %s: %s → %s (%s)", call.call_connection_id, previous, call.status, short_type

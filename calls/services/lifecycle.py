@@ -10,7 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from calls import acs_client
-from calls.models import Call, CallEvent, CallStatus
+from calls.models import Call, CallEvent, CallStatus, RecordingState
 from calls.services.common import (
     EVENT_GRID_VALIDATION,
     INCOMING_CALL,
@@ -26,6 +26,7 @@ from calls.services.common import (
     resolve_streaming_mode,
     validate_e164,
 )
+from calls.services.recording import call_recording_stop
 
 logger = logging.getLogger(__name__)
 
@@ -185,9 +186,15 @@ def call_terminate(*, call_connection_id: str, reason: str = "normal") -> Termin
         raise UnknownCall(f"No call with call_connection_id {call_connection_id!r}.")
     if call.is_final:
         return TerminateOutcome(call=call, already_ended=True)
+    # Stopped before the hang-up so the recording ends on the app's request, not on ACS noticing
+    # the call is gone; a failure to stop does not keep the call up.
+    recording_ended = call_recording_stop(call)
     known_to_acs = acs_client.hang_up(call_connection_id)
     with transaction.atomic():
         call = lock_call(pk=call.pk)
+        if recording_ended and call.recording_state == RecordingState.ACTIVE:
+            call.recording_state = RecordingState.INACTIVE
+            call.save(update_fields=["recording_state", "updated_at"])
         if call.is_final:
             return TerminateOutcome(call=call, already_ended=True)
         call.status = CallStatus.DISCONNECTED
