@@ -41,6 +41,16 @@ def acs_settings_check(app_configs=None, **kwargs):
                 id="calls.W001",
             )
         )
+    container_url = str(getattr(settings, "ACS_RECORDING_CONTAINER_URL", "") or "")
+    if container_url and not container_url.startswith("https://"):
+        problems.append(
+            Error(
+                "ACS_RECORDING_CONTAINER_URL must be the https URL of a Blob container.",
+                hint="e.g. https://<account>.blob.core.windows.net/<container>, or leave it "
+                "blank to keep recordings in ACS's own storage.",
+                id="calls.E003",
+            )
+        )
     if not settings.DEBUG and settings.BASE_URL.startswith("http://"):
         problems.append(
             Warning(

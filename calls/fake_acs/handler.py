@@ -89,7 +89,7 @@ def _control(fake: FakeAcsServer, method: str, path: str, body: Any) -> tuple[in
     """Operator routes for the command line: ring the app, hang up as the caller, list calls."""
     body = body if isinstance(body, dict) else {}
     if method == "GET" and path == "/_fake/calls":
-        return 200, {"calls": fake.call_properties()}
+        return 200, {"calls": fake.call_properties(), "recordings": fake.recording_properties()}
     if method == "POST" and path == "/_fake/incoming":
         if not body.get("webhook_url"):
             raise AcsError(400, "BadRequest", "webhook_url is required.")

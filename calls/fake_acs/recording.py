@@ -82,6 +82,14 @@ class RecordingOperations:
         with self._lock:
             self._failed_recording_starts.append(message)
 
+    def recording_properties(self) -> list[dict]:
+        """Every recording the fake holds, with the call it records."""
+        with self._lock:
+            return [
+                {**r.properties(), "callConnectionId": r.call_connection_id}
+                for r in self.recordings.values()
+            ]
+
     def _handle_recording(self, method: str, path: str, body: Any) -> tuple[int, Any]:
         if method == "POST" and path == RECORDINGS_PREFIX:
             return self._start_recording(body)

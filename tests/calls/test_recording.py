@@ -8,12 +8,15 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from calls.auth import event_grid_webhook_url
+from calls.checks import acs_settings_check
 from calls.fake_acs import EventGridFake
 from calls.models import Call
 from tests.calls.conftest import CALLBACK_SECRET, requests_to
+from tests.calls.factories import cloud_event, make_call
 from voiceproject.celery import app as celery_app
 
 TARGET = "+14255550123"
+CALLBACKS = "/api/v1/calls/callbacks"
 CONTAINER_URL = "https://callrecords.blob.core.windows.net/recordings"
 
 
@@ -229,3 +232,40 @@ def test_inbound_call_answered_with_the_record_preference_is_recorded(live_acs, 
     (start,) = requests_to(fake_acs, "POST", "/calling/recordings")
     assert start.body["callLocator"]["serverCallId"] == invite.server_call_id == call.server_call_id
     assert call.recording_state == "active"
+
+
+def test_recording_events_without_a_call_connection_id_find_the_recorded_call(
+    api_client, acs_settings, db
+):
+    """Events sent to the recording state callback URL may name only the server call."""
+    call = make_call(server_call_id="scid-recorded", record_call=True)
+    other = make_call(server_call_id="scid-other", record_call=True)
+    event = cloud_event(call, "RecordingStateChanged", recordingId="rec-1", state="active")
+    del event["data"]["callConnectionId"]
+
+    response = api_client.post(f"{CALLBACKS}?token={CALLBACK_SECRET}", [event], format="json")
+
+    assert response.status_code == 200, response.json()
+    call.refresh_from_db()
+    assert call.recording_id == "rec-1" and call.recording_state == "active"
+    later = cloud_event(call, "RecordingStateChanged", recordingId="rec-1", state="inactive")
+    later["data"] = {"recordingId": "rec-1", "state": "inactive"}  # the recording id alone
+    assert (
+        api_client.post(f"{CALLBACKS}?token={CALLBACK_SECRET}", [later], format="json").status_code
+        == 200
+    )
+    call.refresh_from_db()
+    other.refresh_from_db()
+    assert call.recording_state == "inactive"
+    assert other.recording_id == "" and other.recording_state == ""
+
+
+def test_recording_container_must_be_https(settings):
+    settings.ACS_JWKS_URL = settings.ACS_JWT_AUDIENCE = ""
+    settings.BASE_URL = "https://voice.example.com"
+    settings.ACS_RECORDING_CONTAINER_URL = "http://callrecords.blob.core.windows.net/recordings"
+
+    assert [p.id for p in acs_settings_check()] == ["calls.E003"]
+
+    settings.ACS_RECORDING_CONTAINER_URL = CONTAINER_URL
+    assert acs_settings_check() == []
