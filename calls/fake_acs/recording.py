@@ -69,7 +69,8 @@ def _start_request_error(body: Any) -> str | None:
 
 
 class RecordingOperations:
-    """Mixed into `FakeAcsServer`; every method runs with the server's lock held."""
+    """Mixed into `FakeAcsServer`. The public methods take the server's lock; the private ones
+    run with it held (by `FakeAcsServer.handle` or `_disconnect`)."""
 
     calls: dict[str, FakeCall]
     recordings: dict[str, FakeRecording]

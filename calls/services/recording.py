@@ -78,9 +78,11 @@ def call_recording_start(*, call_id: uuid.UUID | str) -> Call | None:
 
 
 @transaction.atomic
-def _start_refused(*, call_id: uuid.UUID, exc: Exception) -> Call:
+def _start_refused(*, call_id: uuid.UUID, exc: Exception) -> Call | None:
     """Store ACS's refusal like the `StartRecordingFailed` callback it would otherwise send."""
     call = lock_call(pk=call_id)
+    if call is None:
+        return None
     status_code = getattr(exc, "status_code", None)
     payload = {
         "callConnectionId": call.call_connection_id,
