@@ -123,7 +123,9 @@ class Call:
         providers = ProviderSet(
             stt=ScriptedSTT(default="what is my balance", partial_every_frames=0),
             tts=FakeTTS(ms_per_char=30.0, chunk_ms=200.0),
-            llm=ScriptedLLM(script=[[answer]] * 1000),
+            # The same answer to every turn (a script of one entry per turn would keep
+            # a thousand lists per call alive, which a real call does not have).
+            llm=ScriptedLLM(respond=lambda request: [answer]),
             vad=SileroVAD(**(vad or {})),
         )
         self.session = ConversationSession(
