@@ -7,6 +7,7 @@
     .venv/bin/python bench/engine.py --skip-fakes --no-speculation --eot-ms 500  # as before
     .venv/bin/python bench/engine.py --skip-fakes --barge-in  # offline: true onset -> stop
     .venv/bin/python bench/engine.py --skip-fakes --barge-in --pause-ms 0  # without the pause
+    .venv/bin/python bench/engine.py --skip-fakes --skip-offline --greetings 20  # phrase cache
 
 Part 1 (zero-latency fakes: scripted STT, instant scripted LLM, instant tone TTS, energy VAD,
 real-time pacing, synchronous emit). Each turn: 200 ms of speech, then silence; the clock
@@ -45,7 +46,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from media.engine.audio import resample, rms_dbfs, silence, tone
 from media.engine.config import EngineConfig
-from media.engine.events import AudioFrame, AudioPause, BargeIn, TurnMetrics, UserTranscript
+from media.engine.events import (
+    AssistantFinal,
+    AudioFrame,
+    AudioPause,
+    BargeIn,
+    TurnMetrics,
+    UserTranscript,
+)
 from media.engine.session import ConversationSession
 from media.engine.snapshot import AgentRoster, AgentSnapshot, ToolSpec
 from media.providers import DEFAULT_PROVIDERS, ProviderSet, build_providers
@@ -339,11 +347,75 @@ async def _barge_in_run(clips, roster, factory, config: EngineConfig) -> list[fl
     return results
 
 
+class CachedTTS:
+    """The session's TTS through the process's phrase cache, as `media.conversation` sets it."""
+
+    def __init__(self, inner, cache) -> None:
+        self.inner = inner
+        self.cache = cache
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def synthesize(self, text, voice):
+        from media.providers.phrase_cache import synthesize_cached
+
+        return synthesize_cached(self.cache, "bench", self.inner, text, voice)
+
+
+async def bench_greetings(sessions: int) -> dict[str, list[float]]:
+    """Session start -> first greeting frame, piper, without and with the phrase cache."""
+    from dataclasses import replace
+
+    from media.providers.phrase_cache import PhraseCache
+
+    greeting = "Hello, thank you for calling. How can I help you today?"
+    roster = AgentRoster({"Offline": AgentSnapshot("Offline", greeting=greeting)}, "Offline")
+    factory = build_providers(DEFAULT_PROVIDERS)
+    factory.preload()
+    results: dict[str, list[float]] = {}
+    for label, cache in (("synthesized", None), ("phrase cache", PhraseCache(32 << 20))):
+        results[label] = []
+        for i in range(sessions + 1):
+            first: list[float] = []
+            done = asyncio.Event()
+
+            def emit(event, first=first, done=done) -> None:
+                if type(event) is AudioFrame and not first:
+                    first.append(time.perf_counter())
+                elif type(event) is AssistantFinal:
+                    done.set()
+
+            providers = factory.create()
+            if cache is not None:
+                providers = replace(providers, tts=CachedTTS(providers.tts, cache))
+            session = ConversationSession(
+                session_id=f"greet-{i}", roster=roster, providers=providers,
+                tool_runner=NoTools(), emit=emit, output_sample_rate_hz=16000,
+            )  # fmt: skip
+            started = time.perf_counter()
+            await session.start()
+            ready = time.perf_counter()
+            while not first:  # noqa: ASYNC110 - a bench poll
+                await asyncio.sleep(0.001)
+            if i:  # the first session of each series warms up (and fills the cache)
+                results[label].append((first[0] - started) * 1000)
+                results.setdefault(f"{label}, providers' start", []).append(
+                    (ready - started) * 1000
+                )
+            await done.wait()  # the greeting was spoken (a phrase is kept once synthesized)
+            await session.close()
+    return results
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--turns", type=int, default=300)
     parser.add_argument("--utterances", type=int, default=20)
     parser.add_argument("--skip-offline", action="store_true")
+    parser.add_argument(
+        "--greetings", type=int, default=0, help="offline: N sessions' greeting, cache off/on"
+    )
     parser.add_argument("--skip-fakes", action="store_true")
     parser.add_argument("--offline-runs", type=int, default=1)
     parser.add_argument("--eot-ms", type=int, default=EngineConfig().end_of_turn_silence_ms)
@@ -370,6 +442,10 @@ async def main() -> None:
             print(f"  VAD onset decision -> stop event (pause): {percentiles(fakes['barge'])}")
             print(f"  barge-in gate -> BargeIn (cancel):        {percentiles(fakes['cancel'])}")
             print(f"  audio frames of a cancelled turn after its stop: {int(fakes['stale'][0])}")
+    if args.greetings:
+        print(f"\n[3] greeting, session start -> first audio frame (ms), piper, {args.greetings}")
+        for label, values in (await bench_greetings(args.greetings)).items():
+            print(f"  {label:30s} {percentiles(values)}; load average {load_average()}")
     if args.skip_offline:
         return
     config = EngineConfig(

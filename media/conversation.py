@@ -38,6 +38,7 @@ from media.engine.events import (
 from media.engine.session import ConversationSession, SessionStartError
 from media.providers import ProviderFactory, ProviderSet, build_providers
 from media.providers.base import TTS, ProviderContext, ProviderStartError
+from media.providers.phrase_cache import PhraseCache, phrase_cache, synthesize_cached
 from media.providers.realtime import RealtimeFactory
 from media.tts_pool import TTSPool, TTSPoolExhausted
 from metrics import selectors as metrics_selectors
@@ -73,11 +74,21 @@ def realtime_factory() -> RealtimeFactory | None:
 class PooledTTS(TTS):
     """A session's lease on a pooled synthesizer: closing it gives it back to the pool."""
 
-    def __init__(self, pool: TTSPool, session_id: str, voice: str) -> None:
+    def __init__(
+        self,
+        pool: TTSPool,
+        session_id: str,
+        voice: str,
+        *,
+        cache_key: str = "",
+        cache: PhraseCache | None = None,
+    ) -> None:
         super().__init__()
         self.pool = pool
         self.lease_session_id = session_id
         self.voice = voice
+        self.cache_key = cache_key  # which synthesizer, for the phrase cache
+        self.cache = cache
         self.inner: TTS | None = None
 
     @property
@@ -93,7 +104,7 @@ class PooledTTS(TTS):
         self.context = context
 
     def synthesize(self, text, voice):
-        return self.inner.synthesize(text, voice)
+        return synthesize_cached(self.cache, self.cache_key, self.inner, text, voice)
 
     def cancel(self) -> None:
         if self.inner is not None:
@@ -251,7 +262,13 @@ class Conversation:
         providers = provider_factory().create()
         backend = settings.SPEECH_PROVIDERS["tts"]["BACKEND"]
         pool_key = f"{backend}|{roster.get(roster.entry_agent).voice.name}"
-        return replace(providers, tts=PooledTTS(configure_tts_pool(), self.session_id, pool_key))
+        cache = phrase_cache(settings.TTS_PHRASE_CACHE_MB * 1024 * 1024)
+        # The same phrase sounds different with another backend or its options.
+        cache_key = json.dumps(settings.SPEECH_PROVIDERS["tts"], sort_keys=True, default=str)
+        tts = PooledTTS(
+            configure_tts_pool(), self.session_id, pool_key, cache_key=cache_key, cache=cache
+        )
+        return replace(providers, tts=tts)
 
     # -- the consumer's controls --------------------------------------------------------------
 

@@ -264,3 +264,19 @@ def tts_pool_snapshot():
 
     pool = default_pool()
     return pool.snapshot() if pool is not None else None
+
+
+def phrase_cache_counts() -> dict[str, int] | None:
+    """The process's TTS phrase cache: phrases, bytes and hits (None when it is off)."""
+    from media.providers.phrase_cache import phrase_cache
+
+    cache = phrase_cache(settings.TTS_PHRASE_CACHE_MB * 1024 * 1024)
+    if cache is None:
+        return None
+    return {
+        "phrases": len(cache),
+        "bytes": cache.size_bytes,
+        "max_bytes": cache.max_bytes,
+        "hits": cache.hits,
+        "misses": cache.misses,
+    }

@@ -257,6 +257,8 @@ ACS_JWT_ISSUER = env.str(
 )
 # `transcription` mode: ACS's own speech-to-text needs an Azure AI services resource.
 ACS_COGNITIVE_SERVICES_ENDPOINT = env.str("ACS_COGNITIVE_SERVICES_ENDPOINT", default="")
+# Calls started with record_call: a Blob container (https URL) for the WAVs, else ACS's storage.
+ACS_RECORDING_CONTAINER_URL = env.str("ACS_RECORDING_CONTAINER_URL", default="")
 ACS_TRANSCRIPTION_LOCALE = env.str("ACS_TRANSCRIPTION_LOCALE", default="en-US")
 
 AZURE_SPEECH_KEY = env.str("AZURE_SPEECH_KEY", default="")
@@ -394,6 +396,8 @@ TTS_POOL_WARM_VOICES = env.list("TTS_POOL_WARM_VOICES", default=[])  # kept warm
 TTS_POOL_WARM_PER_VOICE = env.int("TTS_POOL_WARM_PER_VOICE", default=1)
 TTS_POOL_ACQUIRE_TIMEOUT_S = env.float("TTS_POOL_ACQUIRE_TIMEOUT_S", default=5.0)
 TTS_POOL_MAX_WAITERS = env.int("TTS_POOL_MAX_WAITERS", default=32)
+# Synthesized short phrases (greetings, fixed answers; none with digits) kept per process.
+TTS_PHRASE_CACHE_MB = env.int("TTS_PHRASE_CACHE_MB", default=32)  # 0: off
 
 LOGGING = {
     "version": 1,

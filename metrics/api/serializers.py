@@ -217,6 +217,14 @@ class TTSPoolHealthSerializer(serializers.Serializer):
     timestamp = serializers.DateTimeField()
 
 
+class PhraseCacheSerializer(serializers.Serializer):
+    phrases = serializers.IntegerField()
+    bytes = serializers.IntegerField()
+    max_bytes = serializers.IntegerField()
+    hits = serializers.IntegerField()
+    misses = serializers.IntegerField()
+
+
 class TTSPoolMetricsSerializer(serializers.Serializer):
     active_sessions = serializers.IntegerField()
     allocations_total = serializers.IntegerField()
@@ -236,6 +244,9 @@ class TTSPoolMetricsSerializer(serializers.Serializer):
     rejections = serializers.IntegerField(help_text="Acquisitions refused: pool full")
     factory_failures = serializers.IntegerField()
     peak_active_sessions = serializers.IntegerField()
+    phrase_cache = PhraseCacheSerializer(
+        allow_null=True, help_text="Phrases spoken from memory (null: TTS_PHRASE_CACHE_MB=0)"
+    )
     timestamp = serializers.DateTimeField()
 
 

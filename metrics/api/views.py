@@ -140,7 +140,11 @@ class TTSPoolMetricsView(APIView):
 
     @extend_schema(responses=TTSPoolMetricsSerializer, tags=["tts"])
     def get(self, request):
-        body = {**asdict(_pool_snapshot()), "timestamp": timezone.now()}
+        body = {
+            **asdict(_pool_snapshot()),
+            "phrase_cache": selectors.phrase_cache_counts(),
+            "timestamp": timezone.now(),
+        }
         return Response(TTSPoolMetricsSerializer(body).data)
 
 

@@ -128,3 +128,19 @@ async def test_a_provider_that_cannot_start_fails_the_open_with_its_name(fake_sp
         await _open("glue-3", Sink())
     session = await ConversationSession.objects.aget(session_id="glue-3")
     assert session.status == "failed"
+
+
+async def test_the_next_callers_greeting_comes_from_the_phrase_cache(fake_speech, settings):
+    from media.providers.phrase_cache import phrase_cache
+
+    settings.TTS_PHRASE_CACHE_MB = 7  # a cache of its own for this test
+    cache = phrase_cache(7 * 1024 * 1024)
+    greetings = []
+    for session_id in ("cache-1", "cache-2"):
+        sink = Sink()
+        conversation = await _open(session_id, sink)
+        await sink.wait_for(lambda: any(e.is_greeting for e in sink.of(AssistantFinal)))  # noqa: B023
+        greetings.append(b"".join(e.pcm for e in sink.of(AudioFrame)))
+        await conversation.close()
+    assert (cache.misses, cache.hits) == (1, 1)  # the second greeting was not synthesized
+    assert greetings[0] == greetings[1] and greetings[0]

@@ -214,6 +214,9 @@ def test_pool_endpoints_report_the_live_pool(client, configured_pool):
     assert metrics["allocations_new"] == 2
     assert metrics["queue_depth"] == 0
     assert metrics["max_size"] == 3
+    cache = metrics["phrase_cache"]
+    assert cache["max_bytes"] == 32 * 1024 * 1024 and cache["bytes"] <= cache["max_bytes"]
+    assert {"phrases", "hits", "misses"} <= set(cache)
     health = client.get("/api/v1/tts/dedicated/health")
     assert health.status_code == 200
     assert health.json()["status"] == "healthy"
