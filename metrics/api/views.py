@@ -1,8 +1,9 @@
 from dataclasses import asdict
 
+from django.conf import settings
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema
-from rest_framework.exceptions import NotFound, PermissionDenied
+from rest_framework.exceptions import NotAuthenticated, NotFound, PermissionDenied
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -68,10 +69,13 @@ class SessionListView(APIView):
 class SessionDetailView(APIView):
     """Latency per stage (avg/min/max/p50/p95/p99), token usage and duration of one session.
 
-    Transcripts (`include_turns=true`) are shown to staff and to the session's own user.
+    Transcripts (`include_turns=true`) are shown to staff and to the session's own user. A
+    session nobody owns (an anonymous conversation) is readable, turns included, by whoever
+    knows its id where anonymous conversations are allowed (`BROWSER_ALLOW_ANONYMOUS`), as its
+    socket and its dashboard relay are: a reloaded page shows its earlier turns.
     """
 
-    permission_classes = [IsAuthenticated]
+    permission_classes = [AllowAny]
 
     @extend_schema(
         parameters=[SessionDetailQuerySerializer],
@@ -85,7 +89,13 @@ class SessionDetailView(APIView):
         if session is None:
             raise NotFound(f"Session {session_id} not found")
         include_turns = query.validated_data["include_turns"]
-        if include_turns and not (request.user.is_staff or session.user_id == request.user.id):
+        user = request.user
+        open_to_all = session.user_id is None and settings.BROWSER_ALLOW_ANONYMOUS
+        if not (user.is_authenticated or open_to_all):
+            raise NotAuthenticated("Sign in to read this session.")
+        if include_turns and not (
+            open_to_all or user.is_staff or session.user_id == getattr(user, "id", None)
+        ):
             raise PermissionDenied("Only staff or the session's user may read its turns.")
         detail = selectors.session_metrics(session=session, include_turns=include_turns)
         return Response(SessionDetailSerializer(detail).data)

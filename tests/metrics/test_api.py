@@ -87,7 +87,10 @@ def test_percentiles_are_defined_for_few_samples(auth_client):
     assert stats["first_audio"]["p99_ms"] <= stats["first_audio"]["max_ms"]
 
 
-def test_turns_are_shown_to_staff_and_to_the_session_user_only(auth_client, user, staff_client):
+def test_turns_are_shown_to_staff_and_to_the_session_user_only(
+    auth_client, user, staff_client, settings
+):
+    settings.BROWSER_ALLOW_ANONYMOUS = False  # "theirs", unowned, is not open to all
     _record_conversation("mine", user_id=user.id, turns=2)
     _record_conversation("theirs", turns=2)
     mine = auth_client.get("/api/v1/metrics/session/mine?include_turns=true")
@@ -102,6 +105,23 @@ def test_turns_are_shown_to_staff_and_to_the_session_user_only(auth_client, user
     assert auth_client.get("/api/v1/metrics/session/theirs").status_code == 200
     staff = staff_client.get("/api/v1/metrics/session/theirs?include_turns=true")
     assert len(staff.json()["turns"]) == 2
+
+
+def test_an_anonymous_conversation_is_readable_where_those_are_allowed(
+    client, auth_client, user, settings
+):
+    _record_conversation("anon-1", turns=2)
+    _record_conversation("owned-1", user_id=user.id, turns=1)
+    settings.BROWSER_ALLOW_ANONYMOUS = False
+    assert client.get("/api/v1/metrics/session/anon-1").status_code in (401, 403)
+    settings.BROWSER_ALLOW_ANONYMOUS = True
+    response = client.get("/api/v1/metrics/session/anon-1?include_turns=true")
+    assert response.status_code == 200 and len(response.json()["turns"]) == 2
+    assert auth_client.get("/api/v1/metrics/session/anon-1?include_turns=true").status_code == 200
+    # A signed-in user's session stays theirs.
+    assert client.get("/api/v1/metrics/session/owned-1").status_code in (401, 403)
+    owned = client.get("/api/v1/metrics/session/owned-1?include_turns=true")
+    assert owned.status_code in (401, 403)
 
 
 @pytest.mark.django_db
