@@ -32,6 +32,7 @@ def call_simulated_create(
         from_number=from_number,
         to_number=to_number,
         status=Call.Status.CONNECTED,
+        connected_at=timezone.now(),  # answered at once: the call's duration counts from here
         streaming_mode=streaming_mode,
         session_id=session_id or call_connection_id,
         caller_display_name="simulate_call",

@@ -60,3 +60,13 @@ def test_list_rejects_bad_parameters(auth_client, db, query):
 
 def test_list_needs_authentication(api_client, calls):
     assert api_client.get("/api/v1/calls/").status_code == 401
+
+
+def test_a_simulated_call_has_a_duration_once_it_ends(auth_client, db):
+    from calls.services import call_simulated_create, call_simulated_end
+
+    call_id, _ = call_simulated_create(streaming_mode="media")
+    call_simulated_end(call_connection_id=call_id)
+    listed = auth_client.get("/api/v1/calls/", {"status_filter": "disconnected"}).json()["calls"]
+    (call,) = [c for c in listed if c["call_id"] == call_id]
+    assert call["duration"] is not None and call["duration"] >= 0
