@@ -239,7 +239,7 @@ class OutputPacer:
 
     def _tick(self) -> None:
         queue = self._queue
-        if not queue:
+        if not queue or self._paused:
             return
         now = self.loop.time()
         frame_s = self.frame_s
@@ -281,5 +281,5 @@ class OutputPacer:
             is_last = bool(queue) and queue[0][0] == turn_id and not queue[0][2]
             # A barge-in inside send_frame clears the queue, which ends this loop.
             self._send_frame(turn_id, frame, index, is_last)
-            if self._run_sent != sent or self._run_start != run_start:
-                return  # cleared inside send_frame (a barge-in); a refill ticked on its own
+            if self._paused or self._run_sent != sent or self._run_start != run_start:
+                return  # paused or cleared inside send_frame; a refill ticked on its own

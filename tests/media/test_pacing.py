@@ -114,18 +114,37 @@ def test_clear_stops_the_frames_and_a_new_answer_starts_a_fresh_run():
     assert [t for t, _ in second[:LEAD_FRAMES]] == [restart] * LEAD_FRAMES
 
 
-def test_a_barge_in_inside_send_frame_ends_the_run():
-    loop = VirtualLoop()
+def stopping_pacer(
+    loop: VirtualLoop, at_index: int, stop: str, lead_ms: int
+) -> tuple[OutputPacer, list[int]]:
+    """A pacer whose transport calls `pacer.<stop>()` while delivering frame `at_index`, once."""
     sent: list[int] = []
-    pacer: OutputPacer
 
     def send(turn_id: int, pcm: bytes, index: int, is_last: bool) -> None:
         sent.append(index)
-        if index == 5:
-            pacer.clear()  # the session stops the turn while the frame is being delivered
+        if index == at_index and sent.count(index) == 1:
+            getattr(pacer, stop)()
 
-    pacer = OutputPacer(loop, 16000, send, lambda turn_id: None, lead_ms=60)  # type: ignore[arg-type]
+    pacer = OutputPacer(loop, 16000, send, lambda turn_id: None, lead_ms=lead_ms)  # type: ignore[arg-type]
+    return pacer, sent
+
+
+def test_a_barge_in_inside_send_frame_ends_the_run():
+    loop = VirtualLoop()
+    pacer, sent = stopping_pacer(loop, 5, "clear", lead_ms=60)
     pacer.enqueue(1, tone(1000, 16000), None)
     loop.advance(1.0)
     assert sent == list(range(6))
     assert not pacer.is_playing()
+
+
+def test_a_pause_inside_send_frame_sends_nothing_more_and_resume_plays_on():
+    loop = VirtualLoop()
+    pacer, sent = stopping_pacer(loop, 8, "pause", lead_ms=0)
+    pacer.enqueue(1, tone(400, 16000), None)
+    loop.advance(0.5)
+    assert sent[-1] == 8 and pacer.paused  # nothing after the pause
+    pacer.resume()
+    loop.advance(0.5)
+    after = sent[sent.index(8) + 1 :]  # from where the listener stopped hearing, to the end
+    assert after == list(range(after[0], 20)) and after[0] <= 9
