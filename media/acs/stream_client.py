@@ -434,14 +434,18 @@ def fake_acs_hook(scenario: Scenario, clients: list[AcsMediaStreamClient] | None
 
 
 async def speak_text(text: str, sample_rate_hz: int) -> bytes:
-    """`text` spoken by the local TTS (piper, else espeak-ng) as PCM16 at `sample_rate_hz`."""
+    """`text` spoken by the local TTS (piper, else espeak-ng) as PCM16 at `sample_rate_hz`.
+
+    Piper's random variation is off: the same text is the same caller every time, so a
+    simulated call can be repeated.
+    """
     from media.engine.audio import resample
     from media.engine.snapshot import VoiceSpec
     from media.engine.threads import SessionWorkers, ThreadBridge
     from media.providers.base import ProviderContext
     from media.providers.local import LocalTTS
 
-    tts = LocalTTS()
+    tts = LocalTTS(noise_scale=0.0, noise_w_scale=0.0)
     workers = SessionWorkers(ThreadBridge.for_loop(asyncio.get_running_loop()))
     await tts.start(ProviderContext("caller", workers, tts.sample_rate_hz))
     try:

@@ -297,15 +297,26 @@ class LocalTTS(TTS):
     """Offline TTS: piper with the bundled en-US "joe" voice, or espeak-ng when piper is absent.
 
     Options: `engine` = "auto" (piper if installed, else espeak-ng), "piper" or "espeak";
-    `espeak_voice` (default "en-us"). Output is 22 050 Hz PCM16; the engine resamples.
+    `espeak_voice` (default "en-us"); `noise_scale`, `noise_w_scale`: piper's random variation
+    of voice and timing (default: the voice's; 0: the same audio for the same text every time,
+    as a simulated caller or a test wants). Output is 22 050 Hz PCM16; the engine resamples.
     Piper runs in the worker pool (one chunk per sentence); espeak-ng runs as a subprocess
     whose stdout is streamed.
     """
 
     sample_rate_hz = 22050
 
-    def __init__(self, engine: str = "auto", espeak_voice: str = "en-us", **options: Any) -> None:
+    def __init__(
+        self,
+        engine: str = "auto",
+        espeak_voice: str = "en-us",
+        noise_scale: float | None = None,
+        noise_w_scale: float | None = None,
+        **options: Any,
+    ) -> None:
         super().__init__(**options)
+        self.noise_scale = noise_scale
+        self.noise_w_scale = noise_w_scale
         if engine == "auto":
             engine = "piper" if _PiperVoice.available() else "espeak"
         if engine not in ("piper", "espeak"):
@@ -349,7 +360,11 @@ class LocalTTS(TTS):
     async def _piper(self, text: str, voice: VoiceSpec) -> AsyncIterator[bytes]:
         from piper import SynthesisConfig
 
-        config = SynthesisConfig(length_scale=1.0 / _rate_factor(voice.rate if voice else ""))
+        config = SynthesisConfig(
+            length_scale=1.0 / _rate_factor(voice.rate if voice else ""),
+            noise_scale=self.noise_scale,
+            noise_w_scale=self.noise_w_scale,
+        )
         piper_voice = _PiperVoice.get()
 
         def chunks():

@@ -227,7 +227,7 @@ async def test_pocketsphinx_utterance_continues_after_a_pause():
     from media.providers.local import LocalTTS
     from tests.media.test_local_providers import synthesize
 
-    tts = LocalTTS(engine="piper")
+    tts = LocalTTS(engine="piper", noise_scale=0.0, noise_w_scale=0.0)
 
     async def spoken(text: str) -> bytes:
         """Piper's speech at 16 kHz without its leading and trailing silence."""

@@ -34,7 +34,7 @@ def speech_16k() -> bytes:
     """A spoken sentence (piper) at 16 kHz with 300 ms of silence before and 600 ms after."""
 
     async def make() -> bytes:
-        tts = LocalTTS(engine="piper")
+        tts = LocalTTS(engine="piper", noise_scale=0.0, noise_w_scale=0.0)
         loop = asyncio.get_running_loop()
         await tts.start(ProviderContext("tts", SessionWorkers(ThreadBridge.for_loop(loop))))
         pcm = b"".join([c async for c in tts.synthesize("Please check my account.", VoiceSpec())])
