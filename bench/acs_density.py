@@ -39,7 +39,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "voiceproject.settings")
 
 from media.acs import codec
 from media.engine.config import EngineConfig
-from media.engine.events import AudioFrame, BargeIn
+from media.engine.events import AudioFrame, AudioPause, BargeIn
 from media.engine.session import ConversationSession
 from media.engine.snapshot import AgentRoster, AgentSnapshot
 from media.providers import ProviderSet
@@ -117,6 +117,7 @@ class Call:
         self.last_frame_at: dict[int, float] = {}
         self.intervals: list[float] = []
         self.speech_started_at: float | None = None
+        self.stopped_turn: int | None = None  # as the media consumer: one StopAudio per stop
         self.barge_in_ms: list[float] = []  # caller's first speech frame in → stop out
         self.reaction_ms: list[float] = []  # VAD decision → stop out (the engine's figure)
         self.loop = asyncio.get_running_loop()
@@ -149,11 +150,18 @@ class Call:
             if last is not None and event.index > LEAD_FRAMES:
                 self.intervals.append(now - last)
             self.last_frame_at[event.turn_id] = now
-        elif kind is BargeIn:
+            self.stopped_turn = None
+        elif kind is AudioPause or kind is BargeIn:
+            # The pause puts the StopAudio on the wire; the barge-in right after it sends none.
+            if kind is BargeIn and self.stopped_turn == event.turn_id:
+                return
+            self.stopped_turn = event.turn_id
             self.stops += len(codec.STOP_AUDIO) > 0
-            if event.reason == "barge_in" and self.speech_started_at is not None:
+            by_speech = kind is AudioPause or event.reason == "barge_in"
+            if by_speech and self.speech_started_at is not None:
                 self.barge_in_ms.append((self.loop.time() - self.speech_started_at) * 1000)
                 self.reaction_ms.append(event.reaction_ms)
+                self.speech_started_at = None
 
     def receive(self, text: str, speech_starts: bool = False) -> None:
         if speech_starts:
