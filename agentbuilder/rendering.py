@@ -14,7 +14,10 @@ from django.conf import settings
 from jinja2 import TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
-_env = SandboxedEnvironment(autoescape=False, keep_trailing_newline=False)
+# trim_blocks/lstrip_blocks: a line holding only a {% block tag %} leaves no blank line behind.
+_env = SandboxedEnvironment(
+    autoescape=False, keep_trailing_newline=False, trim_blocks=True, lstrip_blocks=True
+)
 
 
 def template_error(source: str) -> str | None:

@@ -43,8 +43,14 @@ async function loadVoices() {
   try {
     const body = await api("/api/v1/agent-builder/voices");
     const select = form.elements.voice;
-    select.replaceChildren(...(body.voices || []).map((voice) =>
-      el("option", { value: voice.name }, `${voice.display_name || voice.name} (${voice.category || ""})`)));
+    const groups = new Map();  // category -> its voices, in the catalogue's order
+    for (const voice of body.voices || []) {
+      const category = voice.category || "other";
+      if (!groups.has(category)) groups.set(category, []);
+      groups.get(category).push(el("option", { value: voice.name }, voice.display_name || voice.name));
+    }
+    select.replaceChildren(...[...groups].map(([category, options]) =>
+      el("optgroup", { label: category.toUpperCase() === "HD" ? "HD" : category[0].toUpperCase() + category.slice(1) }, ...options)));
     if (body.default_voice) select.value = body.default_voice;
   } catch (error) {
     notice(`Voices unavailable: ${error.message}`, "bad");

@@ -87,3 +87,16 @@ def test_session_agent_validates_its_tools_against_enabled_agents(library):
     Agent.objects.filter(name="Concierge").update(enabled=False, is_entry_point=False)
     with pytest.raises(ValidationError):
         agent.full_clean(exclude=["created_by"])
+
+
+def test_a_line_with_only_a_block_tag_leaves_no_blank_line():
+    from agentbuilder.rendering import render
+
+    source = (
+        "You help callers.\n{% if caller_name %}\nThe caller is {{ caller_name }}.\n"
+        "{% endif %}\nBe brief."
+    )
+    assert render(source, {"caller_name": "Jane"}) == (
+        "You help callers.\nThe caller is Jane.\nBe brief."
+    )
+    assert render(source, {}) == "You help callers.\nBe brief."
