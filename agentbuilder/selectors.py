@@ -217,8 +217,7 @@ def roster_build(*, session_id: str | None = None, variables: dict | None = None
 
     Template context: built-in defaults < the agent's template variables < what is known about
     the session's demo caller < `variables`. The session agent, when there is one, is the entry
-    agent. Saving one under an agent's name is refused; if such an agent appears later, the
-    session agent replaces it for that session.
+    agent. A session agent under an agent's exact name replaces that agent for its session.
     """
     agents = list(agent_list(enabled_only=True))
     session_agent = session_agent_get(session_id=session_id) if session_id else None

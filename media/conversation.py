@@ -23,6 +23,7 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 from django.conf import settings
+from django.db import connections
 
 from agentbuilder import selectors as agents
 from browser.protocol import encode_event, make_envelope
@@ -36,6 +37,7 @@ from media.engine.events import (
     TurnMetrics,
 )
 from media.engine.session import ConversationSession, SessionStartError
+from media.engine.threads import SessionWorkers, ThreadBridge
 from media.providers import ProviderFactory, ProviderSet, build_providers
 from media.providers.base import TTS, ProviderContext, ProviderStartError
 from media.providers.phrase_cache import PhraseCache, phrase_cache, synthesize_cached
@@ -64,6 +66,47 @@ def _factory(config_json: str) -> ProviderFactory:
 def provider_factory() -> ProviderFactory:
     """The provider factory of the current settings (cached per configuration)."""
     return _factory(json.dumps(settings.SPEECH_PROVIDERS, sort_keys=True, default=str))
+
+
+def tts_cache_key() -> str:
+    """The phrase cache's name for the configured TTS: the same phrase sounds different with
+    another backend or its options."""
+    return json.dumps(settings.SPEECH_PROVIDERS["tts"], sort_keys=True, default=str)
+
+
+def phrase_cache_warm() -> int:
+    """Synthesize every enabled agent's greeting and return greeting into the phrase cache, so
+    that a process's first caller hears the greeting at once too. Returns how many phrases
+    were synthesized. Blocking (it runs its own event loop): call it at start-up, off the
+    server's loop."""
+    cache = phrase_cache(settings.TTS_PHRASE_CACHE_MB * 1024 * 1024)
+    if cache is None:
+        return 0
+    try:
+        roster = agents.roster_build()
+    finally:
+        connections.close_all()  # this thread's connections: it ends soon
+    phrases = {
+        (text, agent.voice)
+        for agent in roster.agents.values()
+        for text in (agent.greeting, agent.return_greeting)
+        if text and cache.cacheable(text)
+    }
+
+    async def synthesize_all() -> None:
+        loop = asyncio.get_running_loop()
+        tts = provider_factory().create().tts
+        workers = SessionWorkers(ThreadBridge.for_loop(loop))
+        await tts.start(ProviderContext("phrase-cache", workers, tts.sample_rate_hz))
+        try:
+            for text, voice in sorted(phrases, key=lambda p: p[0]):
+                async for _ in synthesize_cached(cache, tts_cache_key(), tts, text, voice):
+                    pass
+        finally:
+            await tts.close()
+
+    asyncio.run(synthesize_all())
+    return len(phrases)
 
 
 def realtime_factory() -> RealtimeFactory | None:
@@ -263,10 +306,8 @@ class Conversation:
         backend = settings.SPEECH_PROVIDERS["tts"]["BACKEND"]
         pool_key = f"{backend}|{roster.get(roster.entry_agent).voice.name}"
         cache = phrase_cache(settings.TTS_PHRASE_CACHE_MB * 1024 * 1024)
-        # The same phrase sounds different with another backend or its options.
-        cache_key = json.dumps(settings.SPEECH_PROVIDERS["tts"], sort_keys=True, default=str)
         tts = PooledTTS(
-            configure_tts_pool(), self.session_id, pool_key, cache_key=cache_key, cache=cache
+            configure_tts_pool(), self.session_id, pool_key, cache_key=tts_cache_key(), cache=cache
         )
         return replace(providers, tts=tts)
 

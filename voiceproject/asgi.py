@@ -22,18 +22,24 @@ logger = logging.getLogger(__name__)
 
 
 def _preload_speech_models() -> None:
-    """Load the shared speech models (pocketsphinx, piper, Silero) before the first caller.
+    """Load the shared speech models (pocketsphinx, piper, Silero) before the first caller,
+    then synthesize the agents' greetings into the phrase cache.
 
     Loading takes seconds on a small machine; without this the first conversation of a fresh
     process waits for it before its greeting.
     """
-    from media.conversation import provider_factory
+    from media.conversation import phrase_cache_warm, provider_factory
 
     try:
         provider_factory().preload()
         logger.info("speech models loaded")
     except Exception:
         logger.exception("speech models could not be preloaded; sessions will load them")
+        return
+    try:
+        logger.info("agents' greetings synthesized ahead: %d", phrase_cache_warm())
+    except Exception as exc:  # noqa: BLE001 - e.g. no database yet: callers synthesize them
+        logger.warning("greetings could not be synthesized ahead: %s", exc)
 
 
 threading.Thread(target=_preload_speech_models, name="preload-speech", daemon=True).start()

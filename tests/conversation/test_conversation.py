@@ -144,3 +144,20 @@ async def test_the_next_callers_greeting_comes_from_the_phrase_cache(fake_speech
         await conversation.close()
     assert (cache.misses, cache.hits) == (1, 1)  # the second greeting was not synthesized
     assert greetings[0] == greetings[1] and greetings[0]
+
+
+async def test_greetings_synthesized_at_start_up_serve_the_first_caller(fake_speech, settings):
+    from asgiref.sync import sync_to_async
+
+    from media.conversation import phrase_cache_warm
+    from media.providers.phrase_cache import phrase_cache
+
+    settings.TTS_PHRASE_CACHE_MB = 5  # a cache of its own for this test
+    cache = phrase_cache(5 * 1024 * 1024)
+    warmed = await sync_to_async(phrase_cache_warm, thread_sensitive=False)()
+    assert warmed >= 7 and len(cache) == warmed  # every shipped agent's greetings
+    sink = Sink()
+    conversation = await _open("warm-1", sink)
+    await sink.wait_for(lambda: any(e.is_greeting for e in sink.of(AssistantFinal)))
+    await conversation.close()
+    assert cache.hits == 1 and cache.misses == warmed  # the caller's greeting was ready
