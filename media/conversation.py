@@ -254,7 +254,10 @@ class Conversation:
             raise ConversationStartError(str(exc)) from exc
         tool_runner = agents.tool_runner_for(roster)
         self.resumed = state is not None and bool(state.history or state.active_agent)
-        config = config or EngineConfig(end_of_turn_silence_ms=settings.END_OF_TURN_SILENCE_MS)
+        config = config or EngineConfig(
+            end_of_turn_silence_ms=settings.END_OF_TURN_SILENCE_MS,
+            barge_in_pause_ms=settings.BARGE_IN_PAUSE_MS,
+        )
         session_kwargs = dict(
             session_id=self.session_id,
             roster=roster,

@@ -289,6 +289,8 @@ SESSION_AGENT_TTL_SECONDS = env.int("SESSION_AGENT_TTL_SECONDS", default=86400)
 # Browser conversations without signing in: on in DEBUG (make run), off in production.
 BROWSER_ALLOW_ANONYMOUS = env.bool("BROWSER_ALLOW_ANONYMOUS", default=DEBUG)
 END_OF_TURN_SILENCE_MS = env.int("END_OF_TURN_SILENCE_MS", default=400)
+# Speech over the agent that stops its audio at once (resumed if it was a noise); 0 = off.
+BARGE_IN_PAUSE_MS = env.int("BARGE_IN_PAUSE_MS", default=40)
 
 
 def _require(*names: str, why: str) -> None:

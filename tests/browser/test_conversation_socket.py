@@ -169,6 +169,27 @@ async def test_microphone_audio_is_heard(fake_speech):
     await client.close()
 
 
+@pytest.mark.parametrize("pause_ms", [40, 0])
+async def test_talking_over_the_agent_stops_it_first_then_cancels(fake_speech, settings, pause_ms):
+    settings.SPEECH_PROVIDERS["tts"]["OPTIONS"] = {"ms_per_char": 60}  # a long greeting
+    settings.BARGE_IN_PAUSE_MS = pause_ms
+    client = await connect(f"?session_id=conv-pause-{pause_ms}")
+    await client.until(lambda m: m.get("type") == "audio_data")
+    t = np.arange(320) / 16000
+    speech = (np.sin(2 * np.pi * 300 * t) * 12000).astype("<i2").tobytes()
+    for _ in range(10):  # 200 ms of speech over the greeting
+        await client.send(bytes_data=speech)
+    cancel = await client.until(lambda m: m.get("action") == "tts_cancelled")
+    stops = [m for m in client.messages if m.get("action") == "audio_stop"]
+    before_cancel = [m for m in stops if client.messages.index(m) < client.messages.index(cancel)]
+    if pause_ms:  # the audio stopped (provisionally) before the answer was cancelled
+        assert [m["resumable"] for m in before_cancel] == [True]
+        assert before_cancel[0]["turn_id"] == cancel["turn_id"]
+    else:  # the stop waited for the barge-in
+        assert before_cancel == []
+    await client.close()
+
+
 async def test_reconnect_resumes_with_the_return_greeting(fake_speech):
     first = await connect("?session_id=conv-resume-1")
     await first.until(is_greeting)
