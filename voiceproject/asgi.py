@@ -4,6 +4,7 @@ Origin checks are per route: browser sockets validate Origin in `browser.routing
 the ACS media socket has no browser Origin and authenticates with its JWT or secret instead.
 """
 
+import gc
 import logging
 import os
 import threading
@@ -50,3 +51,9 @@ application = ProtocolTypeRouter(
         "websocket": AuthMiddlewareStack(URLRouter(websocket_urlpatterns)),
     }
 )
+
+# Django, the apps and their libraries leave about 140k objects that live as long as the
+# process. A full collection walked them all: about 80 ms with the event loop stopped, and
+# every caller's audio with it. Frozen, they are left out of collections (0 ms); what sessions
+# allocate later is collected as usual.
+gc.freeze()
