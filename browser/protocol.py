@@ -315,35 +315,27 @@ def _tool_end(event: ToolEnd, session_id: str) -> dict[str, Any]:
     return message
 
 
+def _control(action: str, event: BargeIn | AudioPause, session_id: str, at: str) -> dict:
+    return {
+        "type": "control",
+        "action": action,
+        "reason": event.reason,
+        "turn_id": event.turn_id,
+        "reaction_ms": round(event.reaction_ms, 3),
+        "at": at,
+        "session_id": session_id,
+    }
+
+
 def barge_in_controls(event: BargeIn, *, session_id: str) -> list[dict[str, Any]]:
     """The two control messages of a barge-in: stop synthesis, then flush playback."""
     at = _now_iso()
-    return [
-        {
-            "type": "control",
-            "action": action,
-            "reason": event.reason,
-            "turn_id": event.turn_id,
-            "reaction_ms": round(event.reaction_ms, 3),
-            "at": at,
-            "session_id": session_id,
-        }
-        for action in ("tts_cancelled", "audio_stop")
-    ]
+    return [_control(action, event, session_id, at) for action in ("tts_cancelled", "audio_stop")]
 
 
 def audio_pause_control(event: AudioPause, *, session_id: str) -> dict[str, Any]:
     """A provisional stop: flush playback, keep the turn (its audio may resume)."""
-    return {
-        "type": "control",
-        "action": "audio_stop",
-        "resumable": True,
-        "reason": event.reason,
-        "turn_id": event.turn_id,
-        "reaction_ms": round(event.reaction_ms, 3),
-        "at": _now_iso(),
-        "session_id": session_id,
-    }
+    return {**_control("audio_stop", event, session_id, _now_iso()), "resumable": True}
 
 
 def encode_event(

@@ -196,8 +196,7 @@ class OutputPacer:
         if not self._paused:
             return
         self._paused = False
-        if self._wake_step is None:
-            self._tick()
+        self._tick()  # the pause dropped any pending wake-up
 
     def enqueue(self, turn_id: int, pcm: bytes, segment: SpokenSegment | None) -> None:
         """Queue PCM16 audio at the transport rate for `turn_id`."""
@@ -208,7 +207,7 @@ class OutputPacer:
             segment.frames_total += len(frames)
         queue = self._queue
         queue.extend([(turn_id, segment, f) for f in frames])
-        if self._wake_step is None and not self._paused:
+        if self._wake_step is None:
             self._tick()
 
     def end_turn(self, turn_id: int, segment: SpokenSegment | None = None) -> None:
@@ -219,7 +218,7 @@ class OutputPacer:
                 segment.frames_total += 1
             self._queue.append((turn_id, segment, rest))
         self._queue.append((turn_id, None, b""))  # end-of-turn marker
-        if self._wake_step is None and not self._paused:
+        if self._wake_step is None:
             self._tick()
 
     def clear(self) -> int:

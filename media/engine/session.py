@@ -4,25 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 from collections import deque
-from collections.abc import Callable, Mapping
 from typing import Any
 
 from media.engine.audio import InputFramer
 from media.engine.config import EngineConfig
 from media.engine.dtmf import DtmfCollector
-from media.engine.emitter import EventEmitter
 from media.engine.events import (
     AudioFrame,
     AudioPause,
     BargeIn,
-    Event,
     SessionError,
     UserTranscript,
 )
 from media.engine.pacing import OutputPacer
-from media.engine.snapshot import AgentRoster, ToolContext, ToolRunner
+from media.engine.session_base import SessionBase
 from media.engine.speculation import FINAL, MAX_RESUME_FRAMES, STALE, SpeculationMixin
 from media.engine.threads import SessionWorkers, ThreadBridge
 from media.engine.turn import Turn
@@ -37,7 +33,7 @@ class SessionStartError(RuntimeError):
     """A provider could not start, so the conversation cannot."""
 
 
-class ConversationSession(SpeculationMixin):
+class ConversationSession(SpeculationMixin, SessionBase):
     """One conversation: 20 ms PCM16 frames in, events (text, audio frames, stops) out.
 
     Input: :meth:`push_audio` frames go through the VAD on the loop, in order (a batched VAD
@@ -68,41 +64,11 @@ class ConversationSession(SpeculationMixin):
     """
 
     def __init__(
-        self,
-        *,
-        session_id: str,
-        roster: AgentRoster,
-        providers: Any,
-        tool_runner: ToolRunner,
-        emit: Callable[[Event], Any],
-        output_sample_rate_hz: int = 16000,
-        config: EngineConfig | None = None,
-        history: list[dict[str, Any]] | None = None,
-        active_agent: str | None = None,
-        resumed: bool = False,
-        tool_state: Mapping[str, Any] | None = None,
-        turns_before: int = 0,
+        self, *, providers: Any, output_sample_rate_hz: int = 16000, **conversation: Any
     ) -> None:
-        self.session_id = session_id
-        self.roster = roster
+        """`conversation`: the arguments of :class:`~media.engine.session_base.SessionBase`."""
+        super().__init__(output_sample_rate_hz=output_sample_rate_hz, **conversation)
         self.providers = providers
-        self.tool_runner = tool_runner
-        self.output_sample_rate_hz = output_sample_rate_hz
-        self.config = config or EngineConfig()
-        self.history: list[dict[str, Any]] = list(history or [])
-        if active_agent and active_agent not in roster.agents:
-            logger.warning("session %s: unknown agent %r, using entry", session_id, active_agent)
-            active_agent = None
-        self.active_agent: str = active_agent or roster.entry_agent
-        self.tool_state: dict[str, Any] = dict(tool_state or {})
-        self.resumed = resumed
-        self.emitter = EventEmitter(emit, session_id)
-        self.visited_agents: set[str] = {self.active_agent}
-        self.loop: asyncio.AbstractEventLoop | None = None
-        self.workers: SessionWorkers | None = None
-        self.pacer: OutputPacer | None = None
-        self._tool_lock = threading.Lock()
-        self._turn_id = turns_before  # turn ids go on from a resumed session's stored turns
         self._turn_used = True
         self._turn: Turn | None = None
         self._started = False
@@ -118,6 +84,10 @@ class ConversationSession(SpeculationMixin):
         self._silence_ms = 0
         self._quiet_ms = 0  # consecutive frames not counted as speech, in or out of utterances
         self._speech_run_at = 0.0  # arrival of the first frame of the current run of speech
+        # Speech over the agent below this does nothing (the pause's gate, else the barge-in's).
+        self._first_stop_ms = min(
+            (g for g in (cfg.barge_in_pause_ms, cfg.barge_in_min_speech_ms) if g > 0), default=1
+        )
         self._paused_at: float | None = None  # when an audible pause put the stop on the wire
         self._speech_end_at = 0.0
         self._last_speech_at = 0.0
@@ -136,10 +106,6 @@ class ConversationSession(SpeculationMixin):
         self._utt_audio: list[bytes] | None = None  # for resume_utterance after a peek
 
     # -- public API ---------------------------------------------------------------------------
-
-    @property
-    def turn_id(self) -> int:
-        return self._turn_id
 
     @property
     def agent_speaking(self) -> bool:
@@ -236,22 +202,6 @@ class ConversationSession(SpeculationMixin):
             for kind in ("stt", "tts", "llm", "vad"):
                 await _close_quietly(getattr(self.providers, kind), self.session_id)
 
-    # -- used by Turn -------------------------------------------------------------------------
-
-    def switch_agent(self, name: str) -> bool:
-        """Make `name` the active agent; True when it is its first visit in this session."""
-        first_visit = name not in self.visited_agents
-        self.visited_agents.add(name)
-        self.active_agent = name
-        return first_visit
-
-    def run_tool_blocking(
-        self, name: str, arguments: Mapping[str, Any], context: ToolContext
-    ) -> dict:
-        """Run a tool in a worker; one tool at a time per session (they share `tool_state`)."""
-        with self._tool_lock:
-            return self.tool_runner.run(name, arguments, context)
-
     # -- input --------------------------------------------------------------------------------
 
     def _on_frame(self, frame: bytes) -> None:
@@ -309,7 +259,7 @@ class ConversationSession(SpeculationMixin):
                 elif self._silence_ms >= cfg.speculative_silence_ms > 0 and self._can_peek():
                     self._start_peek()
         speech_ms = self._speech_ms
-        if speech_ms and self.agent_speaking:
+        if speech_ms >= self._first_stop_ms and self.agent_speaking:
             if speech_ms >= cfg.barge_in_min_speech_ms and not self._barged_in_utterance:
                 self._barged_in_utterance = True
                 self._barge_in("barge_in", self.loop.time())

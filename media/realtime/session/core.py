@@ -6,17 +6,15 @@ import asyncio
 import binascii
 import json
 import logging
-import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 from media.engine.audio import StreamResampler
-from media.engine.config import EngineConfig
 from media.engine.dtmf import DtmfCollector
-from media.engine.emitter import EventEmitter
-from media.engine.events import Event, SessionError
+from media.engine.events import SessionError
 from media.engine.pacing import OutputPacer
-from media.engine.snapshot import AgentRoster, AgentSnapshot, ToolRunner
+from media.engine.session_base import SessionBase
+from media.engine.snapshot import AgentSnapshot
 from media.engine.threads import SessionWorkers, ThreadBridge
 from media.providers.base import ProviderStartError
 from media.realtime.endpoint import RealtimeEndpoint, is_loopback
@@ -36,7 +34,7 @@ logger = logging.getLogger(__name__)
 _MAX_EVENT_BYTES = 16 * 1024 * 1024
 
 
-class RealtimeSession(InboundEventsMixin, ToolCallsMixin, TurnsMixin):
+class RealtimeSession(InboundEventsMixin, ToolCallsMixin, TurnsMixin, SessionBase):
     """One conversation over a realtime service WebSocket (raw JSON events, both dialects).
 
     Same public API and events as :class:`~media.engine.session.ConversationSession`:
@@ -59,46 +57,21 @@ class RealtimeSession(InboundEventsMixin, ToolCallsMixin, TurnsMixin):
     def __init__(
         self,
         *,
-        session_id: str,
-        roster: AgentRoster,
-        tool_runner: ToolRunner,
-        emit: Callable[[Event], Any],
         endpoint: RealtimeEndpoint,
         output_sample_rate_hz: int = REALTIME_SAMPLE_RATE_HZ,
-        config: EngineConfig | None = None,
-        history: list[dict[str, Any]] | None = None,
-        active_agent: str | None = None,
-        resumed: bool = False,
-        tool_state: Mapping[str, Any] | None = None,
-        turns_before: int = 0,
         connect_timeout_s: float = 10.0,
+        **conversation: Any,
     ) -> None:
-        self.session_id = session_id
-        self.roster = roster
-        self.tool_runner = tool_runner
+        """`conversation`: the arguments of :class:`~media.engine.session_base.SessionBase`."""
+        super().__init__(output_sample_rate_hz=output_sample_rate_hz, **conversation)
         self.endpoint = endpoint
-        self.output_sample_rate_hz = output_sample_rate_hz
-        self.config = config or EngineConfig()
-        self.history: list[dict[str, Any]] = list(history or [])
-        if active_agent and active_agent not in roster.agents:
-            active_agent = None
-        self.active_agent: str = active_agent or roster.entry_agent
-        self.visited_agents: set[str] = {self.active_agent}
-        self.tool_state: dict[str, Any] = dict(tool_state or {})
-        self.resumed = resumed
-        self.emitter = EventEmitter(emit, session_id)
         self.connect_timeout_s = connect_timeout_s
-        self.loop: asyncio.AbstractEventLoop | None = None
-        self.workers: SessionWorkers | None = None
-        self.pacer: OutputPacer | None = None
         self.events_received = 0
         self.truncations: list[tuple[str, int]] = []
         self._ws: Any = None
         self._outbox: asyncio.Queue[str | None] = asyncio.Queue()
         self._reader: asyncio.Task | None = None
         self._writer: asyncio.Task | None = None
-        self._tool_lock = threading.Lock()
-        self._turn_id = turns_before  # turn ids go on from a resumed session's stored turns
         self._turn: TurnState | None = None  # the turn the agent is answering
         self._responses: dict[str, ResponseState] = {}
         self._cancelled_responses: set[str] = set()
@@ -112,10 +85,6 @@ class RealtimeSession(InboundEventsMixin, ToolCallsMixin, TurnsMixin):
         self._lost = False
 
     # -- public API -------------------------------------------------------------------------
-
-    @property
-    def turn_id(self) -> int:
-        return self._turn_id
 
     @property
     def agent_speaking(self) -> bool:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from media.engine.events import AgentChange, ToolEnd, ToolStart
@@ -50,14 +49,8 @@ class ToolCallsMixin:
             future.set_result({"success": False, "error": f"unknown tool {name!r}"})
         else:
             context = ToolContext(self.session_id, response.agent, self.tool_state)
-            future = self.workers.bridge.submit(self._run_tool_blocking, name, arguments, context)
+            future = self.workers.bridge.submit(self.run_tool_blocking, name, arguments, context)
         response.tool_jobs[call_id] = future
-
-    def _run_tool_blocking(
-        self: RealtimeSession, name: str, arguments: Mapping[str, Any], context: ToolContext
-    ) -> dict[str, Any]:
-        with self._tool_lock:
-            return self.tool_runner.run(name, arguments, context)
 
     async def _finish_tools(
         self: RealtimeSession, response: ResponseState, turn: TurnState
@@ -147,9 +140,7 @@ class ToolCallsMixin:
                 turn, response, call_id, name, {"success": False, "error": f"no agent {target!r}"}
             )
             return ""
-        first_visit = target not in self.visited_agents
-        self.visited_agents.add(target)
-        self.active_agent = target
+        first_visit = self.switch_agent(target)
         context = {k: v for k, v in arguments.items() if v not in (None, "")}
         details = ", ".join(f"{k}: {v}" for k, v in context.items())
         suffix = (
