@@ -212,7 +212,7 @@ async def answer_call_async(**kwargs) -> CallConnectionProperties:
 
 def recording_container_url() -> str:
     """Blob container that receives recordings; blank: ACS's own storage (kept 24 h)."""
-    return str(getattr(settings, "ACS_RECORDING_CONTAINER_URL", "") or "")
+    return settings.ACS_RECORDING_CONTAINER_URL
 
 
 def start_recording(*, server_call_id: str) -> RecordingProperties:

@@ -41,7 +41,7 @@ def acs_settings_check(app_configs=None, **kwargs):
                 id="calls.W001",
             )
         )
-    container_url = str(getattr(settings, "ACS_RECORDING_CONTAINER_URL", "") or "")
+    container_url = settings.ACS_RECORDING_CONTAINER_URL
     if container_url and not container_url.startswith("https://"):
         problems.append(
             Error(

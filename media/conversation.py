@@ -98,9 +98,10 @@ def phrase_cache_warm() -> int:
         tts = provider_factory().create().tts
         workers = SessionWorkers(ThreadBridge.for_loop(loop))
         await tts.start(ProviderContext("phrase-cache", workers, tts.sample_rate_hz))
+        key = tts_cache_key()
         try:
             for text, voice in sorted(phrases, key=lambda p: p[0]):
-                async for _ in synthesize_cached(cache, tts_cache_key(), tts, text, voice):
+                async for _ in synthesize_cached(cache, key, tts, text, voice):
                     pass
         finally:
             await tts.close()
