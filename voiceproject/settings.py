@@ -278,7 +278,10 @@ AZURE_VOICE_LIVE_MODEL = env.str("AZURE_VOICE_LIVE_MODEL", default="gpt-4o")
 OPENAI_REALTIME_URL = env.str("OPENAI_REALTIME_URL", default="")
 OPENAI_REALTIME_MODEL = env.str("OPENAI_REALTIME_MODEL", default="gpt-realtime")
 
+# local = the best offline recognizer (whisper); pocketsphinx is the quick, less accurate option.
 STT_PROVIDER = env.str("STT_PROVIDER", default="local")
+WHISPER_MODEL_PATH = env.str("WHISPER_MODEL_PATH", default="")  # a CTranslate2 Whisper model
+WHISPER_PROMPT = env.str("WHISPER_PROMPT", default="")  # vocabulary of your domain
 TTS_PROVIDER = env.str("TTS_PROVIDER", default="local")
 LLM_PROVIDER = env.str("LLM_PROVIDER", default="rules")
 VAD_PROVIDER = env.str("VAD_PROVIDER", default="silero")
@@ -301,8 +304,13 @@ def _require(*names: str, why: str) -> None:
 
 def _speech_providers() -> dict[str, dict]:
     """Provider backends by kind, shaped like Django's CACHES: {kind: {BACKEND, OPTIONS}}."""
+    whisper = {"model_path": WHISPER_MODEL_PATH}
+    if WHISPER_PROMPT:
+        whisper["prompt"] = WHISPER_PROMPT
     stt = {
-        "local": ("media.providers.local.PocketsphinxSTT", {}),
+        "local": ("media.providers.whisper.WhisperSTT", whisper),
+        "whisper": ("media.providers.whisper.WhisperSTT", whisper),
+        "pocketsphinx": ("media.providers.local.PocketsphinxSTT", {}),
         "azure": (
             "media.providers.azure_speech.AzureSTT",
             {

@@ -1,7 +1,7 @@
 """Speech and LLM providers, chosen by settings shaped like Django's CACHES.
 
     factory = build_providers({
-        "stt": {"BACKEND": "media.providers.local.PocketsphinxSTT", "OPTIONS": {}},
+        "stt": {"BACKEND": "media.providers.whisper.WhisperSTT", "OPTIONS": {}},
         "tts": {"BACKEND": "media.providers.local.LocalTTS", "OPTIONS": {}},
         "llm": {"BACKEND": "media.providers.rules.RulesDialogueEngine", "OPTIONS": {}},
         "vad": {"BACKEND": "media.providers.vad.SileroVAD", "OPTIONS": {}},
@@ -36,7 +36,7 @@ KINDS = ("stt", "tts", "llm", "vad")
 _BASES: dict[str, type[Provider]] = {"stt": STT, "tts": TTS, "llm": LLM, "vad": VAD}
 
 DEFAULT_PROVIDERS: dict[str, dict[str, Any]] = {
-    "stt": {"BACKEND": "media.providers.local.PocketsphinxSTT", "OPTIONS": {}},
+    "stt": {"BACKEND": "media.providers.whisper.WhisperSTT", "OPTIONS": {}},
     "tts": {"BACKEND": "media.providers.local.LocalTTS", "OPTIONS": {}},
     "llm": {"BACKEND": "media.providers.rules.RulesDialogueEngine", "OPTIONS": {}},
     "vad": {"BACKEND": "media.providers.vad.SileroVAD", "OPTIONS": {}},

@@ -1,0 +1,129 @@
+"""The offline Whisper recognizer (tiny.en from its wheel) for real, through the engine."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from media.engine.audio import resample, silence
+from media.engine.config import EngineConfig
+from media.engine.events import AssistantFinal, TurnMetrics, UserTranscript
+from media.engine.threads import SessionWorkers, ThreadBridge
+from media.providers import DEFAULT_PROVIDERS, build_providers
+from media.providers.base import ProviderContext, SttResult
+from media.providers.fakes import FakeTTS
+from media.providers.local import LocalTTS
+from media.providers.whisper import WhisperSTT, fold_repetitions
+from tests.media.conftest import Harness
+from tests.media.test_local_providers import frames, synthesize
+
+SENTENCE = "My name is Alice Johnson and my social ends in four eight one seven."
+
+
+@pytest.fixture(scope="module")
+def spoken_16k() -> bytes:
+    """The sentence spoken by piper (no random variation), 16 kHz, 300 ms of silence before
+    and 800 ms after."""
+
+    async def make() -> bytes:
+        tts = LocalTTS(engine="piper", noise_scale=0.0, noise_w_scale=0.0)
+        pcm = await synthesize(tts, SENTENCE)
+        return silence(300, 16000) + resample(pcm, tts.sample_rate_hz, 16000) + silence(800, 16000)
+
+    return asyncio.run(make())
+
+
+def test_repeated_sentences_are_folded():
+    assert fold_repetitions("Show me my balance? Show me my balance? Show me") == (
+        "Show me my balance?"
+    )
+    assert fold_repetitions("What are your hours on Saturday? What are your hours on Saturday day?")
+    assert fold_repetitions("No. No, I said 7 2 3 0.") == "No. No, I said 7 2 3 0."
+
+
+def test_whisper_is_the_offline_default():
+    assert DEFAULT_PROVIDERS["stt"]["BACKEND"] == "media.providers.whisper.WhisperSTT"
+    check = WhisperSTT.check()
+    assert check.ok, check.detail
+
+
+async def started(stt: WhisperSTT) -> WhisperSTT:
+    loop = asyncio.get_running_loop()
+    await stt.start(ProviderContext("whisper-test", SessionWorkers(ThreadBridge.for_loop(loop))))
+    return stt
+
+
+async def test_the_name_and_digits_come_out_right(spoken_16k):
+    stt = await started(WhisperSTT(partial_interval_ms=0))
+    results: list[SttResult] = []
+    done = asyncio.Event()
+    stt.set_listener(lambda r: (results.append(r), done.set()))
+    stt.begin_utterance(b"")
+    for frame in frames(spoken_16k):
+        stt.push(frame)
+    stt.end_utterance()
+    await asyncio.wait_for(done.wait(), 30)
+    final = results[-1]
+    assert final.is_final and not final.speculative
+    assert "Alice Johnson" in final.text, final.text
+    assert "".join(c for c in final.text if c.isdigit()).endswith("4817"), final.text
+
+
+async def test_a_peek_leaves_the_utterance_open_and_answers_in_order(spoken_16k):
+    """A peek answers the audio so far (speculative final); the utterance goes on, and the
+    answers come in the order they were asked even though they decode in parallel."""
+    stt = await started(WhisperSTT(partial_interval_ms=0))
+    results: list[SttResult] = []
+    stt.set_listener(results.append)
+    half = len(spoken_16k) // 2 & ~1
+    stt.begin_utterance(b"")
+    for frame in frames(spoken_16k[:half]):
+        stt.push(frame)
+    stt.peek_final()  # the first half: a longer decode...
+    stt.resume_utterance(b"")
+    for frame in frames(spoken_16k[half:]):
+        stt.push(frame)
+    stt.peek_final()  # ...than the whole sentence? either way, answered second
+    stt.commit_utterance()
+    for _ in range(600):
+        if len(results) == 2:
+            break
+        await asyncio.sleep(0.05)
+    assert [r.speculative and r.is_final for r in results] == [True, True]
+    assert "4817" not in results[0].text.replace(" ", "").replace(",", "")
+    assert "Alice" in results[1].text and "Johnson" in results[1].text, results[1].text
+
+
+async def test_decoding_does_not_stop_the_event_loop(spoken_16k):
+    """CTranslate2 releases the GIL: the loop keeps ticking while an utterance decodes in a
+    worker thread (pocketsphinx's decoder, which holds it, left no tick for seconds)."""
+    stt = await started(WhisperSTT(partial_interval_ms=0))
+    decode = asyncio.ensure_future(stt.context.workers.run(stt._transcribe, spoken_16k))
+    ticks = 0
+    started_at = time.perf_counter()
+    while not decode.done():
+        await asyncio.sleep(0.005)
+        ticks += 1
+    elapsed_ms = (time.perf_counter() - started_at) * 1000
+    assert "Johnson" in decode.result()
+    # At least one tick per 100 ms of decoding (an idle loop gets about twenty).
+    assert ticks >= max(2, elapsed_ms // 100), (ticks, elapsed_ms)
+
+
+async def test_offline_speech_through_the_engine_becomes_the_turn(spoken_16k):
+    """Silero VAD + Whisper in the engine: the speculative peek's answer is the user's turn."""
+    providers = build_providers(
+        {**DEFAULT_PROVIDERS, "tts": {"BACKEND": "media.providers.fakes.FakeTTS"},
+         "llm": {"BACKEND": "media.providers.fakes.ScriptedLLM"}}
+    ).create()  # fmt: skip
+    config = EngineConfig(pacing_speed=20.0, stt_final_timeout_ms=20000)
+    async with Harness(stt=providers.stt, vad=providers.vad, tts=FakeTTS(), config=config) as h:
+        await h.wait_event(AssistantFinal, is_greeting=True)
+        for frame in frames(spoken_16k):
+            h.session.push_audio(frame)
+        final = await h.wait_event(UserTranscript, is_final=True, timeout_s=30)
+        assert "Johnson" in final.text, final.text
+        metrics = await h.wait_event(TurnMetrics, turn_id=final.turn_id)
+        assert metrics.stt_final_ms is not None
