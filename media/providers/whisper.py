@@ -189,10 +189,10 @@ class WhisperSTT(STT):
 
     Options: `model_path` (a CTranslate2 Whisper directory; default the wheel's tiny.en),
     `compute_type` ("int8"), `intra_threads` (threads per decode, 1), `inter_threads` (decodes
-    in parallel, default 2), `beam_size` (3; 1 is greedy, about 30 % cheaper), `prompt` (vocabulary of the domain, see
-    DEFAULT_PROMPT; "" for none), `tail_pad_ms` (silence after the audio, 1000),
-    `min_input_ms` (shortest encoder input, 2000), `no_speech_threshold` (0.6),
-    `partial_interval_ms` (1000), `max_utterance_s` (30).
+    in parallel, default 2), `beam_size` (3; 1 is greedy, about 30 % cheaper), `prompt`
+    (vocabulary of the domain, see DEFAULT_PROMPT; "" for none), `tail_pad_ms` (silence after
+    the audio, 1000), `min_input_ms` (shortest encoder input, 2000), `no_speech_threshold`
+    (0.6), `partial_interval_ms` (1000), `max_utterance_s` (30).
     """
 
     peek_ends_utterance = False
@@ -314,7 +314,8 @@ class WhisperSTT(STT):
         self._utterance += 1  # a partial still decoding is now stale
         audio = bytes(self._audio) if self._open else b""
         previous = self._last_answer
-        self._last_answer = asyncio.ensure_future(self._deliver_answer(audio, speculative, previous))
+        answer = self._deliver_answer(audio, speculative, previous)
+        self._last_answer = asyncio.ensure_future(answer)
 
     async def _deliver_answer(
         self, audio: bytes, speculative: bool, previous: asyncio.Future | None
@@ -323,7 +324,7 @@ class WhisperSTT(STT):
         if audio:
             try:
                 text = await self.context.workers.run(self._transcribe, audio)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - reported; the turn ends with no text
                 logger.error("session %s: whisper failed: %r", self.session_id, exc)
                 self._report_error(f"whisper failed: {exc}")
         if previous is not None:
