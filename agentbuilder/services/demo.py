@@ -9,6 +9,7 @@ from __future__ import annotations
 import random
 import re
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
@@ -224,8 +225,15 @@ def demo_user_create(
     preferred_channel: str = "",
     session_id: str = "",
     created_by=None,
+    codes: Mapping[str, str] | None = None,
 ) -> DemoUserCreated:
-    """Create a demo customer with accounts, cards, transactions and fresh secret codes."""
+    """Create a demo customer with accounts, cards, transactions and fresh secret codes.
+
+    `codes` (purpose → code, e.g. ``{"ssn4": "4817"}``) replaces generated codes, for callers
+    that must know them in advance (a scripted caller, a benchmark). It is never exposed to API
+    clients: codes a client could choose would not be secrets.
+    """
+    chosen = _chosen_codes(codes or {})
     rng = random.Random(secrets.randbits(64))
     profile = rng.choice(PROFILES)
     now = timezone.now()
@@ -257,13 +265,14 @@ def demo_user_create(
         created_by=created_by if getattr(created_by, "is_authenticated", False) else None,
         expires_at=now + DEMO_USER_TTL,
     )
-    codes = {
+    generated = {
         SecretCode.Purpose.SSN4: code_new(4),
         SecretCode.Purpose.EMPLOYEE_ID4: code_new(4),
         SecretCode.Purpose.PHONE4: user.phone_number[-4:],
         SecretCode.Purpose.MFA: code_new(6),
         SecretCode.Purpose.ESIGN: code_new(6),
     }
+    final = {str(purpose): chosen.get(str(purpose), code) for purpose, code in generated.items()}
     SecretCode.objects.bulk_create(
         SecretCode.build(
             demo_user=user,
@@ -272,10 +281,32 @@ def demo_user_create(
             expires_at=user.expires_at,
             max_attempts=CODE_MAX_ATTEMPTS if len(code) == 6 else IDENTITY_MAX_ATTEMPTS,
         )
-        for purpose, code in codes.items()
+        for purpose, code in final.items()
     )
     _banking_data(user, profile, rng)
-    return DemoUserCreated(user=user, codes={str(k): v for k, v in codes.items()})
+    return DemoUserCreated(user=user, codes=final)
+
+
+_CODE_DIGITS = {
+    SecretCode.Purpose.SSN4: 4,
+    SecretCode.Purpose.EMPLOYEE_ID4: 4,
+    SecretCode.Purpose.MFA: 6,
+    SecretCode.Purpose.ESIGN: 6,
+}
+
+
+def _chosen_codes(codes: Mapping[str, str]) -> dict[str, str]:
+    """Validated chosen codes: known purposes, digits of the purpose's length (the phone code
+    follows the phone number)."""
+    chosen = {}
+    for purpose, code in codes.items():
+        digits = _CODE_DIGITS.get(purpose)
+        if digits is None:
+            raise ValueError(f"unknown code purpose {purpose!r}")
+        if not (isinstance(code, str) and code.isdigit() and len(code) == digits):
+            raise ValueError(f"the {purpose} code must be {digits} digits")
+        chosen[str(purpose)] = code
+    return chosen
 
 
 def demo_users_purge_expired() -> int:
