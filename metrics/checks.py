@@ -21,6 +21,8 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 
+from metrics import loop_lag
+
 # Checks run in parallel; each is bounded so a dead dependency cannot hang readiness.
 _pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="readiness")
 
@@ -33,6 +35,14 @@ class CheckResult:
     required: bool
     error: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
+
+
+class CheckFailed(Exception):
+    """A failed check that still reports what it measured."""
+
+    def __init__(self, message: str, details: dict[str, Any]) -> None:
+        super().__init__(message)
+        self.details = details
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +118,36 @@ def check_tts_pool() -> dict[str, Any]:
     }
 
 
+def check_event_loop() -> dict[str, Any]:
+    """The serving loop's lag over the last minute (`metrics.loop_lag`).
+
+    Fails only when `LOOP_LAG_READY_MS` is above 0 and the p99 lag exceeds it: the process
+    then delays every caller's audio by that much, and a load balancer should send new calls
+    elsewhere. Healthy, with `running: false`, before a request has started the monitor.
+    """
+    snapshot = loop_lag.snapshot(ready_limit_ms=settings.LOOP_LAG_READY_MS)
+    details = {
+        "running": snapshot.running,
+        "status": "saturated" if snapshot.saturated else "ok",
+        "saturated": snapshot.saturated,
+        "p50_ms": snapshot.p50_ms,
+        "p99_ms": snapshot.p99_ms,
+        "max_ms": snapshot.max_ms,
+        "ticks": snapshot.ticks,
+        "tick_ms": snapshot.tick_ms,
+        "window_s": snapshot.window_s,
+        "ready_limit_ms": snapshot.ready_limit_ms,
+        **snapshot.stalls,
+    }
+    if snapshot.saturated:
+        raise CheckFailed(
+            f"event-loop lag p99 {snapshot.p99_ms:.0f} ms over the last {snapshot.window_s:.0f} s"
+            f" exceeds LOOP_LAG_READY_MS ({snapshot.ready_limit_ms:.0f} ms)",
+            details,
+        )
+    return details
+
+
 SPEECH_KINDS = ("stt", "tts", "llm", "vad")
 
 
@@ -141,6 +181,7 @@ def registered_checks() -> list[Check]:
         Check("cache", check_cache),
         Check("channel_layer", check_channel_layer),
         Check("tts_pool", check_tts_pool, required=False),
+        Check("event_loop", check_event_loop),
     ]
     checks += [
         Check(f"speech_{kind}", _provider_check(kind)) for kind in ("stt", "tts", "llm", "vad")
@@ -157,7 +198,9 @@ def _timed(check: Check) -> CheckResult:
     try:
         details, status, error = check.run(), "healthy", None
     except Exception as exc:  # noqa: BLE001  (any failure is the check's answer)
-        details, status, error = {}, "unhealthy", f"{type(exc).__name__}: {exc}"
+        details = exc.details if isinstance(exc, CheckFailed) else {}
+        status = "unhealthy"
+        error = f"{type(exc).__name__}: {exc}"
     elapsed_ms = round((time.perf_counter() - started) * 1000, 2)
     return CheckResult(check.component, status, elapsed_ms, check.required, error, details)
 

@@ -17,6 +17,7 @@ django_asgi_app = get_asgi_application()
 from channels.auth import AuthMiddlewareStack  # noqa: E402  (needs the app registry)
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
+from metrics import loop_lag  # noqa: E402
 from voiceproject.routing import websocket_urlpatterns  # noqa: E402
 
 logger = logging.getLogger(__name__)
@@ -45,12 +46,23 @@ def _preload_speech_models() -> None:
 
 threading.Thread(target=_preload_speech_models, name="preload-speech", daemon=True).start()
 
-application = ProtocolTypeRouter(
+router = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
         "websocket": AuthMiddlewareStack(URLRouter(websocket_urlpatterns)),
     }
 )
+
+
+async def application(scope, receive, send):
+    """The router, once the serving loop measures its own lag (`metrics.loop_lag`).
+
+    Daphne sends Channels apps no lifespan event, so the monitor starts with the first request
+    or socket (idempotent per loop).
+    """
+    loop_lag.ensure_started()
+    return await router(scope, receive, send)
+
 
 # Django, the apps and their libraries leave about 140k objects that live as long as the
 # process. A full collection walked them all: about 80 ms with the event loop stopped, and

@@ -164,6 +164,7 @@ CELERY_BEAT_SCHEDULE["metrics-rollup-agent-latency"] = {
 }
 # An active session with no turn or event for this long is closed as abandoned.
 METRICS_STALE_SESSION_MINUTES = env.int("METRICS_STALE_SESSION_MINUTES", default=30)
+LOOP_LAG_READY_MS = env.float("LOOP_LAG_READY_MS", default=100.0)  # p99 loop lag → 503; 0: off
 
 # --- auth and API ------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

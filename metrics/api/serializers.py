@@ -41,6 +41,43 @@ class ReadinessSerializer(serializers.Serializer):
     checks = ReadinessCheckSerializer(many=True)
 
 
+# --- the serving event loop ---------------------------------------------------------------
+
+
+class StallCountsSerializer(serializers.Serializer):
+    over_50_ms = serializers.IntegerField()
+    over_100_ms = serializers.IntegerField()
+    over_250_ms = serializers.IntegerField()
+    over_1000_ms = serializers.IntegerField()
+
+
+class LoopLagSerializer(serializers.Serializer):
+    running = serializers.BooleanField(help_text="False until a request has started the monitor")
+    tick_ms = serializers.FloatField(help_text="The ticker's sleep")
+    window_s = serializers.FloatField(help_text="The figures cover the last window_s seconds")
+    ticks = serializers.IntegerField(help_text="Wake-ups in the window")
+    p50_ms = serializers.FloatField(allow_null=True)
+    p99_ms = serializers.FloatField(
+        allow_null=True, help_text="Counting the ticks a stall swallowed (coordinated omission)"
+    )
+    max_ms = serializers.FloatField(allow_null=True)
+    stalls = StallCountsSerializer(help_text="Wake-ups at least this late in the window")
+    ready_limit_ms = serializers.FloatField(help_text="LOOP_LAG_READY_MS (0: never unready)")
+    saturated = serializers.BooleanField(help_text="p99 over ready_limit_ms: readiness is 503")
+
+
+class LoopLagPointSerializer(serializers.Serializer):
+    t = serializers.IntegerField(help_text="Unix time of the second")
+    max_ms = serializers.FloatField(help_text="Largest lag reached in that second")
+    p99_ms = serializers.FloatField(allow_null=True, help_text="Null: no wake-up in that second")
+    ticks = serializers.IntegerField()
+
+
+class LoopLagSeriesSerializer(LoopLagSerializer):
+    series = LoopLagPointSerializer(many=True, help_text="Per second, oldest first (≤ 5 min)")
+    timestamp = serializers.DateTimeField()
+
+
 # --- session metrics ----------------------------------------------------------------------
 
 
@@ -247,6 +284,7 @@ class TTSPoolMetricsSerializer(serializers.Serializer):
     phrase_cache = PhraseCacheSerializer(
         allow_null=True, help_text="Phrases spoken from memory (null: TTS_PHRASE_CACHE_MB=0)"
     )
+    event_loop = LoopLagSerializer(help_text="This process's event-loop lag")
     timestamp = serializers.DateTimeField()
 
 

@@ -12,6 +12,7 @@ urlpatterns = [
         name="metrics-session",
     ),
     path("metrics/summary", views.MetricsSummaryView.as_view(), name="metrics-summary"),
+    path("metrics/loop", views.LoopLagView.as_view(), name="metrics-loop"),
     path("tts/dedicated/health", views.TTSPoolHealthView.as_view(), name="tts-pool-health"),
     path("tts/dedicated/metrics", views.TTSPoolMetricsView.as_view(), name="tts-pool-metrics"),
     path("tts/dedicated/status", views.TTSPoolStatusView.as_view(), name="tts-pool-status"),

@@ -8,9 +8,10 @@ from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from metrics import selectors
+from metrics import loop_lag, selectors
 from metrics.api.serializers import (
     HealthSerializer,
+    LoopLagSeriesSerializer,
     MetricsSummarySerializer,
     ReadinessSerializer,
     SessionDetailQuerySerializer,
@@ -116,6 +117,22 @@ class MetricsSummaryView(APIView):
         return Response(MetricsSummarySerializer(summary).data)
 
 
+class LoopLagView(APIView):
+    """This process's event-loop lag: figures over the last minute and a per-second series.
+
+    Every socket of the process waits while the loop is held, so this is the delay each
+    caller's audio may have had on top of the measured stage latencies.
+    """
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(responses=LoopLagSeriesSerializer, tags=["metrics"])
+    def get(self, request):
+        snapshot = loop_lag.snapshot(ready_limit_ms=settings.LOOP_LAG_READY_MS, series=True)
+        body = {**asdict(snapshot), "timestamp": timezone.now()}
+        return Response(LoopLagSeriesSerializer(body).data)
+
+
 # --- the TTS worker pool (open: load balancers and monitors poll these) -------------------
 
 
@@ -153,6 +170,7 @@ class TTSPoolMetricsView(APIView):
         body = {
             **asdict(_pool_snapshot()),
             "phrase_cache": selectors.phrase_cache_counts(),
+            "event_loop": asdict(loop_lag.snapshot(ready_limit_ms=settings.LOOP_LAG_READY_MS)),
             "timestamp": timezone.now(),
         }
         return Response(TTSPoolMetricsSerializer(body).data)

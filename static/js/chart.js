@@ -16,12 +16,15 @@ function niceMax(value) {
 }
 
 export class Chart {
-  // series: [{key, label, color}]; kind: "line" | "bar"
-  constructor(canvas, { series, kind = "line", unit = "ms", legend } = {}) {
+  // series: [{key, label, color}]; kind: "line" | "bar"; empty: text without data; dots: mark
+  // each point of a line (off for dense series)
+  constructor(canvas, { series, kind = "line", unit = "ms", legend, empty = "No turns measured yet", dots = true } = {}) {
     this.canvas = canvas;
     this.series = series;
     this.kind = kind;
     this.unit = unit;
+    this.empty = empty;
+    this.dots = dots;
     this.labels = [];
     this.rows = [];
     if (legend) {
@@ -67,7 +70,7 @@ export class Chart {
     const plotH = height - pad.top - pad.bottom;
     if (!values.length) {
       ctx.fillStyle = "#667085";
-      ctx.fillText("No turns measured yet", 8, pad.top + plotH / 2);
+      ctx.fillText(this.empty, 8, pad.top + plotH / 2);
       return;
     }
     const y = (v) => pad.top + plotH - (v / max) * plotH;
@@ -117,6 +120,7 @@ export class Chart {
         drawing = true;
       });
       ctx.stroke();
+      if (!this.dots) continue;
       this.rows.forEach((row, i) => {
         const v = row[s.key];
         if (typeof v !== "number") return;

@@ -1,7 +1,8 @@
-// The dashboard: live sessions and calls, a session's transcript as it happens, latency charts.
+// The dashboard: live sessions and calls, a session's transcript as it happens, latency charts
+// and the server's event-loop lag.
 // Live traffic comes from the dashboard relay socket (all sessions for staff, else the chosen one).
 
-import { api, el, formatTime, wsUrl } from "./api.js";
+import { api, el, formatMs, formatTime, wsUrl } from "./api.js";
 import { Chart, STAGE_COLORS } from "./chart.js";
 import { fetchSessionHistory, prependTurns } from "./session_history.js";
 import { LATENCY_STAGES, Transcript, agentLabel } from "./transcript.js";
@@ -32,6 +33,16 @@ const summaryChart = new Chart($("summary-chart"), {
     { key: "p95", label: "p95", color: "#93c5fd" },
   ],
   legend: $("summary-legend"),
+});
+
+const loopLagChart = new Chart($("loop-lag-chart"), {
+  series: [
+    { key: "max_ms", label: "max per second", color: "#b45309" },
+    { key: "p99_ms", label: "p99 per second", color: "#2563eb" },
+  ],
+  legend: $("loop-lag-legend"),
+  empty: "Not measured yet in this process",
+  dots: false,
 });
 
 const transcript = new Transcript($("dashboard-transcript"), {
@@ -109,6 +120,34 @@ async function loadSummary() {
       `${body.turn_count ?? 0} turns, ${body.interrupted_turns ?? 0} interrupted, ${body.error_count ?? 0} errors in the last hour.`;
   } catch (error) {
     $("summary-text").textContent = `Summary unavailable: ${error.message}`;
+  }
+}
+
+// One second per point, the last five minutes up to the server's latest second; seconds the
+// server has no figure for are gaps.
+async function loadLoopLag() {
+  try {
+    const body = await api("/api/v1/metrics/loop");
+    const points = new Map((body.series || []).map((p) => [p.t, p]));
+    const last = body.series?.length ? body.series[body.series.length - 1].t : null;
+    const labels = [];
+    const rows = [];
+    if (last !== null) {
+      for (let t = last - 299; t <= last; t += 1) {
+        labels.push(`${t - last} s`);
+        rows.push(points.get(t) || {});
+      }
+    }
+    loopLagChart.setData(labels, rows);
+    const stalls = body.stalls || {};
+    $("loop-lag-text").textContent = body.running
+      ? `Last ${Math.round(body.window_s)} s: p50 ${formatMs(body.p50_ms)}, p99 ${formatMs(body.p99_ms)}, ` +
+        `max ${formatMs(body.max_ms)}; ${stalls.over_100_ms ?? 0} stalls ≥ 100 ms, ` +
+        `${stalls.over_1000_ms ?? 0} ≥ 1 s (${body.ticks} ticks of ${body.tick_ms} ms).` +
+        (body.saturated ? " Saturated: readiness answers 503." : "")
+      : "The server has not started measuring its event loop yet.";
+  } catch (error) {
+    $("loop-lag-text").textContent = `Event-loop lag unavailable: ${error.message}`;
   }
 }
 
@@ -210,7 +249,9 @@ connectRelay(state.selected);
 loadSessions();
 loadCalls();
 loadSummary();
+loadLoopLag();
 if (state.selected) select(state.selected);
 setInterval(loadSessions, 5000);
 setInterval(loadCalls, 10000);
 setInterval(loadSummary, 15000);
+setInterval(loadLoopLag, 3000);

@@ -65,3 +65,11 @@ def test_static_modules_are_served_locally():
         assert path, name
         with open(path, encoding="utf-8") as handle:
             assert "https://" not in handle.read(), f"{name} must not load anything remote"
+
+
+def test_dashboard_charts_the_event_loop_lag(client, user):
+    client.force_login(user)
+    body = client.get("/dashboard/").content.decode()
+    assert 'id="loop-lag-chart"' in body and "Event-loop lag" in body
+    with open(finders.find("js/dashboard.js"), encoding="utf-8") as handle:
+        assert "/api/v1/metrics/loop" in handle.read()

@@ -206,3 +206,53 @@ def test_the_schema_documents_the_metrics_and_pool_endpoints(client):
         "/api/v1/tts/dedicated/status",
     ):
         assert path in schema["paths"], path
+
+
+def _measured_loop(monkeypatch):
+    import time
+
+    from metrics import loop_lag
+
+    monitor = loop_lag.LoopLagMonitor()
+    now = time.monotonic()
+    for i in range(120):
+        monitor.record(2.0, monotonic_s=now, wall_s=1000 + i * 0.02)
+    monitor.record(400.0, monotonic_s=now, wall_s=1003)
+    monkeypatch.setattr(loop_lag, "_monitor", monitor)
+
+
+@pytest.mark.django_db
+def test_loop_lag_endpoint_gives_the_window_and_a_series_per_second(
+    api_client, auth_client, monkeypatch
+):
+    _measured_loop(monkeypatch)
+    assert api_client.get("/api/v1/metrics/loop").status_code in (401, 403)
+    body = auth_client.get("/api/v1/metrics/loop").json()
+    assert body["ticks"] == 121 and body["max_ms"] == 400.0 and body["p50_ms"] == 2.0
+    assert body["stalls"]["over_250_ms"] == 1 and body["stalls"]["over_1000_ms"] == 0
+    assert body["saturated"] is True  # p99 over the default LOOP_LAG_READY_MS (100)
+    seconds = [point["t"] for point in body["series"]]
+    assert seconds == [1000, 1001, 1002]  # the second still under way is not in the series
+    assert body["series"][0]["ticks"] == 50 and body["series"][0]["max_ms"] == 2.0
+
+
+@pytest.mark.django_db
+def test_pool_metrics_include_the_event_loop(client, monkeypatch):
+    from media.providers.fakes import FakeTTS
+    from media.tts_pool import configure_default_pool, default_pool
+
+    _measured_loop(monkeypatch)
+    monkeypatch.setattr("media.tts_pool._default", default_pool())
+    configure_default_pool(lambda voice: FakeTTS(mode="silence"), max_size=2)
+    loop = client.get("/api/v1/tts/dedicated/metrics").json()["event_loop"]
+    assert loop["running"] is False  # fed by hand here, not ticking
+    assert loop["max_ms"] == 400.0 and loop["stalls"]["over_100_ms"] == 1
+    assert "series" not in loop
+
+
+@pytest.mark.django_db
+def test_the_schema_documents_the_loop_lag_endpoint(client):
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+    assert "/api/v1/metrics/loop" in schema["paths"]
+    pool = schema["components"]["schemas"]["TTSPoolMetrics"]
+    assert "event_loop" in pool["properties"]

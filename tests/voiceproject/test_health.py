@@ -99,3 +99,48 @@ def test_readiness_is_unhealthy_when_a_provider_lacks_its_credentials(api_client
     assert response.status_code == 503
     assert checks["speech_tts"]["status"] == "unhealthy"
     assert "AZURE_SPEECH" in checks["speech_tts"]["error"]
+
+
+def _stalled_loop(monkeypatch, lag_ms: float):
+    """A process whose serving loop was held `lag_ms` once in the last minute."""
+    import time
+
+    from metrics import loop_lag
+
+    monitor = loop_lag.LoopLagMonitor()
+    now = time.monotonic()
+    for i in range(100):
+        monitor.record(1.0, monotonic_s=now, wall_s=1000 + i * 0.02)
+    monitor.record(lag_ms, monotonic_s=now, wall_s=1003)
+    monkeypatch.setattr(loop_lag, "_monitor", monitor)
+
+
+def test_readiness_reports_the_event_loop_lag(api_client, monkeypatch):
+    _stalled_loop(monkeypatch, 30.0)
+    loop = _checks(api_client.get("/api/v1/readiness").json())["event_loop"]
+    assert loop["status"] == "healthy"
+    details = loop["details"]
+    assert details["ticks"] == 101 and details["max_ms"] == 30.0
+    assert details["p50_ms"] == 1.0 and details["p99_ms"] is not None
+    assert details["saturated"] is False and details["status"] == "ok"
+
+
+def test_a_saturated_event_loop_makes_the_process_unready(api_client, monkeypatch, settings):
+    from metrics.checks import Check, check_event_loop
+
+    # The event loop alone decides here: other dependencies have their own tests.
+    checks = [Check("event_loop", check_event_loop)]
+    monkeypatch.setattr("metrics.selectors.registered_checks", lambda: checks)
+    _stalled_loop(monkeypatch, 2000.0)
+    settings.LOOP_LAG_READY_MS = 100
+    response = api_client.get("/api/v1/readiness")
+    assert response.status_code == 503
+    loop = _checks(response.json())["event_loop"]
+    assert loop["status"] == "unhealthy" and "LOOP_LAG_READY_MS" in loop["error"]
+    assert loop["details"]["saturated"] is True and loop["details"]["max_ms"] == 2000.0
+
+    settings.LOOP_LAG_READY_MS = 0  # reported, never unready
+    response = api_client.get("/api/v1/readiness")
+    loop = _checks(response.json())["event_loop"]
+    assert response.status_code == 200 and loop["status"] == "healthy"
+    assert loop["details"]["max_ms"] == 2000.0
