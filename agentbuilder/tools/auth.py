@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+import unicodedata
+
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
@@ -30,8 +33,68 @@ METHOD = param(
 )
 
 
-def _normalize_name(name: str) -> str:
-    return " ".join(name.split())
+# A spoken name part matches the one on file within this share of its letters ("Jonson" for
+# "Johnson"), or within the looser share when the two sound alike ("Alis" for "Alice").
+NAME_EDIT_RATIO = 0.25
+NAME_SOUND_ALIKE_EDIT_RATIO = 0.6
+_SOUNDEX = {
+    **dict.fromkeys("bfpv", "1"), **dict.fromkeys("cgjkqsxz", "2"), **dict.fromkeys("dt", "3"),
+    "l": "4", **dict.fromkeys("mn", "5"), "r": "6",
+}  # fmt: skip
+
+
+def _name_parts(name: str) -> list[str]:
+    plain = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode().lower()
+    return re.findall(r"[a-z]+", plain.replace("'", ""))
+
+
+def _edit_ratio(a: str, b: str) -> float:
+    """Levenshtein distance over the longer length: 0 the same, 1 nothing alike."""
+    previous = list(range(len(b) + 1))
+    for i, letter in enumerate(a, 1):
+        current = [i]
+        for j, other in enumerate(b, 1):
+            current.append(
+                min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (letter != other))
+            )
+        previous = current
+    return previous[-1] / max(len(a), len(b), 1)
+
+
+def _soundex(part: str) -> str:
+    """American Soundex without the zero padding: "alice" -> "a42", "allison" -> "a425"."""
+    code, last = part[:1], _SOUNDEX.get(part[:1], "")
+    for letter in part[1:]:
+        digit = _SOUNDEX.get(letter, "")
+        if digit and digit != last:
+            code += digit
+        if letter not in "hw":
+            last = digit
+    return code[:4]
+
+
+def _sounds_alike(a: str, b: str) -> bool:
+    a, b = sorted((_soundex(a), _soundex(b)), key=len)
+    return a == b or (len(a) >= 3 and b.startswith(a))
+
+
+def _name_part_matches(said: str, on_file: str) -> bool:
+    ratio = _edit_ratio(said, on_file)
+    return ratio <= NAME_EDIT_RATIO or (
+        ratio <= NAME_SOUND_ALIKE_EDIT_RATIO and _sounds_alike(said, on_file)
+    )
+
+
+def names_match(said: str, on_file: str) -> bool:
+    """The spoken full name is the one on file, allowing for how speech recognition spells it.
+
+    First and last names are compared on their own ("Alis Jonson", "Robert Garsia" match
+    "Alice Johnson", "Robert Garcia"); a middle name may be left out.
+    """
+    spoken, known = _name_parts(said), _name_parts(on_file)
+    if len(spoken) < 2 or len(known) < 2:
+        return spoken == known and bool(known)
+    return _name_part_matches(spoken[0], known[0]) and _name_part_matches(spoken[-1], known[-1])
 
 
 def _fail_attempt(code: SecretCode) -> None:
@@ -72,10 +135,19 @@ def verify_client_identity(call: Call, *, full_name: str, ssn_last_4: str) -> di
             "I couldn't verify your identity after several tries. "
             "Let me connect you with a colleague who can help.",
         )
-    name = _normalize_name(full_name)
-    codes = SecretCode.objects.select_related("demo_user").filter(
-        purpose=SecretCode.Purpose.SSN4,
-        demo_user__in=DemoUser.objects.active().filter(full_name__iexact=name),
+    # The digits are checked exactly; the name as speech recognition may have spelled it. A
+    # wrong try counts against every profile whose name matched, so a near name is no way
+    # around the attempt limit. The closest name is tried first.
+    closeness = {
+        pk: _edit_ratio(" ".join(_name_parts(full_name)), " ".join(_name_parts(on_file)))
+        for pk, on_file in DemoUser.objects.active().values_list("pk", "full_name")
+        if names_match(full_name, on_file)
+    }
+    codes = sorted(
+        SecretCode.objects.select_related("demo_user").filter(
+            purpose=SecretCode.Purpose.SSN4, demo_user__in=list(closeness)
+        ),
+        key=lambda code: closeness[code.demo_user_id],
     )
     for code in codes:
         if code.is_locked or code.is_expired:

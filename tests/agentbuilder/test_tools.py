@@ -18,7 +18,7 @@ from agentbuilder.models import (
     Transaction,
 )
 from agentbuilder.selectors import roster_build
-from agentbuilder.services import DatabaseToolRunner
+from agentbuilder.services import DatabaseToolRunner, demo_user_create
 from agentbuilder.tools import registry as registry_module
 from agentbuilder.tools.registry import Tool, registry
 
@@ -260,3 +260,56 @@ def test_handoff_tools_answer_with_the_handoff_shape(library, context):
         assert result["handoff"] is True and result["target_agent"] == "FraudAgent"
         assert result["handoff_summary"] == "stolen card"
         assert "client_id" not in result["handoff_context"]
+
+
+@pytest.mark.parametrize(
+    ("on_file", "said"),
+    [
+        ("Alice Johnson", "Alis Jonson"),
+        ("Alice Johnson", "Allison Johnston"),
+        ("Alice Johnson", "alice marie johnson"),
+        ("Robert Garcia", "Robert Garsia"),
+    ],
+)
+def test_identity_verification_accepts_a_misspelled_name(db, runner, context, on_file, said):
+    demo = demo_user_create(full_name=on_file, email="caller@example.com")
+    result = runner.run(
+        "verify_client_identity", {"full_name": said, "ssn_last_4": demo.codes["ssn4"]}, context
+    )
+    assert result["verified"] is True
+    assert result["caller_name"] == on_file
+    assert context.state["client_id"] == demo.user.client_id
+
+
+@pytest.mark.parametrize("said", ["Alice Jackson", "Alice Thompson", "Bob Smith", "Johnson"])
+def test_identity_verification_refuses_a_different_name(db, runner, context, said):
+    demo = demo_user_create(full_name="Alice Johnson", email="alice@example.com")
+    result = runner.run(
+        "verify_client_identity", {"full_name": said, "ssn_last_4": demo.codes["ssn4"]}, context
+    )
+    assert result["verified"] is False
+    assert "client_id" not in context.state
+
+
+def test_a_misspelled_name_still_needs_the_exact_digits(db, runner, context):
+    demo = demo_user_create(full_name="Alice Johnson", email="alice@example.com")
+    right = demo.codes["ssn4"]
+    near = right[:3] + str((int(right[3]) + 1) % 10)
+    result = runner.run(
+        "verify_client_identity", {"full_name": "Alis Jonson", "ssn_last_4": near}, context
+    )
+    assert result["verified"] is False
+    # The wrong try counts against the profile, as it would with the exact name.
+    code = SecretCode.objects.get(demo_user=demo.user, purpose=SecretCode.Purpose.SSN4)
+    assert code.failed_attempts == 1
+
+
+def test_the_closest_name_is_verified_when_two_profiles_sound_alike(db, runner, context):
+    jane = demo_user_create(full_name="Jane Doe", email="jane@example.com")
+    demo_user_create(full_name="Jean Doe", email="jean@example.com")
+    result = runner.run(
+        "verify_client_identity",
+        {"full_name": "Jane Doe", "ssn_last_4": jane.codes["ssn4"]},
+        context,
+    )
+    assert result["verified"] is True and result["caller_name"] == "Jane Doe"

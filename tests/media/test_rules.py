@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from media.engine.events import AgentChange, AssistantFinal, ToolStart, UserTranscript
+from media.engine.history import tool_call_message, tool_result_message
 from media.engine.snapshot import AgentRoster, AgentSnapshot, ToolSpec
 from media.providers.base import LLMRequest, TextDelta, ToolCallRequest
 from media.providers.rules import RulesDialogueEngine
@@ -120,11 +121,26 @@ async def test_rules_engine_multi_turn_verify_then_summary_then_handoff():
         assert handoff_start.arguments["client_id"] == "C-100"
 
 
+async def test_rules_engine_reads_a_doubtful_number_back_in_a_session():
+    tools = bank_tools()
+    async with Harness(llm=RulesDialogueEngine(), roster=bank_roster(), tool_runner=tools) as h:
+        await h.wait_event(AssistantFinal, is_greeting=True)
+        reply = await say(h, "My name is Jane Doe, my social security ends in for to three four.")
+        assert reply.text == "Did you say 4 2 3 4?"
+        assert tools.calls == []
+        reply = await say(h, "No, it's 1 2 3 4.")
+        assert reply.text == "One moment. Thanks Jane, you are verified."
+        assert tools.calls == [
+            ("verify_client_identity", {"full_name": "Jane Doe", "ssn_last_4": "1234"})
+        ]
+
+
 async def test_rules_engine_offers_its_tools_when_nothing_matches():
     async with Harness(llm=RulesDialogueEngine(), roster=bank_roster()) as h:
         await h.wait_event(AssistantFinal, is_greeting=True)
         reply = await say(h, "sing me a song")
         assert reply.text == (
+            "Sorry, I didn't catch that. "
             "I can help you verify client identity or get account summary. "
             "What would you like to do?"
         )
@@ -168,3 +184,277 @@ async def test_rules_engine_streams_like_an_llm():
     ]
     assert "".join(e.text for e in events if isinstance(e, TextDelta)) == "What is your full name?"
     assert not [e for e in events if isinstance(e, ToolCallRequest)]
+
+
+# -- what the speech recognizer writes ---------------------------------------------------------
+
+
+class Caller:
+    """A caller talking to one engine turn by turn; tool calls are answered from `results`."""
+
+    def __init__(self, tools: tuple[ToolSpec, ...], results: dict[str, Any] | None = None):
+        self.engine = RulesDialogueEngine()
+        self.tools = tools
+        self.results = results or {}
+        self.messages: list[dict[str, Any]] = [{"role": "system", "content": ""}]
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+
+    def say(self, text: str) -> str:
+        self.messages.append({"role": "user", "content": text})
+        reply, call = self.engine.decide(self._request())
+        if call is None:
+            self.messages.append({"role": "assistant", "content": reply})
+            return reply
+        self.calls.append((call.name, call.arguments))
+        result = self.results.get(call.name, {"success": True, "message": "Done"})
+        result = result(call.arguments) if callable(result) else result
+        self.messages.append(tool_call_message(reply, [(call.call_id, call.name, call.arguments)]))
+        self.messages.append(tool_result_message(call.call_id, result))
+        rendered, _ = self.engine.decide(self._request())
+        self.messages.append({"role": "assistant", "content": rendered})
+        return f"{reply} {rendered}".strip()
+
+    def _request(self) -> LLMRequest:
+        agent = AgentSnapshot("A", tools=self.tools)
+        return LLMRequest("s", agent, list(self.messages), self.tools)
+
+
+# The shipped tools' words, so callers' phrasings are matched as in a real call.
+SSN_ASK = "What are the last four digits of your social security number?"
+VERIFY_SPOKEN = ToolSpec(
+    "verify_client_identity",
+    "Verify the caller's identity with their full name and the last four digits of their "
+    "social security number. Do this before looking at any account.",
+    _schema(
+        ("full_name", "ssn_last_4"),
+        full_name={"type": "string", "x-ask": "What is your full name?"},
+        ssn_last_4={"type": "string", "description": "the last four digits of the SSN",
+                    "x-ask": SSN_ASK, "pattern": r"^\d{4}$"},
+    ),
+)  # fmt: skip
+ACCOUNTS = ToolSpec(
+    "get_account_summary",
+    "Tell the caller the balances of their checking, savings and credit accounts.",
+    _schema((), client_id={"type": "string", "description": "the client id"}),
+)
+
+
+@pytest.mark.parametrize(
+    ("utterance", "full_name", "digits"),
+    [
+        ("My name is Alice Johnson and the last four digits of my social are 4817.",
+         "Alice Johnson", "4817"),
+        ("My name is Alice Johnson and the last four digits of my social are 481 7.",
+         "Alice Johnson", "4817"),
+        ("My name is Alice Johnson and the last four digits of my social are 48 17",
+         "Alice Johnson", "4817"),
+        ("My name is Alice Johnson, my social ends in 4-8-1-7.", "Alice Johnson", "4817"),
+        ("My name is Alice Johnson, my social ends in 4, 8, 1, 7.", "Alice Johnson", "4817"),
+        ("my name is alice johnson, my social ends in four eight one seven",
+         "Alice Johnson", "4817"),
+        ("My name is, uh, Alice Johnson. The last four are forty-eight seventeen.",
+         "Alice Johnson", "4817"),
+        ("I am Robert Garcia, social security ending in 2,095.", "Robert Garcia", "2095"),
+        ("I am Robert Garcia, social security ending in two oh nine five.",
+         "Robert Garcia", "2095"),
+        ("This is Robert Garcia calling, my social security ends in 2095.",
+         "Robert Garcia", "2095"),
+    ],
+)  # fmt: skip
+def test_digits_written_or_spoken_any_way_reach_the_tool(utterance, full_name, digits):
+    caller = Caller((VERIFY_SPOKEN,))
+    assert caller.say(utterance) == "One moment. Done."
+    assert caller.calls == [
+        ("verify_client_identity", {"full_name": full_name, "ssn_last_4": digits})
+    ]
+
+
+@pytest.mark.parametrize(
+    ("utterance", "read_back"),
+    [
+        ("I am Robert Garcia, social security ending in 2019.", "2 0 1 9"),  # could be a year
+        ("I am Robert Garcia, social security ending into 095.", "2 0 9 5"),  # "in two"
+        ("I am Robert Garcia, my social ends in for ate one seven.", "4 8 1 7"),  # homophones
+        ("I am Robert Garcia, my social is 123 45 4817.", "4 8 1 7"),  # more digits than four
+    ],
+)
+def test_a_doubtful_number_is_read_back_before_the_tool_is_called(utterance, read_back):
+    caller = Caller((VERIFY_SPOKEN,))
+    assert caller.say(utterance) == f"Did you say {read_back}?"
+    assert caller.calls == []
+    assert caller.say("Yes, that's right.") == "One moment. Done."
+    assert caller.calls == [
+        (
+            "verify_client_identity",
+            {"full_name": "Robert Garcia", "ssn_last_4": read_back.replace(" ", "")},
+        )
+    ]
+
+
+def test_a_number_read_back_can_be_corrected():
+    caller = Caller((VERIFY_SPOKEN,))
+    assert caller.say("I am Robert Garcia, social security ending in 2019.") == (
+        "Did you say 2 0 1 9?"
+    )
+    assert caller.say("No, two oh nine five.") == "One moment. Done."
+    assert caller.calls[-1][1] == {"full_name": "Robert Garcia", "ssn_last_4": "2095"}
+
+
+def test_a_no_to_the_number_asks_for_it_again_and_keeps_the_name():
+    caller = Caller((VERIFY_SPOKEN,))
+    assert caller.say("I am Robert Garcia, social security ending in 2019.") == (
+        "Did you say 2 0 1 9?"
+    )
+    assert caller.say("No.") == f"Sorry about that. {SSN_ASK}"
+    assert caller.say("2 0 9 5") == "One moment. Done."
+    assert caller.calls == [
+        ("verify_client_identity", {"full_name": "Robert Garcia", "ssn_last_4": "2095"})
+    ]
+
+
+def test_an_unclear_answer_to_the_read_back_repeats_it():
+    caller = Caller((VERIFY_SPOKEN,))
+    caller.say("My name is Alice Johnson, my social ends in for ate one seven.")
+    assert caller.say("Hmm?") == "Sorry, I didn't catch that. Did you say 4 8 1 7?"
+    assert caller.say("Yep.") == "One moment. Done."
+    assert caller.calls[-1][1]["ssn_last_4"] == "4817"
+
+
+def test_too_few_digits_are_asked_for_again():
+    caller = Caller((VERIFY_SPOKEN,))
+    assert caller.say("My name is Alice Johnson and my social ends in 4 8 1.") == (
+        f"I only heard 3 digits. {SSN_ASK}"
+    )
+    assert caller.calls == []
+    assert caller.say("4 8 1 7") == "One moment. Done."
+    assert caller.calls[-1][1] == {"full_name": "Alice Johnson", "ssn_last_4": "4817"}
+
+
+def test_a_missing_slot_is_asked_again_without_losing_what_was_said():
+    caller = Caller((VERIFY_SPOKEN, ACCOUNTS))
+    assert caller.say("verify my identity, my social is 4817") == "What is your full name?"
+    assert caller.say("Hmm, what was that?") == (
+        "Sorry, I didn't catch that. What is your full name?"
+    )
+    assert caller.say("Alis Jonson.") == "One moment. Done."
+    assert caller.calls == [
+        ("verify_client_identity", {"full_name": "Alis Jonson", "ssn_last_4": "4817"})
+    ]
+
+
+def test_after_two_re_asks_the_engine_says_what_it_can_do():
+    caller = Caller((VERIFY_SPOKEN, ACCOUNTS))
+    assert caller.say("I need to verify my identity") == "What is your full name?"
+    assert caller.say("um").startswith("Sorry, I didn't catch that. What is your full name?")
+    assert caller.say("what?") == "Sorry, I didn't catch that. What is your full name?"
+    assert caller.say("I don't know") == (
+        "Sorry, I still didn't catch that. "
+        "I can help you verify client identity or get account summary. "
+        "What would you like to do?"
+    )
+    # The question is dropped: the next request is heard afresh.
+    assert caller.say("what are my account balances") == "One moment. Done."
+    assert caller.calls == [("get_account_summary", {})]
+
+
+def test_a_clear_new_request_still_wins_over_the_question():
+    to_fraud = ToolSpec(TO_FRAUD.name, TO_FRAUD.description, _schema((), reason={"type": "string"}),
+                        is_handoff=True, handoff_target="Fraud")  # fmt: skip
+    caller = Caller((VERIFY_SPOKEN, ACCOUNTS, to_fraud))
+    assert caller.say("I need to verify my identity") == "What is your full name?"
+    caller.say("someone stole my card, it is a fraud")
+    assert caller.calls == [
+        ("handoff_fraud_agent", {"reason": "someone stole my card, it is a fraud"})
+    ]
+
+
+def test_a_failed_verification_takes_the_caller_s_next_try():
+    def verify(args: dict[str, Any]) -> dict[str, Any]:
+        if args == {"full_name": "Alice Johnson", "ssn_last_4": "4817"}:
+            return {"success": True, "message": "Thank you, Alice. You're verified."}
+        return {
+            "success": False,
+            "error": "identity_not_verified",
+            "message": "I couldn't match that name and those digits. Could you say them again?",
+        }
+
+    caller = Caller((VERIFY_SPOKEN, ACCOUNTS), {"verify_client_identity": verify})
+    reply = caller.say("My name is Alice Johnson, my social ends in 4816.")
+    assert reply.endswith("Could you say them again?")
+    assert caller.say("Alice Johnson, 4817.") == "One moment. Thank you, Alice. You're verified."
+    assert caller.calls[-1] == (
+        "verify_client_identity",
+        {"full_name": "Alice Johnson", "ssn_last_4": "4817"},
+    )
+
+
+def test_an_account_tool_refused_for_an_unverified_caller_leads_to_verification():
+    results = {
+        "get_account_summary": {
+            "success": False,
+            "error": "identity_not_verified",
+            "message": "I need to verify your identity first. What is your full name and the "
+            "last four digits of your social security number?",
+        }
+    }
+    caller = Caller((VERIFY_SPOKEN, ACCOUNTS), results)
+    caller.say("what are my account balances")
+    caller.say("Alice Johnson, 4817.")
+    assert caller.calls[-1] == (
+        "verify_client_identity",
+        {"full_name": "Alice Johnson", "ssn_last_4": "4817"},
+    )
+
+
+@pytest.mark.parametrize(
+    "utterance",
+    ["I'm calling about my identity verification", "I am not sure, verify my identity please"],
+)
+def test_words_after_i_am_are_not_taken_for_a_name(utterance):
+    caller = Caller((VERIFY_SPOKEN,))
+    assert caller.say(utterance) == "What is your full name?"
+
+
+def test_near_miss_words_still_pick_the_tool():
+    caller = Caller((VERIFY_SPOKEN, ACCOUNTS))
+    caller.say("what are my acount balences")
+    assert caller.calls[-1][0] == "get_account_summary"
+
+
+@pytest.mark.parametrize("utterance", ["sing me a song", "What's the weather like?"])
+def test_nothing_understood_is_said_plainly(utterance):
+    caller = Caller((VERIFY_SPOKEN, ACCOUNTS))
+    assert caller.say(utterance) == (
+        "Sorry, I didn't catch that. "
+        "I can help you verify client identity or get account summary. "
+        "What would you like to do?"
+    )
+
+
+def test_after_a_read_back_the_next_missing_slot_is_asked_plainly():
+    caller = Caller((VERIFY_SPOKEN,))
+    assert caller.say("verify me, my social security ends in 2019") == "Did you say 2 0 1 9?"
+    assert caller.say("yes") == "What is your full name?"
+    assert caller.say("Will Smith.") == "One moment. Done."
+    assert caller.calls == [
+        ("verify_client_identity", {"full_name": "Will Smith", "ssn_last_4": "2019"})
+    ]
+
+
+def test_a_yes_after_a_failed_free_text_tool_does_not_call_it_again():
+    knowledge = ToolSpec(
+        "search_knowledge_base",
+        "Answer general questions about the bank's products, fees, hours and policies.",
+        _schema(("query",), query={"type": "string", "description": "the caller's question"}),
+    )
+    results = {
+        "search_knowledge_base": {
+            "success": False,
+            "error": "no_answer",
+            "message": "I don't have an answer to that. Would you like me to find a colleague?",
+        }
+    }
+    caller = Caller((knowledge, ACCOUNTS), results)
+    caller.say("what fees do you charge for zebras")
+    assert caller.say("yes").startswith("Sorry, I didn't catch that.")
+    assert [name for name, _ in caller.calls] == ["search_knowledge_base"]

@@ -1,23 +1,8 @@
-"""The `rules` dialogue engine: deterministic, tool-aware, and **not an LLM**.
-
-It makes the offline default useful and tests deterministic. It speaks the LLM interface
-(streamed text and tool calls) so the engine treats it like any LLM, but it only follows rules:
-
-1. After a tool result it speaks a short rendering of it (the tool's `message`, or a few of its
-   fields); after a handoff the new agent answers the same utterance with its own tools.
-2. If it asked for a missing parameter last turn, the caller's answer fills it.
-3. Otherwise it picks the active agent's tool whose name, description and parameter names share
-   the most words with the utterance (handoffs too), fills required parameters from the
-   utterance, earlier turns, earlier tool results and the session's tool state (emails, digit
-   strings, names, enum values, yes/no, free text), asks for the first one missing (the
-   parameter's `x-ask`, else its description) and calls the tool when all are known.
-4. With no matching tool it says what it can help with.
-"""
+"""The rules dialogue engine's turn logic (what it does is described in the package docstring)."""
 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,104 +18,30 @@ from media.providers.base import (
     ToolCallRequest,
     Usage,
 )
+from media.providers.rules import hearing, slots
+from media.providers.rules.matching import clear_score, keywords, pick, score
 
-_STOP_WORDS = (
-    "a an and are as at be by can could do for from get give have help i i'd i'm is it its "
-    "me my of on or our please the their them this to up us want we what when where which "
-    "who why will with would you your yes no hi hello hey thanks thank just like need some "
-    "any about tell know caller customer agent tool"
-)
-_STOP = frozenset(_STOP_WORDS.split(" "))
-# Caller words that mean a tool's vocabulary word (small, banking-flavoured, extendable).
-_SYNONYMS = {
-    "stolen": "fraud", "scam": "fraud", "suspicious": "fraud", "unauthorized": "fraud",
-    "hacked": "fraud", "lost": "lost", "representative": "human", "person": "human",
-    "operator": "human", "someone": "human", "balances": "balance", "money": "balance",
-    "transactions": "transaction", "charges": "transaction", "charge": "transaction",
-    "purchases": "transaction", "identity": "verify", "verification": "verify",
-    "retirement": "retirement", "401k": "401k", "invest": "investment",
-}  # fmt: skip
-_DIGIT_WORDS = {
-    "zero": "0", "oh": "0", "o": "0", "one": "1", "two": "2", "to": "2", "too": "2",
-    "three": "3", "four": "4", "for": "4", "five": "5", "six": "6", "seven": "7", "eight": "8",
-    "ate": "8", "nine": "9",
-}  # fmt: skip
-_STRICT_DIGIT_WORDS = {k: v for k, v in _DIGIT_WORDS.items() if k not in ("to", "too", "for", "o")}
-_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-_NAME_PATTERNS = [
-    re.compile(
-        r"\b(?:my name is|my name's|this is|i am|i'm|name is|it's)\s+"
-        r"([a-z][a-z'-]+(?:\s+[a-z][a-z'-]+)?)",
-        re.I,
-    ),
-]
-_YES = frozenset(("yes", "yeah", "yep", "sure", "correct", "right", "ok", "okay", "affirmative"))
-_NO = frozenset(("no", "nope", "not", "don't", "negative"))
-_FREE_TEXT = ("reason", "description", "query", "summary", "question", "topic", "statement",
-              "details", "goal", "issue", "message", "context", "preferences")  # fmt: skip
-
-
-def _words(text: str) -> list[str]:
-    return re.findall(r"[a-z0-9']+", text.lower().replace("_", " "))
-
-
-def _stem(word: str) -> str:
-    for suffix in ("ing", "ed", "es", "s"):
-        if len(word) > len(suffix) + 3 and word.endswith(suffix):
-            return word[: -len(suffix)]
-    return word
-
-
-def _keywords(text: str) -> set[str]:
-    out = set()
-    for word in _words(text):
-        if word in _STOP:
-            continue
-        out.add(_stem(_SYNONYMS.get(word, word)))
-    return out
-
-
-def _spoken_digits(text: str, strict: bool) -> str:
-    """'one two three four' -> '1234' (and digits already written stay)."""
-    table = _STRICT_DIGIT_WORDS if strict else _DIGIT_WORDS
-    out = []
-    for word in _words(text):
-        if word.isdigit():
-            out.append(word)
-        elif word in table:
-            out.append(table[word])
-    return "".join(out)
-
-
-def _spoken_email(text: str) -> str | None:
-    found = _EMAIL.search(text)
-    if found:
-        return found.group(0).lower()
-    spoken = re.sub(r"\s+at\s+", "@", text.lower())
-    spoken = re.sub(r"\s+dot\s+", ".", spoken)
-    found = _EMAIL.search(spoken)
-    return found.group(0) if found else None
+# Replies in a row that do not answer the question before the engine stops asking it.
+MAX_REASKS = 2
+NOT_CAUGHT = "Sorry, I didn't catch that."
 
 
 @dataclass(slots=True)
 class _Pending:
+    """The tool being filled in: its arguments so far and the question last asked."""
+
     tool: str
     arguments: dict[str, Any] = field(default_factory=dict)
-    asked: str = ""
-
-
-def _expected_digits(name: str, prop: Mapping[str, Any]) -> int | None:
-    match = re.search(r"\\d\{(\d+)\}", str(prop.get("pattern", "")))
-    if match:
-        return int(match.group(1))
-    found = re.search(r"(?:last_?|_)(\d)\b", name)
-    return int(found.group(1)) if found else None
+    asked: str = ""  # the parameter asked for
+    confirming: Any = None  # a value read for `asked`, waiting for the caller's yes
+    reasks: int = 0  # replies in a row that did not answer
 
 
 class RulesDialogueEngine(LLM):
-    """A deterministic, tool-aware dialogue engine. It is NOT an LLM (see the module docstring).
+    """A deterministic, tool-aware dialogue engine. It is NOT an LLM (see the package docstring).
 
-    One instance per session; it remembers which parameter it asked for.
+    One instance per session; it remembers the tool it is filling in, the question it asked and
+    a number waiting for the caller's yes. A decision is plain string work on the event loop.
     """
 
     def __init__(self, **options: Any) -> None:
@@ -156,11 +67,11 @@ class RulesDialogueEngine(LLM):
         messages = request.messages
         tools = {t.name: t for t in request.tools}
         last = messages[-1] if messages else {}
-        utterance = last_user_text(messages)
+        utterance = hearing.repaired(last_user_text(messages))
         if last.get("role") == "tool":
             result = _json(last.get("content"))
             if not result.get("handoff"):
-                self._pending = None
+                self._pending = self._retry(result, _called_tool(messages), tools)
                 return self._render(result), None
             # A handoff: the new agent answers the same utterance, with its own tools.
             return self._respond(request, utterance, tools, allow_handoff=False, after_handoff=True)
@@ -178,71 +89,161 @@ class RulesDialogueEngine(LLM):
         after_handoff: bool,
     ) -> tuple[str, ToolCallRequest | None]:
         pending = self._pending
+        said = keywords(utterance)
         if pending is not None and pending.tool in tools and not after_handoff:
             spec = tools[pending.tool]
-            keywords = _keywords(utterance)
-            other = self._pick(keywords, tools, allow_handoff)
-            # A new request wins over an answer to our question only if it clearly names a tool.
-            if other is None or other.name == spec.name or self._score(keywords, other) < 3:
-                return self._call_or_ask(request, spec, utterance, pending.arguments)
+            other = pick(said, tools, allow_handoff=allow_handoff)
+            # A new request wins over an answer to our question only if it clearly names a tool
+            # and does not answer the question.
+            if (
+                other is None
+                or other.name == spec.name
+                or not clear_score(said, other, tools)
+                or self._answers(spec, pending, utterance)
+            ):
+                if pending.confirming is not None:
+                    return self._settle(request, spec, utterance, pending, tools)
+                return self._call_or_ask(request, spec, utterance, pending, tools)
         self._pending = None
-        spec = self._pick(_keywords(utterance), tools, allow_handoff)
+        spec = pick(said, tools, allow_handoff=allow_handoff)
         if spec is None:
             if after_handoff:
                 return "How can I help you with that?", None
-            return self._offer(tools), None
-        return self._call_or_ask(request, spec, utterance, {})
-
-    def _pick(
-        self, keywords: set[str], tools: dict[str, ToolSpec], allow_handoff: bool
-    ) -> ToolSpec | None:
-        best, best_score = None, 0
-        for spec in tools.values():
-            if spec.is_handoff and not allow_handoff:
-                continue
-            score = self._score(keywords, spec)
-            if score > best_score:
-                best, best_score = spec, score
-        return best if best_score >= 2 else None
+            talk = hearing.small_talk(utterance)
+            if talk == "thanks":
+                return "You're welcome. Is there anything else I can help you with?", None
+            lead = "Hello!" if talk == "greeting" else NOT_CAUGHT
+            return f"{lead} {self._offer(tools)}", None
+        return self._call_or_ask(request, spec, utterance, None, tools)
 
     @staticmethod
-    def _score(keywords: set[str], spec: ToolSpec) -> int:
-        name_words = _keywords(spec.name.replace("handoff", "").replace("_to_", "_"))
-        described = _keywords(spec.description)
-        params = set()
-        for pname in spec.parameters.get("properties") or {}:
-            params |= _keywords(pname)
-        return sum(2 * (w in name_words) + (w in described) + (w in params) for w in keywords)
+    def _answers(spec: ToolSpec, pending: _Pending, utterance: str) -> bool:
+        """The reply answers the question asked (a free-text answer does not count)."""
+        if pending.confirming is not None:
+            return (
+                hearing.is_yes(utterance)
+                or hearing.is_no(utterance)
+                or bool(hearing.digit_runs(utterance))
+            )
+        prop = (spec.parameters.get("properties") or {}).get(pending.asked)
+        if prop is None or slots.is_free_text(pending.asked, prop):
+            return False
+        return slots.read(pending.asked, prop, utterance, current=True, asked=True) is not None
+
+    def _settle(
+        self,
+        request: LLMRequest,
+        spec: ToolSpec,
+        utterance: str,
+        pending: _Pending,
+        tools: dict[str, ToolSpec],
+    ) -> tuple[str, ToolCallRequest | None]:
+        """The caller's answer to "Did you say 4 8 1 7?": yes, no, or the number again."""
+        name = pending.asked
+        prop = (spec.parameters.get("properties") or {}).get(name) or {}
+        heard = slots.read(name, prop, utterance, current=True, asked=True)
+        if heard is not None and heard.value is not None and not heard.confirm:
+            value = heard.value  # the number said again, or corrected: "no, 2 0 9 5"
+        elif heard is not None and heard.confirm:
+            reasks = pending.reasks + 1
+            return self._confirm(spec, pending.arguments, name, heard.value, reasks, tools)
+        elif hearing.is_yes(utterance):
+            value = pending.confirming
+        elif hearing.is_no(utterance) or (heard is not None and heard.short):
+            self._pending = _Pending(spec.name, pending.arguments, name, reasks=pending.reasks)
+            lead = _short_lead(heard.short) if heard is not None else "Sorry about that."
+            return f"{lead} {_question(name, prop)}", None
+        else:
+            reasks = pending.reasks + 1
+            return self._confirm(
+                spec, pending.arguments, name, pending.confirming, reasks, tools, lead=NOT_CAUGHT
+            )
+        arguments = {**pending.arguments, name: value}
+        settled = _Pending(spec.name, arguments, name)
+        return self._call_or_ask(request, spec, utterance, settled, tools, read_current=False)
+
+    def _confirm(
+        self,
+        spec: ToolSpec,
+        arguments: dict[str, Any],
+        name: str,
+        value: Any,
+        reasks: int,
+        tools: dict[str, ToolSpec],
+        *,
+        lead: str = "",
+    ) -> tuple[str, ToolCallRequest | None]:
+        if reasks > MAX_REASKS:
+            return self._give_up(tools)
+        self._pending = _Pending(spec.name, dict(arguments), name, confirming=value, reasks=reasks)
+        question = f"Did you say {hearing.spaced(value)}?"
+        return (f"{lead} {question}" if lead else question), None
+
+    def _give_up(self, tools: dict[str, ToolSpec]) -> tuple[str, None]:
+        self._pending = None
+        return f"Sorry, I still didn't catch that. {self._offer(tools)}", None
 
     def _call_or_ask(
-        self, request: LLMRequest, spec: ToolSpec, utterance: str, known: dict[str, Any]
+        self,
+        request: LLMRequest,
+        spec: ToolSpec,
+        utterance: str,
+        pending: _Pending | None,
+        tools: dict[str, ToolSpec],
+        *,
+        read_current: bool = True,
     ) -> tuple[str, ToolCallRequest | None]:
         properties: Mapping[str, Any] = spec.parameters.get("properties") or {}
         required = list(spec.parameters.get("required") or [])
-        arguments = dict(known)
-        sources = [utterance, *self._earlier_user_texts(request.messages, utterance)]
+        same_tool = pending is not None and pending.tool == spec.name
+        arguments = dict(pending.arguments) if same_tool else {}
+        asked = pending.asked if same_tool else ""
+        known_before = len(arguments)
+        earlier = [hearing.repaired(t) for t in _earlier_user_texts(request.messages)]
+        doubtful: tuple[str, Any] | None = None
+        short: tuple[str, str] | None = None
         for name, prop in properties.items():
             if name in arguments:
                 continue
-            asked = self._pending is not None and self._pending.asked == name
-            value = self._from_text(name, prop, utterance, current=True, asked=asked)
+            heard = None
+            if read_current:
+                heard = slots.read(name, prop, utterance, current=True, asked=name == asked)
+            if heard is not None and heard.confirm:
+                doubtful = doubtful or (name, heard.value)
+                continue
+            if heard is not None and heard.short:
+                if name in required:
+                    short = short or (name, heard.short)
+                continue
+            value = heard.value if heard is not None else None
             if value is None:
                 value = self._remembered(name, request)
             if value is None:
-                for text in sources[1:]:
-                    value = self._from_text(name, prop, text, current=False, asked=False)
-                    if value is not None:
-                        break
+                value = _from_earlier(name, prop, earlier)
             if value is not None:
                 arguments[name] = value
+        # Progress: a new tool, a new value, a number to read back, or a settled read-back.
+        progressed = (
+            not same_tool
+            or not read_current
+            or len(arguments) > known_before
+            or doubtful is not None
+        )
+        reasks = 0 if progressed else pending.reasks + 1
+        if doubtful is not None:
+            return self._confirm(spec, arguments, doubtful[0], doubtful[1], reasks, tools)
         missing = [name for name in required if name not in arguments]
         if missing:
-            prop = properties.get(missing[0]) or {}
-            question = prop.get("x-ask") or (
-                f"Could you tell me {prop.get('description') or missing[0].replace('_', ' ')}?"
-            )
-            self._pending = _Pending(spec.name, arguments, missing[0])
-            return question, None
+            if reasks > MAX_REASKS:
+                return self._give_up(tools)
+            slot = short[0] if short is not None and short[0] in missing else missing[0]
+            if short is not None and slot == short[0]:
+                lead = _short_lead(short[1])
+            else:
+                lead = NOT_CAUGHT if reasks else ""
+            self._pending = _Pending(spec.name, arguments, slot, reasks=reasks)
+            question = _question(slot, properties.get(slot) or {})
+            return (f"{lead} {question}" if lead else question), None
         self._pending = None
         args = {k: v for k, v in arguments.items() if k in properties or not properties}
         call = ToolCallRequest(f"call_rules_{id(self):x}_{len(request.messages)}", spec.name, args,
@@ -251,11 +252,33 @@ class RulesDialogueEngine(LLM):
         return lead, call
 
     @staticmethod
-    def _earlier_user_texts(messages: list[dict[str, Any]], current: str) -> list[str]:
-        texts = [str(m.get("content") or "") for m in messages if m.get("role") == "user"]
-        if texts and texts[-1] == current:
-            texts.pop()
-        return list(reversed(texts))
+    def _retry(
+        result: Mapping[str, Any], called: str, tools: dict[str, ToolSpec]
+    ) -> _Pending | None:
+        """After a failed tool asks the caller something, the tool the answer goes to.
+
+        "Could you say them again?" goes back to the tool that failed; "I need to verify your
+        identity first. What is your full name ...?" goes to the tool its words name.
+        """
+        message = str(result.get("message") or "")
+        if result.get("success") is not False or not message.rstrip().endswith("?"):
+            return None
+        said = keywords(message)
+        target = tools.get(called)
+        if target is None or score(said, target) == 0:
+            target = pick(said, tools, allow_handoff=False)
+        if target is None:
+            return None
+        properties = target.parameters.get("properties") or {}
+        required = [
+            name
+            for name in target.parameters.get("required") or ()
+            if not slots.is_free_text(name, properties.get(name) or {})
+        ]
+        if not required:
+            return None  # nothing to say again: a free-text answer would only repeat the call
+        # The answer is read as if its first parameter was asked for ("Alice Johnson, 4817").
+        return _Pending(target.name, asked=required[0])
 
     @staticmethod
     def _remembered(name: str, request: LLMRequest) -> Any:
@@ -273,71 +296,6 @@ class RulesDialogueEngine(LLM):
             return value
         if request.handoff_context and request.handoff_context.get(name) not in (None, ""):
             return request.handoff_context[name]
-        return None
-
-    @staticmethod
-    def _from_text(
-        name: str, prop: Mapping[str, Any], text: str, *, current: bool, asked: bool
-    ) -> Any:
-        """The value of parameter `name` in `text`, if it is there.
-
-        `current`: the utterance being answered (free text may be taken from it); `asked`: we
-        asked for exactly this parameter, so a bare answer ("jane doe", "four two") counts.
-        """
-        if not text:
-            return None
-        kind = prop.get("type", "string")
-        lname = name.lower()
-        enum = prop.get("enum")
-        if enum:
-            lowered = " " + " ".join(_words(text)) + " "
-            for value in enum:
-                spoken = " " + str(value).lower().replace("_", " ") + " "
-                if spoken in lowered:
-                    return value
-            return None
-        if kind == "boolean":
-            words = set(_words(text))
-            if words & _YES:
-                return True
-            if words & _NO:
-                return False
-            return None
-        if "email" in lname or prop.get("format") == "email":
-            return _spoken_email(text)
-        digits_wanted = _expected_digits(lname, prop)
-        if digits_wanted or any(
-            k in lname for k in ("ssn", "code", "pin", "phone", "number", "digits", "_id", "last4")
-        ):
-            digits = _spoken_digits(text, strict=True)
-            if asked and digits_wanted and len(digits) < digits_wanted:
-                digits = _spoken_digits(text, strict=False)  # "four two" heard as "for to"
-            if digits_wanted:
-                if len(digits) >= digits_wanted:
-                    return digits[-digits_wanted:]
-                return None
-            if len(digits) >= 4:
-                return digits
-            if lname.endswith("_id"):  # identifiers that are words (e.g. "client 7")
-                match = re.search(r"\b([a-z]+[-_ ]?\d+)\b", text.lower())
-                return match.group(1) if match else None
-            return None
-        if kind in ("number", "integer"):
-            match = re.search(r"\d+(?:\.\d+)?", text.replace(",", ""))
-            if not match:
-                return None
-            return int(float(match.group(0))) if kind == "integer" else float(match.group(0))
-        if "name" in lname:
-            for pattern in _NAME_PATTERNS:
-                found = pattern.search(text)
-                if found:
-                    return found.group(1).title()
-            words = text.strip().rstrip(".").split()
-            if asked and 1 <= len(words) <= 4 and all(w.isalpha() for w in words):
-                return " ".join(w.title() for w in words)
-            return None
-        if kind == "string" and (current or asked) and any(k in lname for k in _FREE_TEXT):
-            return text.strip()
         return None
 
     @staticmethod
@@ -364,12 +322,53 @@ class RulesDialogueEngine(LLM):
 
     @staticmethod
     def _offer(tools: dict[str, ToolSpec]) -> str:
-        names = [t.name.replace("_", " ") for t in tools.values() if not t.is_handoff][:4]
+        # One-time codes are a step of another request, not something to offer.
+        offered = [t for t in tools.values() if not t.is_handoff and "mfa" not in t.tags]
+        names = [t.name.replace("_", " ") for t in offered][:4]
         if not names:
             return "How can I help you today?"
         if len(names) == 1:
             return f"I can help you {names[0]}. What would you like to do?"
         return f"I can help you {', '.join(names[:-1])} or {names[-1]}. What would you like to do?"
+
+
+def _question(name: str, prop: Mapping[str, Any]) -> str:
+    return prop.get("x-ask") or (
+        f"Could you tell me {prop.get('description') or name.replace('_', ' ')}?"
+    )
+
+
+def _short_lead(digits: str) -> str:
+    return f"I only heard {len(digits)} {'digit' if len(digits) == 1 else 'digits'}."
+
+
+def _from_earlier(name: str, prop: Mapping[str, Any], texts: list[str]) -> Any:
+    """A value said in an earlier turn. A number counts only where the caller said what it is
+    ("my social is 4817"), so one number is never taken for another."""
+    digits = slots.is_digits(name, prop)
+    for text in texts:
+        if digits and not slots.mentions(name, prop, text):
+            continue
+        heard = slots.read(name, prop, text, current=False, asked=False)
+        if heard is not None and heard.value is not None and not heard.confirm:
+            return heard.value
+    return None
+
+
+def _earlier_user_texts(messages: list[dict[str, Any]]) -> list[str]:
+    """What the caller said before the current utterance, latest first."""
+    texts = [str(m.get("content") or "") for m in messages if m.get("role") == "user"]
+    return list(reversed(texts[:-1]))
+
+
+def _called_tool(messages: list[dict[str, Any]]) -> str:
+    """The name of the tool whose result is the last message."""
+    call_id = messages[-1].get("tool_call_id") if messages else None
+    for message in reversed(messages):
+        for call in message.get("tool_calls") or ():
+            if call.get("id") == call_id:
+                return str((call.get("function") or {}).get("name") or "")
+    return ""
 
 
 def _sentence(text: str) -> str:

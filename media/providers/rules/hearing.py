@@ -1,0 +1,298 @@
+"""Reading what the speech recognizer wrote: digits, names, emails, yes and no.
+
+Whisper writes numbers as digits, splits and punctuates them freely ("481 7.", "4-8-1-7",
+"2,095"), writes words that sound like digits ("for ate one seven") and mishears a few
+banking phrases ("the melon song my checking account"). Everything here is plain string work:
+it runs on the event loop for every turn.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+# Phrases the recognizer is known to mishear in a banking call, and what was said.
+_MISHEARD = [
+    (re.compile(r"\bwhat'?s up\W+you'?re\b", re.I), "what are your"),
+    (re.compile(r"\byou'?re (?=open|hours|balance|account|card|branch|bank|fees?\b)", re.I),
+     "your "),
+    (re.compile(r"\b(open|opening|closing) (?:our|ours|hour) month\b", re.I), r"\1 hours on"),
+    (re.compile(r"\b(open|opening|closing) (?:our|ours|hour)\b", re.I), r"\1 hours"),
+    (re.compile(r"\bmelon song\b", re.I), "balance on"),
+    (re.compile(r"\bmelon\b", re.I), "balance"),
+    (re.compile(r"\bmy current (?=was|is|got|has)", re.I), "my card "),
+    (re.compile(r"\bcredit cart\b", re.I), "credit card"),
+]  # fmt: skip
+
+_UNITS = {
+    "zero": "0", "oh": "0", "o": "0", "one": "1", "two": "2", "three": "3", "four": "4",
+    "five": "5", "six": "6", "seven": "7", "eight": "8", "nine": "9",
+}  # fmt: skip
+_TEENS = {
+    "ten": "10", "eleven": "11", "twelve": "12", "thirteen": "13", "fourteen": "14",
+    "fifteen": "15", "sixteen": "16", "seventeen": "17", "eighteen": "18", "nineteen": "19",
+}  # fmt: skip
+_TENS = {
+    "twenty": "2", "thirty": "3", "forty": "4", "fifty": "5", "sixty": "6", "seventy": "7",
+    "eighty": "8", "ninety": "9",
+}  # fmt: skip
+# Words that sound like a digit but usually are not one: read only next to other digits, and
+# a number read with them is confirmed with the caller.
+_SOUNDS_LIKE = {"to": "2", "too": "2", "for": "4", "fore": "4", "ate": "8", "won": "1"}
+_REPEAT = {"double": 2, "triple": 3}
+# Between digits these join one number: "4-8-1-7", "4, 8, 1, 7", "2,095".
+_JOINERS = frozenset("-,./")
+# "the last four digits": a count, not the number itself.
+_COUNT_BEFORE = frozenset(("last", "first"))
+_COUNT_AFTER = frozenset(("digit", "digits", "numbers"))
+_YEAR = re.compile(r"19\d\d|20[0-3]\d")  # a number written like a recent year
+
+_TOKENS = re.compile(r"\d+|[a-z]+(?:'[a-z]+)?|[^\s\w]")
+
+YES = frozenset((
+    "yes", "yeah", "yep", "yup", "sure", "correct", "right", "ok", "okay", "affirmative",
+    "exactly", "absolutely", "definitely", "uh-huh",
+))  # fmt: skip
+NO = frozenset(("no", "nope", "not", "don't", "negative", "wrong", "incorrect", "nah"))
+
+_GREETINGS = frozenset(("hello", "hi", "hey", "morning", "afternoon", "evening", "there"))
+_THANKS = frozenset(("thanks", "thank", "you", "much", "great", "that's", "all", "bye", "goodbye"))
+_POLITE = frozenset(("good", "so", "very", "oh", "ok", "okay", "well"))
+
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+
+_FILLERS = frozenset(("uh", "um", "er", "erm", "ah", "hmm", "well", "so", "oh", "yeah", "yes",
+                      "sure", "okay", "ok", "hi", "hello", "hey"))  # fmt: skip
+# Words that end a name or show that what follows "I am" is not one.
+_NOT_NAME_WORDS = (
+    "a an and are as at be by can could do for from get give have help i i'd i'm is it its "
+    "me my of on or our please the their them this to up us want we what when where which "
+    "who why with would you your yes no hi hello hey thanks thank just like need some "
+    "any about tell know not sure here fine good well sorry calling looking trying still "
+    "very really having going wondering afraid worried interested locked out unable able "
+    "also so because but if then there that that's it's social security ssn number "
+    "digits digit last first ending card account balance checking savings code name full "
+    "uh um er erm ah hmm okay ok yeah yep nope don't can't didn't call phone again same "
+    "zero oh one two three four five six seven eight nine ten"
+)
+_NOT_NAME = frozenset(_NOT_NAME_WORDS.split(" "))
+_NAME_CUE = re.compile(
+    r"\b(my name is|my name's|the name is|name is|call me|this is|i am|i'm|it's|it is)\b", re.I
+)
+_STRONG_CUES = frozenset(("my name is", "my name's", "the name is", "name is", "call me"))
+_NAME_TOKENS = re.compile(r"[A-Za-z][A-Za-z'-]*|\d+|[^\sA-Za-z\d]")
+
+
+def repaired(text: str) -> str:
+    """`text` with the banking phrases the recognizer is known to mishear put right."""
+    for pattern, replacement in _MISHEARD:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def words(text: str) -> list[str]:
+    return re.findall(r"[a-z0-9']+", text.lower().replace("_", " "))
+
+
+def small_talk(text: str) -> str:
+    """What `text` is when it is only small talk: "greeting", "thanks", or "" otherwise."""
+    said = [w for w in words(text) if w not in _POLITE]
+    if not said:
+        return ""
+    if all(w in _GREETINGS for w in said):
+        return "greeting"
+    if all(w in _THANKS for w in said):
+        return "thanks"
+    return ""
+
+
+def is_yes(text: str) -> bool:
+    said = set(words(text))
+    return bool(said & YES) and not said & NO
+
+
+def is_no(text: str) -> bool:
+    return bool(set(words(text)) & NO)
+
+
+def spaced(digits: str) -> str:
+    """'4817' -> '4 8 1 7', how a number is read back to the caller."""
+    return " ".join(digits)
+
+
+@dataclass(frozen=True, slots=True)
+class DigitRun:
+    """Digits said together. `doubtful`: read from a homophone or written like a year."""
+
+    digits: str
+    doubtful: bool
+    start: int  # index of its first token in `token_list(text)`: what was said before it
+    whole: bool = True  # False: the same number read without the homophones at its edges
+
+
+@dataclass(slots=True)
+class _Piece:
+    digits: str
+    weak: bool = False
+    tens: bool = False  # "forty": a following unit joins it ("forty eight" -> "48")
+
+
+def digit_runs(text: str) -> list[DigitRun]:
+    """Every number in `text`, read the ways the recognizer writes them.
+
+    A run with homophones at its edges ("ending to 2095") is also offered without them.
+    """
+    tokens = token_list(text)
+    runs: list[DigitRun] = []
+    pieces: list[_Piece] = []
+    start = 0
+    repeat = 1
+    i = 0
+
+    def close(end: int) -> None:
+        nonlocal pieces
+        if pieces and _is_number(pieces) and not _is_count(tokens, start, end):
+            _add_readings(runs, pieces, start, single=end - start == 1)
+        pieces = []
+
+    while i < len(tokens):
+        token = tokens[i]
+        piece = _piece(token, tokens[i + 1] if i + 1 < len(tokens) else "", bool(pieces))
+        if piece is not None:
+            if not pieces:
+                start = i
+            if pieces and pieces[-1].tens and len(piece.digits) == 1 and not piece.weak:
+                pieces[-1] = _Piece(pieces[-1].digits[0] + piece.digits)
+            else:
+                pieces.append(_Piece(piece.digits * repeat, piece.weak, piece.tens))
+            repeat = 1
+        elif token in _REPEAT:
+            repeat = _REPEAT[token]
+            if not pieces:
+                start = i
+        elif not (pieces and token in _JOINERS and _next_is_digit(tokens, i + 1)):
+            close(i)
+            repeat = 1
+        i += 1
+    close(len(tokens))
+    return runs
+
+
+def token_list(text: str) -> list[str]:
+    """The words, numbers and punctuation of `text`, as `digit_runs` counts them."""
+    return _TOKENS.findall(text.lower())
+
+
+def _piece(token: str, following: str, in_run: bool) -> _Piece | None:
+    if token.isdigit():
+        return _Piece(token)
+    if token in _UNITS:
+        return _Piece(_UNITS[token])
+    if token in _TEENS:
+        return _Piece(_TEENS[token])
+    if token in _TENS:
+        return _Piece(_TENS[token] + "0", tens=True)
+    if token in _SOUNDS_LIKE:
+        return _Piece(_SOUNDS_LIKE[token], weak=True)
+    if token == "into" and not in_run and _is_digit_token(following):
+        return _Piece("2", weak=True)  # "ending in two oh nine five" heard as "into 095"
+    return None
+
+
+def _is_digit_token(token: str) -> bool:
+    return token.isdigit() or token in _UNITS or token in _TEENS or token in _TENS
+
+
+def _next_is_digit(tokens: list[str], i: int) -> bool:
+    return i < len(tokens) and (_is_digit_token(tokens[i]) or tokens[i] in _SOUNDS_LIKE)
+
+
+def _is_number(pieces: list[_Piece]) -> bool:
+    """One "oh", "to" or "for" on its own is a word; next to other digits it is a digit."""
+    if len(pieces) >= 2:
+        return True
+    return not pieces[0].weak and pieces[0].digits != "0"
+
+
+def _is_count(tokens: list[str], start: int, end: int) -> bool:
+    if end - start != 1:
+        return False
+    before = tokens[start - 1] if start else ""
+    after = next((t for t in tokens[end:] if t not in _JOINERS), "")
+    return before in _COUNT_BEFORE or after in _COUNT_AFTER
+
+
+def _add_readings(runs: list[DigitRun], pieces: list[_Piece], start: int, *, single: bool) -> None:
+    full = "".join(p.digits for p in pieces)
+    weak = any(p.weak for p in pieces)
+    year = single and bool(_YEAR.fullmatch(full))
+    lo, hi = 0, len(pieces)
+    while lo < hi and pieces[lo].weak:
+        lo += 1
+    while hi > lo and pieces[hi - 1].weak:
+        hi -= 1
+    if weak and hi > lo and (lo or hi < len(pieces)):
+        inner = pieces[lo:hi]
+        trimmed = "".join(p.digits for p in inner)
+        runs.append(DigitRun(trimmed, any(p.weak for p in inner), start + lo, whole=False))
+    runs.append(DigitRun(full, weak or year, start))
+
+
+def email(text: str) -> str | None:
+    found = _EMAIL.search(text)
+    if found:
+        return found.group(0).lower()
+    spoken = re.sub(r"\s+at\s+", "@", text.lower())
+    spoken = re.sub(r"\s+dot\s+", ".", spoken)
+    found = _EMAIL.search(spoken)
+    return found.group(0) if found else None
+
+
+def name(text: str, *, asked: bool) -> str | None:
+    """A person's name after "my name is", "I am" and the like; a bare one if `asked`.
+
+    Whisper capitalizes names and punctuates freely ("I am Robert Garcia, social security
+    ..."): the name ends at punctuation, a digit or a word that is not a name.
+    """
+    mixed_case = text != text.lower()
+    for cue in _NAME_CUE.finditer(text):
+        strong = cue.group(1).lower() in _STRONG_CUES
+        found = _name_after(text[cue.end() :], strong=strong, mixed_case=mixed_case)
+        if found:
+            return found
+    if asked:
+        return _name_after(text, strong=True, mixed_case=mixed_case, bare=True)
+    return None
+
+
+def _name_after(text: str, *, strong: bool, mixed_case: bool, bare: bool = False) -> str | None:
+    tokens = _NAME_TOKENS.findall(text)
+    i = 0
+    # "my name is, uh, Alice Johnson"
+    while i < len(tokens) and (tokens[i].lower() in _FILLERS or not tokens[i][0].isalnum()):
+        i += 1
+    parts: list[str] = []
+    while i < len(tokens) and len(parts) < 3 and _name_like(tokens[i]):
+        parts.append(tokens[i])
+        i += 1
+    if not parts:
+        return None
+    first = parts[0]
+    if not strong and (
+        (mixed_case and not first[0].isupper()) or (not mixed_case and first.endswith("ing"))
+    ):
+        return None  # "I'm calling about ..." is not a name
+    following = tokens[i] if i < len(tokens) else ""
+    if bare and following and following[0].isalpha() and following.lower() != "and":
+        return None  # a sentence, not a name on its own
+    return " ".join(_titled(p) for p in parts)
+
+
+def _name_like(token: str) -> bool:
+    lowered = token.lower().removesuffix("'s")
+    return token[0].isalpha() and lowered not in _NOT_NAME and len(lowered) >= 2
+
+
+def _titled(part: str) -> str:
+    part = part.removesuffix("'s")
+    return part if part[:1].isupper() and not part.isupper() else part.title()
