@@ -311,7 +311,7 @@ def _speech_providers() -> dict[str, dict]:
     stt = {
         "local": ("media.providers.whisper.WhisperSTT", whisper),
         "whisper": ("media.providers.whisper.WhisperSTT", whisper),
-        "pocketsphinx": ("media.providers.local.PocketsphinxSTT", {}),
+        "pocketsphinx": ("media.providers.pocketsphinx.PocketsphinxSTT", {}),
         "azure": (
             "media.providers.azure_speech.AzureSTT",
             {
