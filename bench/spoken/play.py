@@ -1,0 +1,136 @@
+"""One spoken conversation against a running server, from fixtures to verdict.
+
+:func:`play_conversation` creates the scenario's customer (fresh, with its known codes), opens
+the transport (a simulated call record for the ACS media socket, or a new browser session),
+plays the caller (:func:`bench.spoken.client.converse`), hangs up, then reads what the server
+stored (the metrics API with a staff token) and the cards' state, and judges it
+(:mod:`bench.spoken.judge`). Used by `bench/spoken_conversations.py` and the e2e test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.spoken.client import AcsCaller, BrowserCaller, ConversationLog, converse
+from bench.spoken.customers import FixtureDesk
+from bench.spoken.judge import ConversationResult, judge
+from bench.spoken.render import manifest_path, read_pcm
+from bench.spoken.scenarios import Scenario
+
+TURN_BUDGET_S = 45.0  # the most one turn may take (speech, answer, pauses) before giving up
+STORED_WAIT_S = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class Recording:
+    """A scenario rendered in one voice: the manifest and each spoken turn's PCM."""
+
+    voice: str
+    scenario: str
+    manifest: dict[str, Any]
+    pcm_by_turn: dict[int, bytes]
+
+
+def recording_load(out_dir: Path, voice: str, scenario: str) -> Recording:
+    path = manifest_path(out_dir, voice, scenario)
+    manifest = json.loads(path.read_text())
+    pcm = {
+        t["index"]: read_pcm(path.parent / t["file"]) for t in manifest["turns"] if t.get("file")
+    }
+    return Recording(voice, scenario, manifest, pcm)
+
+
+def http_json(url: str, token: str = "", timeout_s: float = 10.0) -> tuple[int, dict[str, Any]]:
+    """GET `url` (no proxy: loopback only); (status, body)."""
+    request = urllib.request.Request(
+        url, headers={"Authorization": f"Token {token}"} if token else {}
+    )
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(request, timeout=timeout_s) as answer:
+            return answer.status, json.loads(answer.read() or b"{}")
+    except urllib.error.HTTPError as exc:
+        try:
+            return exc.code, json.loads(exc.read() or b"{}")
+        except ValueError:
+            return exc.code, {}
+
+
+async def stored_session(base_url: str, session_id: str, token: str) -> dict[str, Any] | None:
+    """The session's stored turns, once their count stops changing (the writer is async)."""
+    url = f"{base_url}/api/v1/metrics/session/{session_id}?include_turns=true"
+    last, loop = None, asyncio.get_running_loop()
+    deadline = loop.time() + STORED_WAIT_S
+    while loop.time() < deadline:
+        status, body = await asyncio.to_thread(http_json, url, token)
+        if status == 200:
+            if last is not None and body.get("turn_count") == last.get("turn_count"):
+                return body
+            last = body
+        await asyncio.sleep(0.5)
+    return last
+
+
+async def play_conversation(
+    *,
+    base_url: str,
+    desk: FixtureDesk,
+    staff_token: str,
+    scenario: Scenario,
+    recording: Recording,
+    transport: str,
+) -> tuple[ConversationResult, ConversationLog]:
+    """Play `scenario` in `recording`'s voice on `transport` ("acs" or "browser") and judge it."""
+    ws_url = base_url.replace("http://", "ws://")
+    client_id = ""
+    if scenario.customer is not None:
+        c = scenario.customer
+        created = await asyncio.to_thread(
+            desk.ask, "customer", full_name=c.full_name, email=c.email, ssn_last4=c.ssn_last4,
+            credit_last4=c.credit_last4, debit_last4=c.debit_last4,
+        )  # fmt: skip
+        client_id = created["client_id"]
+    call: dict[str, Any] = {}
+    if transport == "acs":
+        call = await asyncio.to_thread(desk.ask, "call")
+        session_id = call["session_id"]
+    else:
+        session_id = f"spoken_{scenario.key}_{recording.voice}_{secrets.token_hex(3)}"
+    log = ConversationLog(transport, recording.voice, scenario.key, session_id, client_id)
+    caller = None
+    try:
+        if transport == "acs":
+            caller = await AcsCaller.open(
+                log,
+                base_url=ws_url,
+                call_connection_id=call["call_connection_id"],
+                token=call["token"],
+            )
+        else:
+            caller = await BrowserCaller.open(log, base_url=ws_url)
+        budget = 30 + TURN_BUDGET_S * len(scenario.turns)
+        await asyncio.wait_for(
+            converse(caller, scenario, recording.manifest, recording.pcm_by_turn), budget
+        )
+    except TimeoutError:
+        log.error = "conversation took too long"
+    except OSError as exc:
+        log.error = f"socket: {exc}"
+    finally:
+        if caller is not None:
+            await caller.hang_up()
+        if call:
+            await asyncio.to_thread(
+                desk.ask, "call_end", call_connection_id=call["call_connection_id"]
+            )
+    stored = await stored_session(base_url, session_id, staff_token)
+    cards = None
+    if client_id:
+        cards = (await asyncio.to_thread(desk.ask, "state", client_id=client_id))["cards"]
+    return judge(log, scenario, stored, cards), log
