@@ -16,6 +16,7 @@ django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402  (needs the app registry)
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from django.urls import get_resolver  # noqa: E402
 
 from metrics import loop_lag  # noqa: E402
 from voiceproject.routing import websocket_urlpatterns  # noqa: E402
@@ -43,6 +44,10 @@ def _preload_speech_models() -> None:
     except Exception as exc:  # noqa: BLE001 - e.g. no database yet: callers synthesize them
         logger.warning("greetings could not be synthesized ahead: %s", exc)
 
+
+# Import every view now, not in the first request: that import held the GIL on the serving
+# loop for 135-330 ms (the loop-lag monitor saw it).
+get_resolver().resolve("/api/v1/health")
 
 threading.Thread(target=_preload_speech_models, name="preload-speech", daemon=True).start()
 
