@@ -78,6 +78,8 @@ class _WhisperModel:
         )
         self.tokenizer = tokenizers.Tokenizer.from_file(str(Path(path) / "tokenizer.json"))
         self.features = FeatureExtractor(feature_size=self.model.n_mels)
+        self.decoding = 0  # decodes under way in this process (partials yield to answers)
+        self._counted = threading.Lock()
         token = self.tokenizer.token_to_id
         self.start_of_prev = token("<|startofprev|>")
         self.start = [token("<|startoftranscript|>"), token("<|notimestamps|>")]
@@ -125,14 +127,20 @@ class _WhisperModel:
         # About 3 tokens a second of speech; digits said one by one cost more. The bound stops
         # a repetition loop early without clipping a real sentence.
         max_new = 12 + duration_ms * 8 // 1000
-        result = self.model.generate(
-            features,
-            [list(prompt)],
-            beam_size=beam_size,
-            max_length=len(prompt) + max_new,
-            return_no_speech_prob=True,
-            suppress_blank=True,
-        )[0]
+        with self._counted:
+            self.decoding += 1
+        try:
+            result = self.model.generate(
+                features,
+                [list(prompt)],
+                beam_size=beam_size,
+                max_length=len(prompt) + max_new,
+                return_no_speech_prob=True,
+                suppress_blank=True,
+            )[0]
+        finally:
+            with self._counted:
+                self.decoding -= 1
         text = self.tokenizer.decode(result.sequences_ids[0]).strip()
         if result.no_speech_prob > no_speech_threshold:
             return ""
@@ -181,8 +189,9 @@ class WhisperSTT(STT):
     `max_utterance_s`) and transcribes all of it when asked: at the end of the utterance, at a
     speculative peek (the audio so far; the utterance stays open, so `peek_ends_utterance` is
     False and resuming costs nothing), and every `partial_interval_ms` of speech for a partial
-    transcript (0 turns partials off; a partial never delays an answer: one in flight when a
-    peek or final is asked is dropped, not waited for).
+    transcript (0 turns partials off). Partials are a courtesy, answers are the turn: a partial
+    starts only when no decode is under way in the process, and one in flight when a peek or
+    final is asked is dropped, not waited for.
 
     Answers (peeks and finals) may decode in parallel but are delivered in the order they were
     asked, as the STT contract requires; partials come only between them.
@@ -283,7 +292,8 @@ class WhisperSTT(STT):
             self._since_partial += len(frame)
             if self._since_partial >= self._partial_bytes and not self._partial_running:
                 self._since_partial = 0
-                self._start_partial()
+                if not self._model.decoding:  # the CPU goes to answers first
+                    self._start_partial()
 
     def end_utterance(self) -> None:
         self._answer(speculative=False)

@@ -127,3 +127,18 @@ async def test_offline_speech_through_the_engine_becomes_the_turn(spoken_16k):
         assert "Johnson" in final.text, final.text
         metrics = await h.wait_event(TurnMetrics, turn_id=final.turn_id)
         assert metrics.stt_final_ms is not None
+
+
+async def test_partials_come_while_the_caller_speaks(spoken_16k):
+    stt = await started(WhisperSTT(partial_interval_ms=1000))
+    results: list[SttResult] = []
+    stt.set_listener(results.append)
+    stt.begin_utterance(b"")
+    for frame in frames(spoken_16k[: 2 * 32000]):  # the first two seconds
+        stt.push(frame)
+    for _ in range(600):
+        if results:
+            break
+        await asyncio.sleep(0.05)
+    assert results and not results[0].is_final
+    assert "name" in results[0].text.lower(), results[0].text
