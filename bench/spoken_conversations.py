@@ -275,7 +275,7 @@ def main() -> int:
     parser.add_argument("--database-url", default="", help="default: SQLite in a temp dir")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="rendered audio")
     parser.add_argument("--json", type=Path, help="write every result here")
-    parser.add_argument("--max-minutes", type=float, default=60.0, help="give up after this")
+    parser.add_argument("--max-minutes", type=float, default=90.0, help="give up after this")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir and server log")
     parser.add_argument("-v", "--verbose", action="store_true", help="print each failure")
     args = parser.parse_args()

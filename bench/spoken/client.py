@@ -9,11 +9,6 @@ speech when a turn is queued and silence otherwise; all frames are encoded befor
 Times are the client loop's clock. A frame leaves when its last sample has been spoken (as
 from a live microphone), so sample `s` of a turn whose first frame left at `t` was spoken at
 `t - 0.02 + s / 16000`.
-
-:func:`converse` plays one scenario: wait for the greeting to end, then for each turn wait
-until the agent is quiet, think for a moment, speak (or key in digits), and note when the
-answer's first audio arrived; a turn marked `barge_in_after_ms` starts that long into the
-agent's previous answer instead.
 """
 
 from __future__ import annotations
@@ -26,17 +21,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from bench.spoken.scenarios import Scenario
-
 SAMPLE_RATE_HZ = 16000
 FRAME_S = 0.02
 FRAME_BYTES = 640
-THINK_S = 0.6  # the caller's pause after the agent stops talking (plus the quiet below)
 QUIET_S = 0.6  # the agent counts as finished after this long without audio
-ANSWER_TIMEOUT_S = 20.0
-GREETING_TIMEOUT_S = 20.0
 DTMF_GAP_S = 0.25
-END_CALL_WAIT_S = 6.0
 _ACS_AUDIO = '{"kind":"AudioData"'
 _BROWSER_AUDIO = '{"type":"audio_data"'
 
@@ -174,11 +163,14 @@ class Caller:
             self._speech.clear()
             self._extra.clear()
 
-    async def speak(self, pcm: bytes) -> tuple[float, float]:
-        """Queue a turn's audio; returns when its first and last frames left."""
-        if self.closed.is_set():
+    def encode_turn(self, pcm: bytes) -> list[Any]:
+        """A turn's audio as the messages that carry it (encoded ahead of the call)."""
+        return [self.encode(frame) for frame in frames_of(pcm)]
+
+    async def speak(self, frames: list[Any]) -> tuple[float, float]:
+        """Queue a turn's encoded frames; returns when the first and the last left."""
+        if self.closed.is_set() or not frames:
             return self.loop.time(), self.loop.time()
-        frames = [self.encode(frame) for frame in frames_of(pcm)]
         first, last = self.loop.create_future(), self.loop.create_future()
         for i, payload in enumerate(frames):
             markers = (first,) if i == 0 else ()
@@ -370,55 +362,3 @@ class BrowserCaller(Caller):
             with contextlib.suppress(Exception):
                 await self.ws.send(json.dumps({"type": "end"}))
         await super().hang_up()
-
-
-async def converse(
-    caller: Caller,
-    scenario: Scenario,
-    manifest: dict,
-    pcm_by_turn: dict[int, bytes],
-    *,
-    think_s: float = THINK_S,
-    quiet_s: float = QUIET_S,
-) -> ConversationLog:
-    """Play `scenario` as the caller; the log has every turn's timing and what came back."""
-    log = caller.log
-    greeting = await caller.wait_audio(after=0.0, timeout_s=GREETING_TIMEOUT_S)
-    if greeting is None:
-        log.error = "no greeting"
-        return log
-    log.greeting_at = greeting.at
-    if isinstance(caller, AcsCaller):
-        await caller.open_relay()
-    await caller.wait_quiet(quiet_s)
-    previous_answer: float | None = None
-    for entry in manifest["turns"]:
-        if caller.closed.is_set():
-            break
-        turn = TurnLog(entry["index"], entry["text"], entry["dtmf"])
-        log.turns.append(turn)
-        barge_after = entry.get("barge_in_after_ms")
-        if barge_after is not None and previous_answer is not None:
-            turn.barge_in = True
-            await asyncio.sleep(max(0.0, previous_answer + barge_after / 1000 - caller.loop.time()))
-        else:
-            await caller.wait_quiet(quiet_s)
-            await asyncio.sleep(think_s)
-        turn.agent_speaking_at_start = caller.agent_quiet_for() < 0
-        if entry["dtmf"]:
-            turn.true_start = caller.loop.time()
-            turn.true_end = await caller.key_in(entry["dtmf"])
-        else:
-            first, _ = await caller.speak(pcm_by_turn[entry["index"]])
-            origin = first - FRAME_S
-            turn.true_start = origin + entry["speech_start_sample"] / SAMPLE_RATE_HZ
-            turn.true_end = origin + entry["speech_end_sample"] / SAMPLE_RATE_HZ
-        answer = await caller.wait_audio(after=turn.true_end, timeout_s=ANSWER_TIMEOUT_S)
-        previous_answer = turn.first_audio_at = answer.at if answer else None
-    if not caller.closed.is_set():
-        with contextlib.suppress(TimeoutError):
-            await caller.wait_quiet(quiet_s)
-    if scenario.ends_call and not caller.closed.is_set():
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(caller.closed.wait(), END_CALL_WAIT_S)
-    return log

@@ -2,14 +2,19 @@
 
 :func:`play_conversation` creates the scenario's customer (fresh, with its known codes), opens
 the transport (a simulated call record for the ACS media socket, or a new browser session),
-plays the caller (:func:`bench.spoken.client.converse`), hangs up, then reads what the server
+plays the caller (:func:`converse`), hangs up, then reads what the server
 stored (the metrics API with a staff token) and the cards' state, and judges it
 (:mod:`bench.spoken.judge`). Used by `bench/spoken_conversations.py` and the e2e test.
+
+The caller waits for the greeting to end, then for each turn waits until the agent is quiet,
+thinks for a moment, speaks (or keys in digits) and notes when the answer's first audio
+arrived; a turn marked `barge_in_after_ms` starts that long into the agent's previous answer.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import secrets
 import urllib.request
@@ -17,12 +22,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.spoken.client import AcsCaller, BrowserCaller, ConversationLog, converse
+from bench.spoken.client import (
+    FRAME_S,
+    QUIET_S,
+    SAMPLE_RATE_HZ,
+    AcsCaller,
+    BrowserCaller,
+    Caller,
+    ConversationLog,
+    TurnLog,
+)
 from bench.spoken.customers import FixtureDesk
 from bench.spoken.judge import ConversationResult, judge
 from bench.spoken.render import manifest_path, read_pcm
 from bench.spoken.scenarios import Scenario
 
+THINK_S = 0.3  # then the caller thinks this long: about 0.9 s after the last agent audio
+ANSWER_TIMEOUT_S = 20.0
+GREETING_TIMEOUT_S = 20.0
+END_CALL_WAIT_S = 6.0  # how long a caller who said goodbye waits for the agent to hang up
 TURN_BUDGET_S = 45.0  # the most one turn may take (speech, answer, pauses) before giving up
 STORED_WAIT_S = 5.0
 
@@ -75,6 +93,59 @@ async def stored_session(base_url: str, session_id: str, token: str) -> dict[str
             last = body
         await asyncio.sleep(0.5)
     return last
+
+
+async def converse(
+    caller: Caller,
+    scenario: Scenario,
+    manifest: dict,
+    pcm_by_turn: dict[int, bytes],
+    *,
+    think_s: float = THINK_S,
+    quiet_s: float = QUIET_S,
+) -> ConversationLog:
+    """Play `scenario` as the caller; the log has every turn's timing and what came back."""
+    log = caller.log
+    encoded = {index: caller.encode_turn(pcm) for index, pcm in pcm_by_turn.items()}
+    greeting = await caller.wait_audio(after=0.0, timeout_s=GREETING_TIMEOUT_S)
+    if greeting is None:
+        log.error = "no greeting"
+        return log
+    log.greeting_at = greeting.at
+    if isinstance(caller, AcsCaller):
+        await caller.open_relay()
+    await caller.wait_quiet(quiet_s)
+    previous_answer: float | None = None
+    for entry in manifest["turns"]:
+        if caller.closed.is_set():
+            break
+        turn = TurnLog(entry["index"], entry["text"], entry["dtmf"])
+        log.turns.append(turn)
+        barge_after = entry.get("barge_in_after_ms")
+        if barge_after is not None and previous_answer is not None:
+            turn.barge_in = True
+            await asyncio.sleep(max(0.0, previous_answer + barge_after / 1000 - caller.loop.time()))
+        else:
+            await caller.wait_quiet(quiet_s)
+            await asyncio.sleep(think_s)
+        turn.agent_speaking_at_start = caller.agent_quiet_for() < 0
+        if entry["dtmf"]:
+            turn.true_start = caller.loop.time()
+            turn.true_end = await caller.key_in(entry["dtmf"])
+        else:
+            first, _ = await caller.speak(encoded[entry["index"]])
+            origin = first - FRAME_S
+            turn.true_start = origin + entry["speech_start_sample"] / SAMPLE_RATE_HZ
+            turn.true_end = origin + entry["speech_end_sample"] / SAMPLE_RATE_HZ
+        answer = await caller.wait_audio(after=turn.true_end, timeout_s=ANSWER_TIMEOUT_S)
+        previous_answer = turn.first_audio_at = answer.at if answer else None
+    if not caller.closed.is_set():
+        with contextlib.suppress(TimeoutError):
+            await caller.wait_quiet(quiet_s)
+    if scenario.ends_call and not caller.closed.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(caller.closed.wait(), END_CALL_WAIT_S)
+    return log
 
 
 async def play_conversation(
