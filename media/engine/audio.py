@@ -124,3 +124,25 @@ class InputFramer:
                 self._resampler = StreamResampler(sample_rate_hz, STT_SAMPLE_RATE_HZ)
             pcm16 = self._resampler.process(pcm16)
         return self._splitter.push(pcm16)
+
+
+# The end of a sound is the end of its last 10 ms window above both -40 dBFS and 35 dB under
+# the loudest window looked at (the way a caller's own recording would place it).
+_END_WINDOW_SAMPLES = 160
+_END_FLOOR_RMS = 32768 * 10 ** (-40 / 20)
+_END_BELOW_PEAK = 10 ** (-35 / 20)
+
+
+def sound_end_ms_before(frames: list[bytes]) -> float | None:
+    """How long before the end of the last of `frames` (consecutive PCM16 16 kHz) the sound
+    stopped: 0 when it lasts to the end, None when no window in them is loud enough."""
+    samples = np.frombuffer(b"".join(frames), dtype=np.int16)
+    windows = samples.size // _END_WINDOW_SAMPLES
+    if not windows:
+        return None
+    tail = samples[samples.size - windows * _END_WINDOW_SAMPLES :].astype(np.float32)
+    rms = np.sqrt(np.mean(tail.reshape(windows, _END_WINDOW_SAMPLES) ** 2, axis=1))
+    loud = np.flatnonzero(rms >= max(_END_FLOOR_RMS, float(rms.max()) * _END_BELOW_PEAK))
+    if not loud.size:
+        return None
+    return (windows - 1 - int(loud[-1])) * _END_WINDOW_SAMPLES * 1000 / STT_SAMPLE_RATE_HZ

@@ -7,7 +7,7 @@ import logging
 from collections import deque
 from typing import Any
 
-from media.engine.audio import InputFramer
+from media.engine.audio import InputFramer, sound_end_ms_before
 from media.engine.config import EngineConfig
 from media.engine.dtmf import DtmfCollector
 from media.engine.events import (
@@ -25,6 +25,9 @@ from media.engine.turn import Turn
 from media.providers.base import ProviderContext, ProviderStartError, SttResult
 
 logger = logging.getLogger(__name__)
+
+# Frames looked back at for the end of the caller's sound (160 ms: longer than the VAD's hold).
+END_LOOKBACK_FRAMES = 8
 
 __all__ = ["ConversationSession", "EngineConfig", "SessionStartError"]
 
@@ -91,6 +94,7 @@ class ConversationSession(SpeculationMixin, SessionBase):
         self._paused_at: float | None = None  # when an audible pause put the stop on the wire
         self._speech_end_at = 0.0
         self._last_speech_at = 0.0
+        self._recent: deque[bytes] = deque(maxlen=END_LOOKBACK_FRAMES)  # where the sound ended
         self._barged_in_utterance = False
         self._awaiting_final = False
         self._final_parts: list[str] = []
@@ -231,6 +235,7 @@ class ConversationSession(SpeculationMixin, SessionBase):
                 self._speech_ms = 0
                 self._quiet_ms += 20
         else:
+            self._recent.append(frame)
             peek = self._peek
             if not stt.continuous and (peek is None or not stt.peek_ends_utterance):
                 stt.push(frame)
@@ -250,7 +255,7 @@ class ConversationSession(SpeculationMixin, SessionBase):
                     self._resume_after_peek()
             else:
                 if self._silence_ms == 0:
-                    self._speech_end_at = self._last_speech_at
+                    self._speech_end_at = self._sound_end()
                 self._silence_ms += 20
                 self._quiet_ms += 20
                 self._speech_ms = 0
@@ -285,6 +290,17 @@ class ConversationSession(SpeculationMixin, SessionBase):
             speculate = 0 < self.config.speculative_silence_ms < self.config.end_of_turn_silence_ms
             self._utt_audio = list(self._preroll) if speculate and stt.peek_ends_utterance else None
         self._preroll.clear()
+
+    def _sound_end(self) -> float:
+        """When the caller's sound stopped: the VAD holds on to speech for a few frames after
+        it (Silero: 20-80 ms), so the last frames are looked at for the end of the sound
+        itself, as the caller's own clock would place it; the VAD's last speech frame when
+        they say nothing clearer. Called on the first frame of silence (not looked at)."""
+        frames = list(self._recent)[:-1]  # up to the last speech frame
+        ended_ms_before = sound_end_ms_before(frames) if frames else None
+        if ended_ms_before is None:
+            return self._last_speech_at
+        return self._last_speech_at - ended_ms_before / 1000
 
     def _on_end_of_speech(self) -> None:
         self._in_utterance = False

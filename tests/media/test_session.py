@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from media.engine.audio import silence, sound_end_ms_before, tone
 from media.engine.config import EngineConfig
 from media.engine.events import (
     AgentChange,
@@ -22,7 +23,7 @@ from media.engine.events import (
     UserTranscript,
 )
 from media.engine.session import SessionStartError
-from media.providers.fakes import FakeTTS, ScriptedLLM, ScriptedSTT
+from media.providers.fakes import EnergyVAD, FakeTTS, ScriptedLLM, ScriptedSTT
 from tests.media.conftest import Harness, RecordingToolRunner
 
 
@@ -493,3 +494,28 @@ async def test_parallel_sessions_one_blocking_provider_does_not_delay_the_other(
         assert not slow.of(AudioFrame)
         assert all(e.session_id == "fast" for e in fast.events)
         await slow.wait_event(AssistantFinal, is_greeting=True, timeout_s=5)
+
+
+def test_the_end_of_a_sound_is_placed_within_its_frames():
+    speech = tone(70, 16000, 220.0, 0.5)
+    frames = [(speech + silence(90, 16000))[i : i + 640] for i in range(0, 5120, 640)]
+    assert sound_end_ms_before(frames) == 90.0
+    assert sound_end_ms_before(frames[:3]) == 0.0  # still sounding at the end
+    assert sound_end_ms_before([silence(20, 16000)] * 4) is None
+
+
+async def test_end_of_speech_is_where_the_sound_stopped_not_where_the_vad_let_go():
+    """A VAD holds on to speech for a few frames after it ends (here: a quiet tail the VAD
+    still counts); the turn's end of speech, from which its latencies run, is the end of the
+    sound, as the caller's own recording places it."""
+    vad = EnergyVAD(threshold_dbfs=-70.0)  # hears the -55 dBFS tail as speech
+    stt = ScriptedSTT(["hello"])
+    async with Harness(stt=stt, vad=vad, config=EngineConfig(speculative_silence_ms=0)) as h:
+        await greeted(h)
+        await h.wait_for(lambda: not h.session.agent_speaking)
+        h.speak(200, silence_ms=0)
+        for _ in range(4):  # 80 ms of tail
+            h.session.push_audio(tone(20, 16000, 220.0, 10 ** (-55 / 20)))
+        last_speech_at = h.session._last_speech_at
+        h.speak(0, silence_ms=60)
+        assert h.session._speech_end_at == pytest.approx(last_speech_at - 0.08, abs=1e-6)
