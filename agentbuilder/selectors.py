@@ -122,6 +122,7 @@ def _tool_spec(tool: Tool) -> ToolSpec:
         description=tool.description,
         parameters=tool.parameters,
         tags=tool.tags,
+        ends_call=tool.ends_call,
     )
 
 

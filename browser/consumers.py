@@ -43,7 +43,7 @@ from browser.protocol import (
 )
 from browser.relay import DASHBOARD_GROUP, session_group
 from browser.selectors import session_access
-from media.engine.events import AudioFrame, Event
+from media.engine.events import AudioFrame, CallEnd, Event
 
 logger = logging.getLogger(__name__)
 
@@ -336,6 +336,23 @@ class ConversationConsumer(RefusingConsumer):
                 await self.send(text_data=json.dumps(message, default=str))
         except Exception:  # a closing socket must not break the session's event loop
             logger.debug("session %s: send failed", self.session_id, exc_info=True)
+        if type(event) is CallEnd:  # its `exit` envelope went out above
+            await self._agent_ended(event)
+
+    async def _agent_ended(self, event: CallEnd) -> None:
+        """The agent ended the conversation and its farewell was heard: store the session as
+        completed, then close the socket with 1000."""
+        logger.info(
+            "session %s: the agent ended the conversation (%s)", self.session_id, event.reason
+        )
+        conversation, self.conversation = self.conversation, None
+        if conversation is not None:
+            try:
+                await conversation.close()
+            except Exception:
+                logger.exception("session %s: closing the conversation failed", self.session_id)
+        with contextlib.suppress(Exception):  # the client may be gone already
+            await self.close(code=CLOSE_NORMAL)
 
     async def _send_json(self, message: dict[str, Any]) -> None:
         await self.send(text_data=json.dumps(message, default=str))

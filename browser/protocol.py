@@ -24,6 +24,7 @@ from media.engine.events import (
     AudioFrame,
     AudioPause,
     BargeIn,
+    CallEnd,
     Event,
     SessionError,
     ToolEnd,
@@ -31,6 +32,7 @@ from media.engine.events import (
     TurnMetrics,
     UserTranscript,
 )
+from media.engine.tool_calls import DEFAULT_FAREWELL
 
 BROWSER_AUDIO_SAMPLE_RATE_HZ = 16_000
 MIC_FRAME_BYTES = 640  # 20 ms of PCM16 at 16 kHz; the microphone may send any multiple of 2 bytes
@@ -107,11 +109,20 @@ def status_envelope(
 
 
 def exit_envelope(
-    *, session_id: str, message: str = "Thank you for using our service. Goodbye."
+    *,
+    session_id: str,
+    message: str = "Thank you for using our service. Goodbye.",
+    reason: str = "",
+    call_id: str | None = None,
+    user_id: int | str | None = None,
 ) -> dict[str, Any]:
-    """The `exit` envelope sent when the conversation ends."""
+    """The `exit` envelope sent when the conversation ends (the client's `end`, or the agent
+    ending the call: then `reason` says why)."""
+    payload: dict[str, Any] = {"type": "exit", "message": message}
+    if reason:
+        payload["reason"] = reason
     return make_envelope(
-        type="exit", session_id=session_id, payload={"type": "exit", "message": message}
+        type="exit", session_id=session_id, payload=payload, call_id=call_id, user_id=user_id
     )
 
 
@@ -386,6 +397,11 @@ def encode_messages(
             return [_turn_metrics(event, session_id, **ids)]
         case SessionError():
             return [_session_error(event, session_id, **ids)]
+        case CallEnd():
+            message = event.farewell or DEFAULT_FAREWELL
+            return [
+                exit_envelope(session_id=session_id, message=message, reason=event.reason, **ids)
+            ]
     return []
 
 

@@ -8,7 +8,8 @@ starts what the call's streaming mode asks for:
   service for `voice_live` when one is configured). Caller `AudioData` and `DtmfData` go in;
   the agent's 20 ms frames (already paced at real time by the engine) go out as `AudioData`,
   and a stop (the engine's pause at the caller's first words, then its barge-in) is a
-  `StopAudio`.
+  `StopAudio`. When the agent ends the call (`CallEnd`, after its farewell was heard) the call
+  is hung up through Call Automation and the stream closed.
 - `transcription`: the caller's words only, no agent audio: ACS's own `TranscriptionData`, or,
   on an audio stream when ACS is not transcribing, the configured VAD + STT. Every final is
   stored as a turn of the session and relayed live.
@@ -34,7 +35,7 @@ from django.conf import settings
 
 from media.acs import codec, live
 from media.acs.transcription import CallTranscriber, transcript_event
-from media.engine.events import AudioFrame, AudioPause, BargeIn, Event, UserTranscript
+from media.engine.events import AudioFrame, AudioPause, BargeIn, CallEnd, Event, UserTranscript
 
 logger = logging.getLogger(__name__)
 
@@ -277,7 +278,35 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
             self._stopped_turn = event.turn_id
             self.info.stops_out += 1
             return self.send(text_data=codec.STOP_AUDIO)
+        if kind is CallEnd:
+            return self._agent_ended_call(event)
         return None
+
+    async def _agent_ended_call(self, event: CallEnd) -> None:
+        """The agent ended the call and its farewell was heard: store the conversation (turns,
+        session completed), hang up through Call Automation, close the stream with 1000.
+
+        The conversation is closed before the hang-up: ACS closes the media socket when the
+        call ends, and the socket leaves the live registry only once everything is stored.
+        """
+        logger.info("call %s: the agent ends the call (%s)", self.call_connection_id, event.reason)
+        conversation, self.conversation = self.conversation, None
+        if conversation is not None:
+            try:
+                await conversation.close()
+            except Exception:
+                logger.exception(
+                    "call %s: closing the conversation failed", self.call_connection_id
+                )
+        from calls.services import call_terminate_async
+
+        try:
+            await call_terminate_async(
+                call_connection_id=self.call_connection_id, reason=f"end_call: {event.reason}"
+            )
+        except Exception:  # the stream still ends; ACS ends the call when it goes
+            logger.exception("call %s: hang-up failed", self.call_connection_id)
+        await self.close(code=1000)
 
     async def _acs_transcript(self, message: codec.TranscriptionData) -> None:
         if message.text.strip():

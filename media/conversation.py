@@ -32,6 +32,7 @@ from media.engine.config import EngineConfig
 from media.engine.events import (
     AgentChange,
     AudioFrame,
+    CallEnd,
     Event,
     SessionError,
     TurnMetrics,
@@ -357,6 +358,8 @@ class Conversation:
 
     def _on_event(self, event: Event) -> Awaitable[None] | None:
         """Engine → consumer first (the audio path), then relay and persistence (queued)."""
+        if type(event) is CallEnd and self._closed:
+            return None  # the transport is already ending the conversation
         result = self._emit(event)
         if type(event) is AudioFrame:
             return result

@@ -3,6 +3,7 @@
 from agentbuilder.tools import (  # noqa: F401
     auth,
     banking,
+    call_control,
     card_control,
     cards,
     compliance,

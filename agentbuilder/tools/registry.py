@@ -2,7 +2,9 @@
 
 Tools register themselves with :func:`tool` when their module is imported
 (`agentbuilder.tools` imports them all). Handoff tools are not registered here: they are
-derived from the agents' handoff triggers (see `agentbuilder.selectors`).
+derived from the agents' handoff triggers (see `agentbuilder.selectors`). A tool registered
+with `ends_call=True` (`end_call`) is special to the speech engine, like a handoff: its
+`ToolSpec` carries the flag and the engine ends the conversation after the farewell.
 """
 
 from __future__ import annotations
@@ -28,13 +30,18 @@ class ToolError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Tool:
-    """A registered tool. `func(call, **arguments)` returns a JSON-able dict."""
+    """A registered tool. `func(call, **arguments)` returns a JSON-able dict.
+
+    `ends_call`: the engine ends the conversation after the agent's farewell instead of
+    running `func` (which serves engines that cannot end a call).
+    """
 
     name: str
     description: str
     parameters: Mapping[str, Any]
     func: Callable[..., dict[str, Any]]
     tags: tuple[str, ...] = ()
+    ends_call: bool = False
     validator: Draft202012Validator = field(repr=False, compare=False, default=None)
 
     def schema(self) -> dict[str, Any]:
@@ -73,7 +80,12 @@ def schema(*, required: tuple[str, ...] = (), **properties: dict[str, Any]) -> d
 
 
 def tool(
-    *, name: str, description: str, parameters: dict[str, Any], tags: tuple[str, ...] = ()
+    *,
+    name: str,
+    description: str,
+    parameters: dict[str, Any],
+    tags: tuple[str, ...] = (),
+    ends_call: bool = False,
 ) -> Callable[[Callable[..., dict[str, Any]]], Callable[..., dict[str, Any]]]:
     """Register the decorated function as a tool. Names are unique: a clash is a bug."""
 
@@ -87,6 +99,7 @@ def tool(
             parameters=parameters,
             func=func,
             tags=tuple(tags),
+            ends_call=ends_call,
             validator=Draft202012Validator(parameters),
         )
         return func

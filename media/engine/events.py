@@ -111,6 +111,19 @@ class AgentChange(Event):
 
 
 @dataclass(slots=True)
+class CallEnd(Event):
+    """The agent ended the conversation (its `end_call` tool) and its farewell has been heard.
+
+    `turn_id` is the turn that said the farewell; it comes after that turn's `AssistantFinal`
+    and `TurnMetrics`. The transport hangs up (ACS) or closes its socket (browser). Never
+    emitted when the caller spoke over the farewell: the conversation then goes on.
+    """
+
+    reason: str = ""
+    farewell: str = ""  # what the agent said last
+
+
+@dataclass(slots=True)
 class TurnMetrics(Event):
     """Latencies of one completed (or interrupted) turn, milliseconds; None when not measured."""
 

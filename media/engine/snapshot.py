@@ -16,6 +16,8 @@ class ToolSpec:
     """A tool an agent may call, as the LLM sees it.
 
     `parameters` is a JSON schema object. Handoff tools carry the agent they hand over to.
+    An `ends_call` tool (`end_call`) is not run by the tool runner: the engine says the
+    farewell and, once it has been heard, ends the conversation (`CallEnd`).
     """
 
     name: str
@@ -26,6 +28,7 @@ class ToolSpec:
     is_handoff: bool = False
     handoff_target: str | None = None
     silent_handoff: bool = False
+    ends_call: bool = False
     tags: tuple[str, ...] = ()
 
     def as_openai_tool(self) -> dict[str, Any]:

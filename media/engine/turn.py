@@ -23,6 +23,7 @@ from media.engine.chunker import TextChunker
 from media.engine.events import (
     AssistantDelta,
     AssistantFinal,
+    CallEnd,
     Event,
     SessionError,
     ToolEnd,
@@ -107,6 +108,7 @@ class Turn(ToolCallsMixin):
         self.segments: list[tuple[SpokenSegment, _Piece]] = []
         self.messages: list[dict[str, Any]] = []  # assistant messages written by this turn
         self.pending_tools: dict[str, _PendingTool] = {}
+        self.call_end: CallEnd | None = None  # set by `end_call`; emitted after the farewell
         self._streamed_any = False  # an AssistantDelta of this turn has been emitted
         self.thinker: asyncio.Task | None = None
         self.speaker: asyncio.Task | None = None
@@ -234,6 +236,8 @@ class Turn(ToolCallsMixin):
             if not calls:
                 return
             handoff_context = await self._run_tools(agent, calls)
+            if self.call_end is not None:
+                return  # the farewell is the turn's last word
         raise StageError("llm", f"no answer after {s.config.max_tool_rounds} tool rounds")
 
     def _system_prompt(self, agent: AgentSnapshot, handoff: dict[str, Any] | None) -> str:
@@ -393,6 +397,8 @@ class Turn(ToolCallsMixin):
         self.finished = True
         spoken = self._emit_finals(interrupted=False, now=None)
         self._emit_metrics(spoken, interrupted=False, barge_in_ms=None)
+        if self.call_end is not None:
+            self._end_call_after_playback()
 
     def interrupt(self, now: float, barge_in_ms: float | None) -> None:
         """Barge-in: keep in history only what was heard; close every tool call."""

@@ -90,6 +90,7 @@ def test_every_tool_executes_against_demo_data(library, demo, runner, verified):
         ("get_client_data", {"include_history": True}),
         ("check_compliance_status", {"check_type": "aml"}),
         ("search_knowledge_base", {"query": "what is the overdraft fee"}),
+        ("end_call", {"reason": "the caller said goodbye"}),
     ]
     assert {name for name, _ in steps} | {"verify_client_identity"} == set(registry())
     for name, arguments in steps:

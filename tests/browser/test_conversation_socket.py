@@ -325,3 +325,33 @@ async def test_a_dashboard_watches_the_conversation_live(fake_speech, staff_user
 
 async def connect_relay(query: str, user) -> Client:
     return Client(await open_socket(f"/api/v1/browser/dashboard/relay{query}", user=user))
+
+
+async def test_a_goodbye_ends_the_conversation_with_exit_and_close_1000(fake_speech):
+    client = await connect("?session_id=conv-bye-1")
+    await client.until(is_greeting)
+    await client.send(text_data="thanks")  # thanks alone is not a goodbye
+    thanked = await client.until(lambda m: is_answer(m) and m["payload"]["turn_id"] >= 2)
+    assert thanked["payload"]["message"].startswith("You're welcome.")
+
+    await client.send(text_data="No, that's everything. Thank you, goodbye.")
+    output = await closed(client)
+    assert output["code"] == 1000
+    messages = client.messages
+    exits = [m for m in messages if m.get("type") == "exit"]
+    assert len(exits) == 1 and exits[0] is messages[-1]
+    assert exits[0]["payload"]["message"] == "Thank you for calling. Goodbye."
+    assert exits[0]["payload"]["type"] == "exit" and exits[0]["payload"]["reason"]
+    farewell = next(m for m in reversed(messages) if is_answer(m))
+    assert farewell["payload"]["message"] == "Thank you for calling. Goodbye."
+    # The farewell was spoken (its audio went out) before the exit.
+    audio = [m for m in messages if m.get("type") == "audio_data"]
+    assert audio[-1]["turn_id"] == farewell["payload"]["turn_id"] and audio[-1]["is_final"]
+    tool_end = next(m for m in messages if m.get("type") == "tool_end")
+    assert (tool_end["tool"], tool_end["status"]) == ("end_call", "success")
+
+    session = await ConversationSession.objects.aget(session_id="conv-bye-1")
+    assert session.status == "completed" and session.ended_at is not None
+    turns = [t async for t in Turn.objects.filter(session=session).order_by("index")]
+    assert turns[-1].user_text == "No, that's everything. Thank you, goodbye."
+    assert turns[-1].assistant_text == "Thank you for calling. Goodbye."

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
-from media.engine.events import AgentChange, AssistantFinal, ToolStart, UserTranscript
+from media.engine.events import AgentChange, AssistantFinal, CallEnd, ToolStart, UserTranscript
 from media.engine.history import tool_call_message, tool_result_message
 from media.engine.snapshot import AgentRoster, AgentSnapshot, ToolSpec
+from media.engine.tool_calls import DEFAULT_FAREWELL, END_CALL_RESULT
 from media.providers.base import LLMRequest, TextDelta, ToolCallRequest
 from media.providers.rules import RulesDialogueEngine
 from tests.media.conftest import Harness, RecordingToolRunner
@@ -458,3 +460,89 @@ def test_a_yes_after_a_failed_free_text_tool_does_not_call_it_again():
     caller.say("what fees do you charge for zebras")
     assert caller.say("yes").startswith("Sorry, I didn't catch that.")
     assert [name for name, _ in caller.calls] == ["search_knowledge_base"]
+
+
+# -- goodbyes ----------------------------------------------------------------------------------
+
+END_CALL = ToolSpec(
+    "end_call",
+    "End the call when the caller says goodbye or has nothing more: 'goodbye', 'bye', "
+    "'that's all', 'that's everything', 'hang up', 'I'm done'.",
+    _schema((), reason={"type": "string", "description": "why the call ends"}),
+    ends_call=True,
+)
+ENDED = {"end_call": END_CALL_RESULT}  # what the engine answers when the call ends
+
+
+@pytest.mark.parametrize(
+    "utterance",
+    [
+        "No, that's everything. Thank you, goodbye.",
+        "bye",
+        "Okay, bye bye!",
+        "No, that's all, thanks.",
+        "I'm done.",
+        "You can hang up now.",
+        "Nothing else, thank you.",
+        "That's all I needed today, thank you so much.",
+    ],
+)
+def test_a_goodbye_ends_the_call_with_a_farewell(utterance):
+    caller = Caller((VERIFY_SPOKEN, ACCOUNTS, END_CALL), ENDED)
+    assert caller.say(utterance) == DEFAULT_FAREWELL
+    assert caller.calls == [("end_call", {"reason": "the caller said goodbye"})]
+
+
+@pytest.mark.parametrize(
+    ("utterance", "reply"),
+    [
+        ("thanks", "You're welcome. Is there anything else I can help you with?"),
+        ("Thank you very much.", "You're welcome. Is there anything else I can help you with?"),
+        ("Good morning", "Hello! I can help you verify client identity or get account summary. "
+                         "What would you like to do?"),
+        ("Please don't hang up", None),
+        ("Bye the way, what are my account balances?", "One moment. Done."),
+        ("I'm done with that, what are my account balances?", "One moment. Done."),
+        ("Goodbye, but first what are my account balances?", "One moment. Done."),
+    ],
+)  # fmt: skip
+def test_thanks_a_greeting_or_a_request_is_not_a_goodbye(utterance, reply):
+    caller = Caller((VERIFY_SPOKEN, ACCOUNTS, END_CALL))
+    said = caller.say(utterance)
+    assert "end_call" not in [name for name, _ in caller.calls]
+    assert reply is None or said == reply
+
+
+def test_a_goodbye_instead_of_an_answer_ends_the_call_but_an_answer_does_not():
+    caller = Caller((VERIFY_SPOKEN, END_CALL), ENDED)
+    assert caller.say("verify my identity") == "What is your full name?"
+    assert caller.say("never mind, goodbye") == DEFAULT_FAREWELL
+    caller = Caller((VERIFY_SPOKEN, END_CALL), ENDED)
+    assert caller.say("verify me, my name is Will Smith") == SSN_ASK
+    assert caller.say("2 0 9 5, bye") == "One moment. Done."
+    assert caller.calls == [
+        ("verify_client_identity", {"full_name": "Will Smith", "ssn_last_4": "2095"})
+    ]
+
+
+def test_without_an_end_call_tool_a_goodbye_is_only_thanked():
+    caller = Caller((VERIFY_SPOKEN, ACCOUNTS))
+    assert caller.say("thanks, bye") == (
+        "You're welcome. Is there anything else I can help you with?"
+    )
+    assert caller.calls == []
+
+
+async def test_the_rules_engine_says_goodbye_and_the_session_ends_the_call():
+    roster = bank_roster()
+    concierge = roster.get("Concierge")
+    agents = {**roster.agents, "Concierge": replace(concierge, tools=(*concierge.tools, END_CALL))}
+    roster = AgentRoster(agents, "Concierge")
+    async with Harness(llm=RulesDialogueEngine(), roster=roster, tool_runner=bank_tools()) as h:
+        await h.wait_event(AssistantFinal, is_greeting=True)
+        assert (await say(h, "thanks")).text.startswith("You're welcome.")
+        reply = await say(h, "No, that's everything. Thank you, goodbye.")
+        assert reply.text == DEFAULT_FAREWELL
+        end = await h.wait_event(CallEnd)
+        assert (end.turn_id, end.farewell) == (reply.turn_id, DEFAULT_FAREWELL)
+        assert h.tools.calls == []

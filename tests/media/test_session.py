@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import replace
+from typing import Any
 
 import pytest
 
@@ -16,6 +18,8 @@ from media.engine.events import (
     AudioFrame,
     AudioPause,
     BargeIn,
+    CallEnd,
+    Event,
     SessionError,
     ToolEnd,
     ToolStart,
@@ -23,8 +27,10 @@ from media.engine.events import (
     UserTranscript,
 )
 from media.engine.session import SessionStartError
+from media.engine.snapshot import AgentRoster, ToolSpec
+from media.engine.tool_calls import DEFAULT_FAREWELL
 from media.providers.fakes import EnergyVAD, FakeTTS, ScriptedLLM, ScriptedSTT
-from tests.media.conftest import Harness, RecordingToolRunner
+from tests.media.conftest import Harness, RecordingToolRunner, make_roster
 
 
 async def greeted(h: Harness) -> None:
@@ -519,3 +525,105 @@ async def test_end_of_speech_is_where_the_sound_stopped_not_where_the_vad_let_go
         last_speech_at = h.session._last_speech_at
         h.speak(0, silence_ms=60)
         assert h.session._speech_end_at == pytest.approx(last_speech_at - 0.08, abs=1e-6)
+
+
+# --- the agent ends the call ------------------------------------------------------------------
+
+END_CALL = ToolSpec(
+    name="end_call",
+    description="End the call when the caller says goodbye.",
+    parameters={"type": "object", "properties": {"reason": {"type": "string"}}},
+    ends_call=True,
+)
+
+
+def ending_roster() -> AgentRoster:
+    roster = make_roster()
+    concierge = roster.get("Concierge")
+    agents = {**roster.agents, "Concierge": replace(concierge, tools=(*concierge.tools, END_CALL))}
+    return AgentRoster(agents=agents, entry_agent="Concierge")
+
+
+def record_playback(h: Harness) -> list[tuple[Event, bool]]:
+    """Every event as the transport gets it, with whether agent audio was still playing."""
+    seen: list[tuple[Event, bool]] = []
+    deliver = h.session.emitter._emit
+
+    def emit(event: Event) -> Any:
+        seen.append((event, h.session.pacer.is_playing()))
+        return deliver(event)
+
+    h.session.emitter._emit = emit
+    return seen
+
+
+@pytest.mark.parametrize(
+    ("answer", "farewell"),
+    [
+        ([{"tool": "end_call", "arguments": {"reason": "the caller said goodbye"}}], None),
+        (["Thanks for banking with us, goodbye!", {"tool": "end_call", "arguments": {}}],
+         "Thanks for banking with us, goodbye!"),
+    ],
+)  # fmt: skip
+async def test_end_call_says_the_farewell_then_ends_the_call_once_it_was_heard(answer, farewell):
+    farewell = farewell or DEFAULT_FAREWELL
+    llm = ScriptedLLM([answer])
+    async with Harness(llm=llm, roster=ending_roster(), config=EngineConfig(pacing_speed=4.0)) as h:
+        seen = record_playback(h)
+        await greeted(h)
+        await h.session.send_text("No, that's everything. Thank you, goodbye.")
+        turn_id = (await h.wait_event(UserTranscript, is_final=True)).turn_id
+        end = await h.wait_event(CallEnd)
+        assert (end.turn_id, end.farewell) == (turn_id, farewell)
+        assert end.reason == (answer[-1]["arguments"].get("reason") or "the caller said goodbye")
+        said = next(e for e in h.of(AssistantFinal) if e.turn_id == turn_id)
+        assert said.text == farewell and not said.interrupted
+        tool_end = next(e for e in h.of(ToolEnd) if e.tool == "end_call")
+        assert tool_end.status == "success" and tool_end.result["ends_call"] is True
+        # The farewell's audio, its answer and metrics, then the end, with nothing playing.
+        order = [e for e, _ in seen]
+        frames = [e for e in order if isinstance(e, AudioFrame) and e.turn_id == turn_id]
+        assert frames and frames[-1].is_last
+        metrics = next(e for e in order if isinstance(e, TurnMetrics) and e.turn_id == turn_id)
+        assert order.index(frames[-1]) < order.index(metrics) < order.index(end)
+        assert order[-1] is end and [playing for e, playing in seen if e is end] == [False]
+        assert len(llm.requests) == 1  # the farewell is the turn's last word
+        assert h.tools.calls == []  # the engine ends the call itself
+        assert h.providers.tts.texts.count(DEFAULT_FAREWELL) == (farewell == DEFAULT_FAREWELL)
+        assert_history_consistent(h.session.history)
+        assert [m["content"] for m in h.session.history if m["role"] == "assistant"][-1] == (
+            farewell
+        )
+
+
+# A 60 ms lead: the caller speaks while the farewell is still being sent. 5 s: all of it was
+# sent at once (the turn is over) and the caller speaks while the client still plays it.
+@pytest.mark.parametrize("lead_ms", [60, 5000])
+async def test_speaking_over_the_farewell_keeps_the_call_going(lead_ms):
+    stt = ScriptedSTT(["wait one more thing"])
+    farewell = "Thank you for calling, it was a pleasure to help you today. Goodbye and take care."
+    llm = ScriptedLLM([[farewell, {"tool": "end_call", "arguments": {}}], ["Of course, go on."]])
+    config = EngineConfig(pacing_speed=1.0, output_lead_ms=lead_ms)
+    async with Harness(stt=stt, llm=llm, roster=ending_roster(), config=config) as h:
+        await greeted(h)
+        await h.wait_for(lambda: not h.session.pacer.is_playing())
+        await h.session.send_text("that's all, bye")
+        turn_id = (await h.wait_event(UserTranscript, is_final=True)).turn_id
+        await h.wait_for(lambda: len([e for e in h.of(AudioFrame) if e.turn_id == turn_id]) >= 10)
+        if lead_ms > 60:
+            metrics = await h.wait_event(TurnMetrics, turn_id=turn_id)
+            assert not metrics.interrupted and h.session.pacer.is_playing()
+        heard_by = h.session.pacer.playing_until  # when the farewell would have been heard
+        h.speak(200, silence_ms=0)  # the caller had more to say
+        stop = await h.wait_event(BargeIn, turn_id=turn_id)
+        said = await h.wait_event(AssistantFinal, turn_id=turn_id)
+        assert said.interrupted == (lead_ms == 60)
+        h.speak(0, silence_ms=520)
+        final = await h.wait_event(UserTranscript, is_final=True, text="wait one more thing")
+        answer = await h.wait_event(AssistantFinal, turn_id=final.turn_id)
+        assert answer.text == "Of course, go on." and final.turn_id > stop.turn_id
+        await h.wait_for(lambda: not h.session.pacer.is_playing())
+        await asyncio.sleep(max(0.0, heard_by - asyncio.get_running_loop().time()) + 0.1)
+        assert not h.of(CallEnd)
+        assert h.stale_audio_after_barge_in() == []
+        assert_history_consistent(h.session.history)

@@ -24,7 +24,7 @@ from media.acs.stream_client import fake_acs_hook
 from media.engine.audio import tone
 from media.realtime.fake_server import FakeRealtimeServer, Reply
 from metrics import services as metrics_services
-from metrics.models import Turn
+from metrics.models import ConversationSession, Turn
 from metrics.selectors import session_state_get
 from tests.media_stream.media import SECRET, fake_speech_providers
 
@@ -282,3 +282,72 @@ def test_voice_live_call_end_to_end(e2e):
         ("what about checking", True),
         ("and savings", False),
     ]
+
+
+GOODBYE = "no that's everything thank you goodbye"
+
+
+def test_the_agent_hangs_up_after_the_callers_goodbye(e2e):
+    fake_speech_providers(e2e, stt_script=[GOODBYE], ms_per_char=3)
+    e2e.SPEECH_PROVIDERS["llm"] = {
+        "BACKEND": "media.providers.rules.RulesDialogueEngine",
+        "OPTIONS": {},
+    }
+    clients: list = []
+    done = threading.Event()
+    heard: dict = {}
+
+    async def caller(client, request) -> None:
+        try:
+            rate = request.sample_rate_hz
+            await client.wait_for_agent_audio()  # the greeting
+            await client.wait_agent_quiet(300)
+            await client.play(speech(500, rate))
+            await client.play_silence(700)
+            ended = client.utterances[-1].ended_at
+            heard["farewell"] = await client.wait_for_agent_audio(after=ended)
+            await client.wait_closed(15)  # the app hangs up: the caller does nothing more
+            heard["closed_at"] = client.loop.time()
+        finally:
+            done.set()
+
+    fake = FakeAcsServer(auto_deliver=False, on_media_stream=fake_acs_hook(caller, clients))
+    fake.start()
+    e2e.ACS_CONNECTION_STRING = fake.connection_string
+    try:
+        call_connection_id = answer_inbound(fake)
+        fake.flush()  # CallConnected, MediaStreamingStarted; ACS dials the media socket
+        assert done.wait(30) and "closed_at" in heard, "the app did not close the media socket"
+        # The app hung up through the Call Automation SDK: the fake ACS ended the call, and
+        # its callbacks (MediaStreamingStopped, CallDisconnected) reach the app.
+        assert fake.get_call(call_connection_id).state == "disconnected"
+        assert any(r.path.endswith(f"{call_connection_id}:terminate") for r in fake.requests)
+        fake.flush()
+        fake.wait_media_closed(10)
+        for _ in range(500):
+            if not live.snapshot()["active"]:
+                break
+            time.sleep(0.02)
+        metrics_services.flush_blocking()
+    finally:
+        fake.stop()
+    client = clients[0]
+    assert client.close_code == 1000
+    # The farewell had been played out when the app hung up (its audio arrives paced at real
+    # time, 60 ms ahead; the hang-up waits for the last of it to be heard).
+    farewell = client.audio_after(heard["farewell"].at - 0.001)
+    farewell_s = sum(r.pcm_bytes for r in farewell) / 2 / client.sample_rate_hz
+    assert farewell_s > 0.05
+    assert heard["closed_at"] - heard["farewell"].at >= farewell_s - 0.02
+    call = Call.objects.get(call_connection_id=call_connection_id)
+    assert call.status == "disconnected" and call.disconnect_reason.startswith(
+        "terminated: end_call"
+    )
+    assert call.media_connected_at and call.media_disconnected_at
+    assert {"CallConnected", "MediaStreamingStopped", "CallDisconnected"} <= event_names(call)
+    turns = stored_turns(call.session_id)
+    assert [(t.user_text, t.assistant_text) for t in turns][-1] == (
+        GOODBYE,
+        "Thank you for calling. Goodbye.",
+    )
+    assert ConversationSession.objects.get(session_id=call.session_id).status == "completed"

@@ -7,19 +7,22 @@ It makes the offline default useful and tests deterministic. It speaks the LLM i
    fields); after a handoff the new agent answers the same utterance with its own tools. A
    failed tool that asks the caller something ("Could you say them again?") stays in hand, so
    the answer goes to it.
-2. If it asked for a missing parameter last turn, the caller's answer fills it; a reply that
+2. A goodbye ("No, that's everything. Thank you, goodbye.", "that's all", "hang up", "I'm
+   done") that asks for nothing else calls the agent's `end_call` tool with the farewell said
+   first; "thanks" alone, "good morning" or "bye the way" are not goodbyes (`hearing.goodbye`).
+3. If it asked for a missing parameter last turn, the caller's answer fills it; a reply that
    does not is answered by asking again (twice at most, then it says what it can do), and the
    arguments already given are kept.
-3. Otherwise it picks the active agent's tool whose name, description and parameter names share
+4. Otherwise it picks the active agent's tool whose name, description and parameter names share
    the most words with the utterance (handoffs too; synonyms and near-miss spellings count),
    fills required parameters from the utterance, earlier turns, earlier tool results and the
    session's tool state (emails, digit strings, names, enum values, yes/no, free text), asks for
    the first one missing (the parameter's `x-ask`, else its description) and calls the tool
    when all are known.
-4. A number it is not sure of (a homophone such as "for ate one seven", a year-like "2019",
+5. A number it is not sure of (a homophone such as "for ate one seven", a year-like "2019",
    more digits than the parameter takes) is read back first: "Did you say 4 8 1 7?"; a yes, a
    no or a corrected number settles it.
-5. With no matching tool it says it did not catch that and what it can help with.
+6. With no matching tool it says it did not catch that and what it can help with.
 
 The speech recognizer's habits (numbers as digits, split or punctuated; misheard banking
 phrases) are handled in `hearing`, tool choice in `matching`, parameter values in `slots`.

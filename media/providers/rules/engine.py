@@ -9,6 +9,7 @@ from typing import Any
 
 from media.engine.history import last_user_text
 from media.engine.snapshot import ToolSpec
+from media.engine.tool_calls import DEFAULT_FAREWELL
 from media.providers.base import (
     LLM,
     LLMEvent,
@@ -70,6 +71,8 @@ class RulesDialogueEngine(LLM):
         utterance = hearing.repaired(last_user_text(messages))
         if last.get("role") == "tool":
             result = _json(last.get("content"))
+            if result.get("ends_call"):
+                return "", None  # the farewell was said with the call
             if not result.get("handoff"):
                 self._pending = self._retry(result, _called_tool(messages), tools)
                 return self._render(result), None
@@ -89,6 +92,10 @@ class RulesDialogueEngine(LLM):
         after_handoff: bool,
     ) -> tuple[str, ToolCallRequest | None]:
         pending = self._pending
+        if not after_handoff:
+            farewell = self._goodbye(request, utterance, tools, allow_handoff=allow_handoff)
+            if farewell is not None:
+                return farewell
         said = keywords(utterance)
         if pending is not None and pending.tool in tools and not after_handoff:
             spec = tools[pending.tool]
@@ -115,6 +122,38 @@ class RulesDialogueEngine(LLM):
             lead = "Hello!" if talk == "greeting" else NOT_CAUGHT
             return f"{lead} {self._offer(tools)}", None
         return self._call_or_ask(request, spec, utterance, None, tools)
+
+    def _goodbye(
+        self,
+        request: LLMRequest,
+        utterance: str,
+        tools: dict[str, ToolSpec],
+        *,
+        allow_handoff: bool,
+    ) -> tuple[str, ToolCallRequest] | None:
+        """The farewell and the `end_call` when the caller says goodbye and asks for nothing
+        else (an answer to the question asked counts as asking: "4 8 1 7, bye")."""
+        end = next((t for t in tools.values() if t.ends_call), None)
+        if end is None:
+            return None
+        others = hearing.goodbye(utterance)
+        if others is None:
+            return None
+        if others:
+            if pick(keywords(others), tools, allow_handoff=allow_handoff) is not None:
+                return None
+            pending = self._pending
+            if (
+                pending is not None
+                and pending.tool in tools
+                and self._answers(tools[pending.tool], pending, others)
+            ):
+                return None
+        self._pending = None
+        args = {"reason": "the caller said goodbye"}
+        call = ToolCallRequest(f"call_rules_{id(self):x}_{len(request.messages)}", end.name, args,
+                               json.dumps(args))  # fmt: skip
+        return DEFAULT_FAREWELL, call
 
     @staticmethod
     def _answers(spec: ToolSpec, pending: _Pending, utterance: str) -> bool:
@@ -323,7 +362,11 @@ class RulesDialogueEngine(LLM):
     @staticmethod
     def _offer(tools: dict[str, ToolSpec]) -> str:
         # One-time codes are a step of another request, not something to offer.
-        offered = [t for t in tools.values() if not t.is_handoff and "mfa" not in t.tags]
+        offered = [
+            t
+            for t in tools.values()
+            if not t.is_handoff and not t.ends_call and "mfa" not in t.tags
+        ]
         names = [t.name.replace("_", " ") for t in offered][:4]
         if not names:
             return "How can I help you today?"

@@ -106,6 +106,61 @@ def small_talk(text: str) -> str:
     return ""
 
 
+# Goodbyes. A closing phrase counts unless a word just before it in its clause turns it
+# around ("don't hang up", "before I say goodbye"). Strong phrases end the call beside any words
+# that ask for nothing else; weak ones only among polite closing words ("no, that's all,
+# thanks"), never with more ("that's all wrong", "I'm done with that, now my balance").
+_BYE = re.compile(
+    r"\b(?:good[- ]?bye|bye(?:[- ]bye)?(?![- ]the\b)|hang up|end (?:the|this|my) call|"
+    r"talk to you later)\b"
+)
+_DONE = re.compile(
+    r"\b(?:that(?:'s| is|'ll be| will be) (?:all|everything|it for (?:now|today))|"
+    r"nothing else|no more questions|(?:i'm|i am|we're|we are) (?:all )?done|"
+    r"(?:i'm|i am|we're|we are) all set|see you|"
+    r"have a (?:good|nice|great|lovely) (?:day|one|night|evening|weekend))\b"
+)
+_TURNS_AROUND = frozenset((
+    "not", "don't", "dont", "can't", "cannot", "won't", "didn't", "before",
+    "until", "till", "if", "when", "after", "without",
+))  # fmt: skip
+_CLOSING_WORDS = (
+    "i i'd i've it it's that that's this is was for now today all right alright really very "
+    "much so thank thanks you your help appreciate appreciated it great perfect wonderful "
+    "awesome lovely cheers fine then and have a nice good day evening everything else needed "
+    "need wanted want just actually okay ok oh well no nope nah yes yeah yep sure bye goodbye "
+    "uh um er hmm the again can please never mind forget"
+)
+_CLOSING = frozenset(_CLOSING_WORDS.split(" "))
+
+
+def goodbye(text: str) -> str | None:
+    """Whether `text` says goodbye ("No, that's everything. Thank you, goodbye.").
+
+    Returns None when it does not ("good morning", "bye the way", "thanks", "don't hang up");
+    otherwise the words said besides the goodbye and polite closing words ("" when there
+    are none), so that the caller can check they ask for nothing else.
+    """
+    lowered = text.lower().replace("\u2019", "'")
+    found: set[bool] = set()
+
+    def drop(match: re.Match, strong: bool) -> str:
+        clause = re.split(r"[.,!?;:]", match.string[: match.start()])[-1]
+        if set(words(clause)[-3:]) & _TURNS_AROUND:
+            return match.group(0)
+        found.add(strong)
+        return " . "
+
+    rest = _BYE.sub(lambda m: drop(m, True), lowered)
+    rest = _DONE.sub(lambda m: drop(m, False), rest)
+    if not found:
+        return None
+    others = [w for w in words(rest) if w not in _CLOSING]
+    if others and True not in found:
+        return None
+    return " ".join(others)
+
+
 def is_yes(text: str) -> bool:
     said = set(words(text))
     return bool(said & YES) and not said & NO

@@ -115,12 +115,19 @@ def is_knowledge(spec: ToolSpec) -> bool:
     return "knowledge" in spec.tags or "knowledge" in spec.name
 
 
+def _pickable(tools: Mapping[str, ToolSpec]) -> list[ToolSpec]:
+    """The tools words may pick. Ending the call is decided from the caller's goodbye
+    (`hearing.goodbye`), never from words shared with its description ("end", "call")."""
+    return [spec for spec in tools.values() if not spec.ends_call]
+
+
 def pick(said: set[str], tools: Mapping[str, ToolSpec], *, allow_handoff: bool) -> ToolSpec | None:
     """The best-scoring tool, if it scores enough, or if it is the only tool the words name and
     one of them is telling. Otherwise a knowledge tool the words name (a general question)."""
-    said = understood(said, tools.values())
+    candidates = _pickable(tools)
+    said = understood(said, candidates)
     scored = [
-        (score(said, spec), spec) for spec in tools.values() if allow_handoff or not spec.is_handoff
+        (score(said, spec), spec) for spec in candidates if allow_handoff or not spec.is_handoff
     ]
     scored = [(points, spec) for points, spec in scored if points]
     if not scored:
@@ -144,4 +151,4 @@ def _telling(said: set[str], spec: ToolSpec) -> bool:
 
 def clear_score(said: set[str], spec: ToolSpec, tools: Mapping[str, ToolSpec]) -> bool:
     """`spec` is named clearly enough to leave a question unanswered for it."""
-    return score(understood(said, tools.values()), spec) >= CLEAR_SCORE
+    return score(understood(said, _pickable(tools)), spec) >= CLEAR_SCORE
