@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from difflib import SequenceMatcher
 
 from django.db import transaction
 from django.db.models import F
@@ -37,6 +38,9 @@ METHOD = param(
 # "Johnson"), or within the looser share when the two sound alike ("Alis" for "Alice").
 NAME_EDIT_RATIO = 0.25
 NAME_SOUND_ALIKE_EDIT_RATIO = 0.6
+# With the last name right, a first name the recognizer broke ("air Wilson" for "Sarah Wilson":
+# "is Sarah" heard as "is air") still matches when the whole name reads this close.
+WHOLE_NAME_MIN_SIMILARITY = 0.75
 _SOUNDEX = {
     **dict.fromkeys("bfpv", "1"), **dict.fromkeys("cgjkqsxz", "2"), **dict.fromkeys("dt", "3"),
     "l": "4", **dict.fromkeys("mn", "5"), "r": "6",
@@ -89,12 +93,19 @@ def names_match(said: str, on_file: str) -> bool:
     """The spoken full name is the one on file, allowing for how speech recognition spells it.
 
     First and last names are compared on their own ("Alis Jonson", "Robert Garsia" match
-    "Alice Johnson", "Robert Garcia"); a middle name may be left out.
+    "Alice Johnson", "Robert Garcia"); a middle name may be left out. A first name broken by
+    the recognizer ("Air Wilson" for "Sarah Wilson") matches when the last name does and the
+    whole name is close as a string; "Bob Johnson" for "Alice Johnson" does not.
     """
     spoken, known = _name_parts(said), _name_parts(on_file)
     if len(spoken) < 2 or len(known) < 2:
         return spoken == known and bool(known)
-    return _name_part_matches(spoken[0], known[0]) and _name_part_matches(spoken[-1], known[-1])
+    if not _name_part_matches(spoken[-1], known[-1]):
+        return False
+    if _name_part_matches(spoken[0], known[0]):
+        return True
+    whole = SequenceMatcher(None, " ".join(spoken), " ".join(known)).ratio()
+    return whole >= WHOLE_NAME_MIN_SIMILARITY
 
 
 def _fail_attempt(code: SecretCode) -> None:

@@ -314,3 +314,35 @@ def test_the_closest_name_is_verified_when_two_profiles_sound_alike(db, runner, 
         context,
     )
     assert result["verified"] is True and result["caller_name"] == "Jane Doe"
+
+
+@pytest.mark.parametrize("said", ["Air Wilson", "Sara Wilson", "Sarah Willson"])
+def test_a_first_name_broken_by_the_recognizer_matches_with_the_last_name(
+    db, runner, context, said
+):
+    # "My name is Sarah Wilson" heard as "My name is air Wilson".
+    demo = demo_user_create(full_name="Sarah Wilson", email="sarah@example.com")
+    result = runner.run(
+        "verify_client_identity", {"full_name": said, "ssn_last_4": demo.codes["ssn4"]}, context
+    )
+    assert result["verified"] is True and result["caller_name"] == "Sarah Wilson"
+
+
+@pytest.mark.parametrize("said", ["Tom Wilson", "Ann Wilson", "Sarah Watson", "Wilson"])
+def test_another_first_name_with_the_same_last_name_is_refused(db, runner, context, said):
+    demo = demo_user_create(full_name="Sarah Wilson", email="sarah@example.com")
+    result = runner.run(
+        "verify_client_identity", {"full_name": said, "ssn_last_4": demo.codes["ssn4"]}, context
+    )
+    assert result["verified"] is False
+    assert "client_id" not in context.state
+
+
+def test_a_broken_first_name_still_needs_the_exact_digits(db, runner, context):
+    demo = demo_user_create(full_name="Sarah Wilson", email="sarah@example.com")
+    right = demo.codes["ssn4"]
+    near = right[:3] + str((int(right[3]) + 1) % 10)
+    result = runner.run(
+        "verify_client_identity", {"full_name": "Air Wilson", "ssn_last_4": near}, context
+    )
+    assert result["verified"] is False

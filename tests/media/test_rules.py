@@ -202,19 +202,24 @@ class Caller:
         self.calls: list[tuple[str, dict[str, Any]]] = []
 
     def say(self, text: str) -> str:
+        """The engine's answer, through as many tool rounds as it takes (as the session runs
+        them): a tool result may be followed by another call."""
         self.messages.append({"role": "user", "content": text})
+        said = []
         reply, call = self.engine.decide(self._request())
-        if call is None:
-            self.messages.append({"role": "assistant", "content": reply})
-            return reply
-        self.calls.append((call.name, call.arguments))
-        result = self.results.get(call.name, {"success": True, "message": "Done"})
-        result = result(call.arguments) if callable(result) else result
-        self.messages.append(tool_call_message(reply, [(call.call_id, call.name, call.arguments)]))
-        self.messages.append(tool_result_message(call.call_id, result))
-        rendered, _ = self.engine.decide(self._request())
-        self.messages.append({"role": "assistant", "content": rendered})
-        return f"{reply} {rendered}".strip()
+        while call is not None:
+            said.append(reply)
+            self.calls.append((call.name, call.arguments))
+            result = self.results.get(call.name, {"success": True, "message": "Done"})
+            result = result(call.arguments) if callable(result) else result
+            self.messages.append(
+                tool_call_message(reply, [(call.call_id, call.name, call.arguments)])
+            )
+            self.messages.append(tool_result_message(call.call_id, result))
+            reply, call = self.engine.decide(self._request())
+        self.messages.append({"role": "assistant", "content": reply})
+        said.append(reply)
+        return " ".join(part for part in said if part)
 
     def _request(self) -> LLMRequest:
         agent = AgentSnapshot("A", tools=self.tools)
@@ -392,20 +397,27 @@ def test_a_failed_verification_takes_the_caller_s_next_try():
 
 def test_an_account_tool_refused_for_an_unverified_caller_leads_to_verification():
     results = {
-        "get_account_summary": {
-            "success": False,
-            "error": "identity_not_verified",
-            "message": "I need to verify your identity first. What is your full name and the "
-            "last four digits of your social security number?",
-        }
+        "verify_client_identity": {"success": True, "client_id": "C-1", "message": "Verified."},
+        "get_account_summary": lambda args: (
+            {"success": True, "message": "Done"}
+            if "client_id" in args
+            else {
+                "success": False,
+                "error": "identity_not_verified",
+                "message": "I need to verify your identity first. What is your full name and the "
+                "last four digits of your social security number?",
+            }
+        ),
     }
     caller = Caller((VERIFY_SPOKEN, ACCOUNTS), results)
     caller.say("what are my account balances")
-    caller.say("Alice Johnson, 4817.")
-    assert caller.calls[-1] == (
-        "verify_client_identity",
-        {"full_name": "Alice Johnson", "ssn_last_4": "4817"},
-    )
+    # Verified, then the balances asked for first.
+    assert caller.say("Alice Johnson, 4817.") == "One moment. Verified. One moment. Done."
+    assert caller.calls == [
+        ("get_account_summary", {}),
+        ("verify_client_identity", {"full_name": "Alice Johnson", "ssn_last_4": "4817"}),
+        ("get_account_summary", {"client_id": "C-1"}),
+    ]
 
 
 @pytest.mark.parametrize(
@@ -460,6 +472,184 @@ def test_a_yes_after_a_failed_free_text_tool_does_not_call_it_again():
     caller.say("what fees do you charge for zebras")
     assert caller.say("yes").startswith("Sorry, I didn't catch that.")
     assert [name for name, _ in caller.calls] == ["search_knowledge_base"]
+
+
+# -- numbers said for one thing never fill another ----------------------------------------------
+
+CLIENT_ID = {"type": "string",
+             "description": "the caller's client id; leave it out after the caller's identity is "
+                            "verified"}  # fmt: skip
+TRANSACTIONS = ToolSpec(
+    "get_recent_transactions",
+    "List the caller's latest account activity and payments.",
+    _schema((), client_id=CLIENT_ID,
+            limit={"type": "integer", "description": "how many recent transactions to list",
+                   "minimum": 1, "maximum": 50}),
+)  # fmt: skip
+REPORT = ToolSpec(
+    "report_lost_stolen_card",
+    "Report the caller's card lost or stolen and stop it.",
+    _schema(("lost_or_stolen",), client_id=CLIENT_ID,
+            card_last4={"type": "string", "description": "the last four digits of the card",
+                        "x-ask": "What are the last four digits of the card?",
+                        "pattern": r"^\d{4}$"},
+            lost_or_stolen={"type": "string", "description": "whether the card was lost or stolen",
+                            "x-ask": "Was the card lost or stolen?", "enum": ["lost", "stolen"]}),
+)  # fmt: skip
+SHIP = ToolSpec(
+    "ship_replacement_card",
+    "Send the caller a replacement for a blocked, lost or stolen card.",
+    _schema((), client_id=CLIENT_ID,
+            expedited={"type": "boolean", "description": "whether to send it by express delivery"}),
+)  # fmt: skip
+VERIFY_FIRST = (
+    "I need to verify your identity first. What is your full name and the last four digits "
+    "of your social security number?"
+)
+VERIFIED = {"success": True, "client_id": "C-1", "message": "Thank you. You're verified."}
+
+
+def _needs_verification(args: dict[str, Any]) -> dict[str, Any]:
+    if "client_id" not in args:
+        return {"success": False, "error": "identity_not_verified", "message": VERIFY_FIRST}
+    return {"success": True, "message": "Done"}
+
+
+@pytest.mark.parametrize(
+    ("utterance", "arguments"),
+    [
+        ("Can you tell me my recent transactions?", {}),
+        ("Show me my last 3 transactions.", {"limit": 3}),
+        ("What were my last five transactions?", {"limit": 5}),
+        ("Show me my last 2093 transactions.", {}),  # no count is that large
+    ],
+)
+def test_a_number_is_a_count_only_when_said_as_one(utterance, arguments):
+    caller = Caller((TRANSACTIONS,))
+    caller.say(utterance)
+    assert caller.calls == [("get_recent_transactions", arguments)]
+
+
+def test_the_ssn_of_an_earlier_turn_is_no_count_and_the_client_id_is_the_verified_one():
+    caller = Caller((VERIFY_SPOKEN, TRANSACTIONS), {"verify_client_identity": VERIFIED})
+    caller.say("Hello, this is Robert Miller. The last four of my social security number are 2093.")
+    caller.say("Can you tell me my recent transactions?")
+    assert caller.calls == [
+        ("verify_client_identity", {"full_name": "Robert Miller", "ssn_last_4": "2093"}),
+        ("get_recent_transactions", {"client_id": "C-1"}),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("verified", "arguments"),
+    [
+        (True, {"client_id": "C-1", "card_last4": "2250", "lost_or_stolen": "lost"}),
+        (False, {"card_last4": "2250", "lost_or_stolen": "lost"}),
+    ],
+)
+def test_card_digits_never_become_the_client_id(verified, arguments):
+    caller = Caller((VERIFY_SPOKEN, REPORT), {"verify_client_identity": VERIFIED})
+    if verified:
+        caller.say("My name is David Brown and the last four digits of my social are 7305.")
+    caller.say("I think I lost my credit card, the one ending and 2, 2, 5, 0.")
+    assert caller.calls[-1] == ("report_lost_stolen_card", arguments)
+
+
+@pytest.mark.parametrize(
+    ("utterance", "reply"),
+    [
+        # "ending in two two five oh": the recognizer's "into" is read back before it is used.
+        ("I think I lost my credit card, the one ending into 25, 0.", "Did you say 2 2 5 0?"),
+        ("I think I lost my credit card, the one ending in 8,",
+         "I only heard 1 digit. What are the last four digits of the card?"),
+    ],
+)  # fmt: skip
+def test_card_digits_split_or_too_few_are_checked_with_the_caller(utterance, reply):
+    caller = Caller((REPORT,))
+    assert caller.say(utterance) == reply
+    assert caller.calls == []
+    caller.say("Two two five oh.")
+    assert caller.calls == [
+        ("report_lost_stolen_card", {"lost_or_stolen": "lost", "card_last4": "2250"})
+    ]
+
+
+def test_a_number_of_days_is_not_taken_for_card_digits():
+    caller = Caller((REPORT,))
+    caller.say("I lost my card 2 days ago.")
+    assert caller.calls == [("report_lost_stolen_card", {"lost_or_stolen": "lost"})]
+
+
+def test_four_heard_as_for_before_the_other_three_digits_is_read_as_said():
+    caller = Caller((VERIFY_SPOKEN,))
+    reply = caller.say(
+        "Hi, my name is Alice Johnson and the last four digits of my social app for 817."
+    )
+    assert reply == "One moment. Done."
+    assert caller.calls == [
+        ("verify_client_identity", {"full_name": "Alice Johnson", "ssn_last_4": "4817"})
+    ]
+
+
+@pytest.mark.parametrize(
+    ("utterance", "arguments"),
+    [
+        ("Yes please, send me a replacement card.", {}),
+        ("Please ship a replacement card by express delivery.", {"expedited": True}),
+        ("Send me a replacement card, no need for express delivery.", {"expedited": False}),
+    ],
+)
+def test_an_option_is_set_only_when_the_caller_names_it(utterance, arguments):
+    caller = Caller((SHIP,))
+    caller.say(utterance)
+    assert caller.calls == [("ship_replacement_card", arguments)]
+
+
+def test_a_request_refused_before_verification_is_taken_up_after_it():
+    caller = Caller(
+        (VERIFY_SPOKEN, REPORT),
+        {"verify_client_identity": VERIFIED, "report_lost_stolen_card": _needs_verification},
+    )
+    assert caller.say("Someone stole my debit card, and I need help right away.").endswith(
+        VERIFY_FIRST
+    )
+    reply = caller.say("My name is Sarah Wilson, and the last 4 digits are 1, 9, 6, 4.")
+    assert reply == "One moment. Thank you. You're verified. One moment. Done."
+    # The SSN digits of the verifying turn are not the card's.
+    assert caller.calls[1:] == [
+        ("verify_client_identity", {"full_name": "Sarah Wilson", "ssn_last_4": "1964"}),
+        ("report_lost_stolen_card", {"lost_or_stolen": "stolen", "client_id": "C-1"}),
+    ]
+
+
+def test_a_card_question_after_a_refusal_keeps_what_was_reported():
+    def report(args: dict[str, Any]) -> dict[str, Any]:
+        if "card_last4" not in args:
+            message = "You have more than one card. What are its last four digits?"
+            return {"success": False, "error": "card_ambiguous", "message": message}
+        return {"success": True, "message": "Reported."}
+
+    caller = Caller((REPORT,), {"report_lost_stolen_card": report})
+    assert caller.say("My card was stolen.").endswith("What are its last four digits?")
+    caller.say("8306")
+    assert caller.calls[-1] == (
+        "report_lost_stolen_card",
+        {"lost_or_stolen": "stolen", "card_last4": "8306"},
+    )
+
+
+def test_a_request_said_instead_of_the_digits_waits_for_them():
+    caller = Caller((VERIFY_SPOKEN, ACCOUNTS), {"verify_client_identity": VERIFIED})
+    caller.say("Hello, this is Robert Miller. The last four of my social security number are 29th.")
+    assert caller.say("Sorry, what is my balance?") == (
+        "First, what are the last four digits of your social security number?"
+    )
+    assert caller.calls == []
+    caller.say("Two oh nine three.")
+    assert caller.calls == [
+        ("verify_client_identity", {"full_name": "Robert Miller", "ssn_last_4": "2093"}),
+        ("get_account_summary", {"client_id": "C-1"}),
+    ]
 
 
 # -- goodbyes ----------------------------------------------------------------------------------

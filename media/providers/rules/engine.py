@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,12 +20,11 @@ from media.providers.base import (
     ToolCallRequest,
     Usage,
 )
-from media.providers.rules import hearing, slots
-from media.providers.rules.matching import clear_score, keywords, pick, score
+from media.providers.rules import hearing, history, replies, slots
+from media.providers.rules.matching import clear_score, keywords, pick, score, vocabulary
 
 # Replies in a row that do not answer the question before the engine stops asking it.
 MAX_REASKS = 2
-NOT_CAUGHT = "Sorry, I didn't catch that."
 
 
 @dataclass(slots=True)
@@ -36,18 +36,22 @@ class _Pending:
     asked: str = ""  # the parameter asked for
     confirming: Any = None  # a value read for `asked`, waiting for the caller's yes
     reasks: int = 0  # replies in a row that did not answer
+    source: str = ""  # what the caller said asking for it, when it waits for another tool
 
 
 class RulesDialogueEngine(LLM):
     """A deterministic, tool-aware dialogue engine. It is NOT an LLM (see the package docstring).
 
-    One instance per session; it remembers the tool it is filling in, the question it asked and
-    a number waiting for the caller's yes. A decision is plain string work on the event loop.
+    One instance per session; it remembers the tool it is filling in, the question it asked, a
+    number waiting for the caller's yes, and a request that waits for another tool to succeed
+    (one refused until the caller is verified, or asked for while answering a question). A
+    decision is plain string work on the event loop.
     """
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
         self._pending: _Pending | None = None
+        self._waiting: _Pending | None = None
 
     @classmethod
     def check(cls, **options: Any) -> ProviderCheck:
@@ -70,12 +74,21 @@ class RulesDialogueEngine(LLM):
         last = messages[-1] if messages else {}
         utterance = hearing.repaired(last_user_text(messages))
         if last.get("role") == "tool":
-            result = _json(last.get("content"))
+            result = history.as_json(last.get("content"))
             if result.get("ends_call"):
                 return "", None  # the farewell was said with the call
             if not result.get("handoff"):
-                self._pending = self._retry(result, _called_tool(messages), tools)
-                return self._render(result), None
+                called, arguments = history.called_tool(messages)
+                self._pending = self._retry(result, called, arguments, tools)
+                if self._pending is not None and self._pending.tool != called:
+                    # Refused until another tool succeeds (verification): asked again after it.
+                    kept = {k: v for k, v in arguments.items() if not slots.is_identifier(k)}
+                    self._waiting = _Pending(called, kept, source=utterance)
+                rendered = replies.render(result)
+                if history.failed(result):
+                    return rendered, None
+                text, call = self._resume(request, utterance, called, tools)
+                return (f"{rendered} {text}".strip() if text else rendered), call
             # A handoff: the new agent answers the same utterance, with its own tools.
             return self._respond(request, utterance, tools, allow_handoff=False, after_handoff=True)
         if last.get("role") == "assistant" and request.handoff_context is not None:
@@ -102,16 +115,21 @@ class RulesDialogueEngine(LLM):
             other = pick(said, tools, allow_handoff=allow_handoff)
             # A new request wins over an answer to our question only if it clearly names a tool
             # and does not answer the question.
-            if (
-                other is None
-                or other.name == spec.name
-                or not clear_score(said, other, tools)
-                or self._answers(spec, pending, utterance)
-            ):
+            another = other is not None and other.name != spec.name
+            clear = another and clear_score(said, other, tools)
+            answers = self._answers(spec, pending, utterance)
+            if not clear or answers:
+                if another and (not answers or score(said, other) > score(said, spec)):
+                    # The answer first, then the request: "Yes please, send me a replacement
+                    # card"; a request said instead of the answer waits for it.
+                    self._waiting = _Pending(other.name, source=utterance)
                 if pending.confirming is not None:
                     return self._settle(request, spec, utterance, pending, tools)
-                return self._call_or_ask(request, spec, utterance, pending, tools)
+                return self._call_or_ask(
+                    request, spec, utterance, pending, tools, first=another and not answers
+                )
         self._pending = None
+        self._waiting = None
         spec = pick(said, tools, allow_handoff=allow_handoff)
         if spec is None:
             if after_handoff:
@@ -119,8 +137,8 @@ class RulesDialogueEngine(LLM):
             talk = hearing.small_talk(utterance)
             if talk == "thanks":
                 return "You're welcome. Is there anything else I can help you with?", None
-            lead = "Hello!" if talk == "greeting" else NOT_CAUGHT
-            return f"{lead} {self._offer(tools)}", None
+            lead = "Hello!" if talk == "greeting" else replies.NOT_CAUGHT
+            return f"{lead} {replies.offer(tools)}", None
         return self._call_or_ask(request, spec, utterance, None, tools)
 
     def _goodbye(
@@ -190,12 +208,18 @@ class RulesDialogueEngine(LLM):
             value = pending.confirming
         elif hearing.is_no(utterance) or (heard is not None and heard.short):
             self._pending = _Pending(spec.name, pending.arguments, name, reasks=pending.reasks)
-            lead = _short_lead(heard.short) if heard is not None else "Sorry about that."
-            return f"{lead} {_question(name, prop)}", None
+            lead = replies.short_lead(heard.short) if heard is not None else "Sorry about that."
+            return f"{lead} {replies.question(name, prop)}", None
         else:
             reasks = pending.reasks + 1
             return self._confirm(
-                spec, pending.arguments, name, pending.confirming, reasks, tools, lead=NOT_CAUGHT
+                spec,
+                pending.arguments,
+                name,
+                pending.confirming,
+                reasks,
+                tools,
+                lead=replies.NOT_CAUGHT,
             )
         arguments = {**pending.arguments, name: value}
         settled = _Pending(spec.name, arguments, name)
@@ -220,7 +244,8 @@ class RulesDialogueEngine(LLM):
 
     def _give_up(self, tools: dict[str, ToolSpec]) -> tuple[str, None]:
         self._pending = None
-        return f"Sorry, I still didn't catch that. {self._offer(tools)}", None
+        self._waiting = None
+        return f"Sorry, I still didn't catch that. {replies.offer(tools)}", None
 
     def _call_or_ask(
         self,
@@ -231,40 +256,62 @@ class RulesDialogueEngine(LLM):
         tools: dict[str, ToolSpec],
         *,
         read_current: bool = True,
+        resumed_from: str = "",
+        first: bool = False,
     ) -> tuple[str, ToolCallRequest | None]:
+        """Call `spec` when its required parameters are known, else ask for one.
+
+        `resumed_from`: a request the caller made in an earlier utterance, taken up again now;
+        it is read as said then, and the current utterance only for what it says it is.
+        `first`: the caller asked for something else, which waits for this tool.
+        """
         properties: Mapping[str, Any] = spec.parameters.get("properties") or {}
         required = list(spec.parameters.get("required") or [])
         same_tool = pending is not None and pending.tool == spec.name
         arguments = dict(pending.arguments) if same_tool else {}
         asked = pending.asked if same_tool else ""
         known_before = len(arguments)
-        earlier = [hearing.repaired(t) for t in _earlier_user_texts(request.messages)]
+        earlier = [hearing.repaired(t) for t in history.earlier_user_texts(request.messages)]
+        if resumed_from and resumed_from != utterance:
+            earlier.insert(0, utterance)
+            utterance = hearing.repaired(resumed_from)
+        named, described, _ = vocabulary(spec)
+        tool_words = named | described
         doubtful: tuple[str, Any] | None = None
         short: tuple[str, str] | None = None
         for name, prop in properties.items():
             if name in arguments:
                 continue
+            if slots.is_identifier(name):
+                # The session's own id (the verified client) wins over anything said.
+                known = self._remembered(name, request)
+                if known is not None:
+                    arguments[name] = known
+                    continue
             heard = None
             if read_current:
-                heard = slots.read(name, prop, utterance, current=True, asked=name == asked)
+                heard = slots.read(name, prop, utterance, current=True, asked=name == asked,
+                                   tool_words=tool_words)  # fmt: skip
             if heard is not None and heard.confirm:
                 doubtful = doubtful or (name, heard.value)
                 continue
             if heard is not None and heard.short:
-                if name in required:
+                # Too few digits of a number the caller gave: asked again, never dropped.
+                if name in required or slots.mentions(name, prop, utterance):
                     short = short or (name, heard.short)
                 continue
             value = heard.value if heard is not None else None
             if value is None:
                 value = self._remembered(name, request)
             if value is None:
-                value = _from_earlier(name, prop, earlier)
+                value = _from_earlier(name, prop, earlier, tool_words)
             if value is not None:
                 arguments[name] = value
         # Progress: a new tool, a new value, a number to read back, or a settled read-back.
         progressed = (
             not same_tool
             or not read_current
+            or bool(resumed_from)
             or len(arguments) > known_before
             or doubtful is not None
         )
@@ -272,16 +319,22 @@ class RulesDialogueEngine(LLM):
         if doubtful is not None:
             return self._confirm(spec, arguments, doubtful[0], doubtful[1], reasks, tools)
         missing = [name for name in required if name not in arguments]
+        if short is not None and short[0] not in required:
+            missing.insert(0, short[0])
         if missing:
             if reasks > MAX_REASKS:
                 return self._give_up(tools)
             slot = short[0] if short is not None and short[0] in missing else missing[0]
             if short is not None and slot == short[0]:
-                lead = _short_lead(short[1])
+                lead = replies.short_lead(short[1])
+            elif first and reasks:
+                lead = "First,"
             else:
-                lead = NOT_CAUGHT if reasks else ""
+                lead = replies.NOT_CAUGHT if reasks else ""
             self._pending = _Pending(spec.name, arguments, slot, reasks=reasks)
-            question = _question(slot, properties.get(slot) or {})
+            question = replies.question(slot, properties.get(slot) or {})
+            if lead.endswith(","):
+                question = question[:1].lower() + question[1:]
             return (f"{lead} {question}" if lead else question), None
         self._pending = None
         args = {k: v for k, v in arguments.items() if k in properties or not properties}
@@ -292,20 +345,26 @@ class RulesDialogueEngine(LLM):
 
     @staticmethod
     def _retry(
-        result: Mapping[str, Any], called: str, tools: dict[str, ToolSpec]
+        result: Mapping[str, Any],
+        called: str,
+        arguments: Mapping[str, Any],
+        tools: dict[str, ToolSpec],
     ) -> _Pending | None:
         """After a failed tool asks the caller something, the tool the answer goes to.
 
         "Could you say them again?" goes back to the tool that failed; "I need to verify your
-        identity first. What is your full name ...?" goes to the tool its words name.
+        identity first. What is your full name ...?" goes to the tool its words name. A tool
+        that had all it requires and asks about one of its options ("You have more than one
+        card. What are its last four digits?") keeps its arguments and asks for that option.
         """
         message = str(result.get("message") or "")
         if result.get("success") is not False or not message.rstrip().endswith("?"):
             return None
         said = keywords(message)
         target = tools.get(called)
-        if target is None or score(said, target) == 0:
-            target = pick(said, tools, allow_handoff=False)
+        named = pick(said, tools, allow_handoff=False)
+        if target is None or (named is not None and score(said, named) > score(said, target)):
+            target = named
         if target is None:
             return None
         properties = target.parameters.get("properties") or {}
@@ -314,17 +373,36 @@ class RulesDialogueEngine(LLM):
             for name in target.parameters.get("required") or ()
             if not slots.is_free_text(name, properties.get(name) or {})
         ]
+        if target.name == called and all(name in arguments for name in required):
+            option = _option_asked(message, target, arguments)
+            if option:
+                kept = {k: v for k, v in arguments.items() if not slots.is_identifier(k)}
+                return _Pending(target.name, kept, asked=option)
         if not required:
             return None  # nothing to say again: a free-text answer would only repeat the call
         # The answer is read as if its first parameter was asked for ("Alice Johnson, 4817").
         return _Pending(target.name, asked=required[0])
+
+    def _resume(
+        self, request: LLMRequest, utterance: str, called: str, tools: dict[str, ToolSpec]
+    ) -> tuple[str, ToolCallRequest | None]:
+        """After a tool succeeds, the request that waited for it, if this agent can serve it:
+        the account question refused before verification, or the request made while answering
+        a question."""
+        waiting, self._waiting = self._waiting, None
+        if waiting is None or waiting.tool == called or waiting.tool not in tools:
+            return "", None
+        spec = tools[waiting.tool]
+        pending = _Pending(spec.name, dict(waiting.arguments))
+        source = waiting.source or utterance
+        return self._call_or_ask(request, spec, utterance, pending, tools, resumed_from=source)
 
     @staticmethod
     def _remembered(name: str, request: LLMRequest) -> Any:
         """A value an earlier tool returned (e.g. client_id after verification) or tool state."""
         for message in reversed(request.messages):
             if message.get("role") == "tool":
-                result = _json(message.get("content"))
+                result = history.as_json(message.get("content"))
                 if result.get(name) not in (None, ""):
                     return result[name]
                 context = result.get("handoff_context")
@@ -337,95 +415,29 @@ class RulesDialogueEngine(LLM):
             return request.handoff_context[name]
         return None
 
-    @staticmethod
-    def _render(result: Mapping[str, Any]) -> str:
-        if not result:
-            return "Done."
-        if result.get("success") is False or ("error" in result and not result.get("success")):
-            message = result.get("message") or result.get("error") or "it did not work"
-            return f"Sorry, {_sentence(str(message))}"
-        if result.get("message"):
-            return _sentence(str(result["message"]))
-        facts = []
-        for key, value in result.items():
-            if (
-                key in ("success", "status")
-                or isinstance(value, dict | list)
-                or value in (None, "")
-            ):
-                continue
-            facts.append(f"{key.replace('_', ' ')} {value}")
-            if len(facts) == 3:
-                break
-        return ("Done: " + ", ".join(facts) + ".") if facts else "Done."
 
-    @staticmethod
-    def _offer(tools: dict[str, ToolSpec]) -> str:
-        # One-time codes are a step of another request, not something to offer.
-        offered = [
-            t
-            for t in tools.values()
-            if not t.is_handoff and not t.ends_call and "mfa" not in t.tags
-        ]
-        names = [t.name.replace("_", " ") for t in offered][:4]
-        if not names:
-            return "How can I help you today?"
-        if len(names) == 1:
-            return f"I can help you {names[0]}. What would you like to do?"
-        return f"I can help you {', '.join(names[:-1])} or {names[-1]}. What would you like to do?"
-
-
-def _question(name: str, prop: Mapping[str, Any]) -> str:
-    return prop.get("x-ask") or (
-        f"Could you tell me {prop.get('description') or name.replace('_', ' ')}?"
-    )
-
-
-def _short_lead(digits: str) -> str:
-    return f"I only heard {len(digits)} {'digit' if len(digits) == 1 else 'digits'}."
-
-
-def _from_earlier(name: str, prop: Mapping[str, Any], texts: list[str]) -> Any:
+def _from_earlier(
+    name: str, prop: Mapping[str, Any], texts: list[str], tool_words: frozenset[str]
+) -> Any:
     """A value said in an earlier turn. A number counts only where the caller said what it is
     ("my social is 4817"), so one number is never taken for another."""
-    digits = slots.is_digits(name, prop)
     for text in texts:
-        if digits and not slots.mentions(name, prop, text):
-            continue
-        heard = slots.read(name, prop, text, current=False, asked=False)
+        heard = slots.read(name, prop, text, current=False, asked=False, tied=True,
+                           tool_words=tool_words)  # fmt: skip
         if heard is not None and heard.value is not None and not heard.confirm:
             return heard.value
     return None
 
 
-def _earlier_user_texts(messages: list[dict[str, Any]]) -> list[str]:
-    """What the caller said before the current utterance, latest first."""
-    texts = [str(m.get("content") or "") for m in messages if m.get("role") == "user"]
-    return list(reversed(texts[:-1]))
-
-
-def _called_tool(messages: list[dict[str, Any]]) -> str:
-    """The name of the tool whose result is the last message."""
-    call_id = messages[-1].get("tool_call_id") if messages else None
-    for message in reversed(messages):
-        for call in message.get("tool_calls") or ():
-            if call.get("id") == call_id:
-                return str((call.get("function") or {}).get("name") or "")
-    return ""
-
-
-def _sentence(text: str) -> str:
-    text = text.strip()
-    if not text:
-        return "Done."
-    return text if text[-1] in ".!?" else text + "."
-
-
-def _json(content: Any) -> dict[str, Any]:
-    if isinstance(content, dict):
-        return content
-    try:
-        value = json.loads(content or "{}")
-    except (TypeError, ValueError):
-        return {}
-    return value if isinstance(value, dict) else {}
+def _option_asked(message: str, spec: ToolSpec, arguments: Mapping[str, Any]) -> str:
+    """The optional parameter a tool's question asks for: the one whose own question shares
+    the most words with it ("What are its last four digits?" → `card_last4`)."""
+    question = keywords(re.split(r"(?<=[.!?])\s+", message.strip())[-1])
+    best, best_shared = "", 0
+    for name, prop in (spec.parameters.get("properties") or {}).items():
+        if name in arguments or slots.is_identifier(name) or slots.is_free_text(name, prop):
+            continue
+        shared = len(question & keywords(f"{prop.get('x-ask') or ''} {prop.get('description')}"))
+        if shared > best_shared:
+            best, best_shared = name, shared
+    return best if best_shared >= 2 else ""

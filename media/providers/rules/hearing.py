@@ -24,27 +24,32 @@ _MISHEARD = [
     (re.compile(r"\bcredit cart\b", re.I), "credit card"),
 ]  # fmt: skip
 
-_UNITS = {
+UNITS = {
     "zero": "0", "oh": "0", "o": "0", "one": "1", "two": "2", "three": "3", "four": "4",
     "five": "5", "six": "6", "seven": "7", "eight": "8", "nine": "9",
 }  # fmt: skip
-_TEENS = {
+TEENS = {
     "ten": "10", "eleven": "11", "twelve": "12", "thirteen": "13", "fourteen": "14",
     "fifteen": "15", "sixteen": "16", "seventeen": "17", "eighteen": "18", "nineteen": "19",
 }  # fmt: skip
-_TENS = {
+TENS = {
     "twenty": "2", "thirty": "3", "forty": "4", "fifty": "5", "sixty": "6", "seventy": "7",
     "eighty": "8", "ninety": "9",
 }  # fmt: skip
 # Words that sound like a digit but usually are not one: read only next to other digits, and
 # a number read with them is confirmed with the caller.
 _SOUNDS_LIKE = {"to": "2", "too": "2", "for": "4", "fore": "4", "ate": "8", "won": "1"}
+# The recognizer's usual spelling of a first digit said before the rest ("for 817"): the number
+# is taken as said when it then has just the digits wanted.
+_LEADING_SOUNDS = frozenset(("to", "too", "for", "fore"))
 _REPEAT = {"double": 2, "triple": 3}
 # Between digits these join one number: "4-8-1-7", "4, 8, 1, 7", "2,095".
 _JOINERS = frozenset("-,./")
 # "the last four digits": a count, not the number itself.
 _COUNT_BEFORE = frozenset(("last", "first"))
 _COUNT_AFTER = frozenset(("digit", "digits", "numbers"))
+# "the one ending in ...": a pronoun, not a digit.
+_ONE_AFTER = frozenset(("the", "this", "that", "which", "each", "every", "any", "no", "other"))
 _YEAR = re.compile(r"19\d\d|20[0-3]\d")  # a number written like a recent year
 
 _TOKENS = re.compile(r"\d+|[a-z]+(?:'[a-z]+)?|[^\s\w]")
@@ -183,6 +188,8 @@ class DigitRun:
     doubtful: bool
     start: int  # index of its first token in `token_list(text)`: what was said before it
     whole: bool = True  # False: the same number read without the homophones at its edges
+    end: int = 0  # index of the token after it
+    led_by_homophone: bool = False  # doubtful only for one "for"/"to" before clean digits
 
 
 @dataclass(slots=True)
@@ -190,6 +197,7 @@ class _Piece:
     digits: str
     weak: bool = False
     tens: bool = False  # "forty": a following unit joins it ("forty eight" -> "48")
+    word: str = ""  # the word a weak piece was read from
 
 
 def digit_runs(text: str) -> list[DigitRun]:
@@ -207,7 +215,7 @@ def digit_runs(text: str) -> list[DigitRun]:
     def close(end: int) -> None:
         nonlocal pieces
         if pieces and _is_number(pieces) and not _is_count(tokens, start, end):
-            _add_readings(runs, pieces, start, single=end - start == 1)
+            _add_readings(runs, pieces, start, end, single=end - start == 1)
         pieces = []
 
     while i < len(tokens):
@@ -219,7 +227,7 @@ def digit_runs(text: str) -> list[DigitRun]:
             if pieces and pieces[-1].tens and len(piece.digits) == 1 and not piece.weak:
                 pieces[-1] = _Piece(pieces[-1].digits[0] + piece.digits)
             else:
-                pieces.append(_Piece(piece.digits * repeat, piece.weak, piece.tens))
+                pieces.append(_Piece(piece.digits * repeat, piece.weak, piece.tens, piece.word))
             repeat = 1
         elif token in _REPEAT:
             repeat = _REPEAT[token]
@@ -241,21 +249,22 @@ def token_list(text: str) -> list[str]:
 def _piece(token: str, following: str, in_run: bool) -> _Piece | None:
     if token.isdigit():
         return _Piece(token)
-    if token in _UNITS:
-        return _Piece(_UNITS[token])
-    if token in _TEENS:
-        return _Piece(_TEENS[token])
-    if token in _TENS:
-        return _Piece(_TENS[token] + "0", tens=True)
+    if token in UNITS:
+        return _Piece(UNITS[token])
+    if token in TEENS:
+        return _Piece(TEENS[token])
+    if token in TENS:
+        return _Piece(TENS[token] + "0", tens=True)
     if token in _SOUNDS_LIKE:
-        return _Piece(_SOUNDS_LIKE[token], weak=True)
+        return _Piece(_SOUNDS_LIKE[token], weak=True, word=token)
     if token == "into" and not in_run and _is_digit_token(following):
-        return _Piece("2", weak=True)  # "ending in two oh nine five" heard as "into 095"
+        # "ending in two oh nine five" heard as "into 095"
+        return _Piece("2", weak=True, word=token)
     return None
 
 
 def _is_digit_token(token: str) -> bool:
-    return token.isdigit() or token in _UNITS or token in _TEENS or token in _TENS
+    return token.isdigit() or token in UNITS or token in TEENS or token in TENS
 
 
 def _next_is_digit(tokens: list[str], i: int) -> bool:
@@ -274,13 +283,21 @@ def _is_count(tokens: list[str], start: int, end: int) -> bool:
         return False
     before = tokens[start - 1] if start else ""
     after = next((t for t in tokens[end:] if t not in _JOINERS), "")
-    return before in _COUNT_BEFORE or after in _COUNT_AFTER
+    pronoun = tokens[start] == "one" and before in _ONE_AFTER
+    return pronoun or before in _COUNT_BEFORE or after in _COUNT_AFTER
 
 
-def _add_readings(runs: list[DigitRun], pieces: list[_Piece], start: int, *, single: bool) -> None:
+def _add_readings(
+    runs: list[DigitRun], pieces: list[_Piece], start: int, end: int, *, single: bool
+) -> None:
     full = "".join(p.digits for p in pieces)
     weak = any(p.weak for p in pieces)
     year = single and bool(_YEAR.fullmatch(full))
+    led = (
+        len(pieces) >= 2
+        and pieces[0].word in _LEADING_SOUNDS
+        and not any(p.weak for p in pieces[1:])
+    )
     lo, hi = 0, len(pieces)
     while lo < hi and pieces[lo].weak:
         lo += 1
@@ -289,8 +306,8 @@ def _add_readings(runs: list[DigitRun], pieces: list[_Piece], start: int, *, sin
     if weak and hi > lo and (lo or hi < len(pieces)):
         inner = pieces[lo:hi]
         trimmed = "".join(p.digits for p in inner)
-        runs.append(DigitRun(trimmed, any(p.weak for p in inner), start + lo, whole=False))
-    runs.append(DigitRun(full, weak or year, start))
+        runs.append(DigitRun(trimmed, any(p.weak for p in inner), start + lo, whole=False, end=end))
+    runs.append(DigitRun(full, weak or year, start, end=end, led_by_homophone=led))
 
 
 def email(text: str) -> str | None:

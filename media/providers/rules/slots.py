@@ -1,5 +1,13 @@
 """A tool parameter's value in what the caller said: emails, digit strings, names, enum values,
-yes/no, numbers and free text."""
+yes/no, numbers and free text.
+
+A value fills a parameter only where the caller said what it is for: a number is a count or an
+amount when it stands by the parameter's words ("the last 3 transactions"), an identifier
+(`client_id`) only after its own name ("client id 7"), an option (`expedited`) only when named
+("by express delivery"), and digits from an earlier turn only just after what they are ("my
+social ... is 4817"). So the digits of a social security number never become a limit, a client
+id or a card's last four.
+"""
 
 from __future__ import annotations
 
@@ -15,10 +23,24 @@ _FREE_TEXT = ("reason", "description", "query", "summary", "question", "topic", 
               "details", "goal", "issue", "message", "context", "preferences")  # fmt: skip
 _DIGIT_NAMES = ("ssn", "code", "pin", "phone", "number", "digits", "_id", "last4")
 # Words of a digit parameter's name and description that say nothing about which number it is.
-_GENERIC_WORDS = "last first four six digit digits number numbers 4 6 caller's caller the of your"
+_GENERIC_WORDS = (
+    "last first four six digit digits number numbers 4 6 caller's caller the of your whether how"
+)
 _GENERIC = frozenset(_GENERIC_WORDS.split(" "))
 # How far back a mention of the parameter ("my social ... is 4817") may come before the digits.
 _MENTION_WORDS = 8
+# How near a count or an amount stands to the parameter's words ("the last 3 transactions").
+_NUMBER_WORDS = 4
+# Words after a number that make it a quantity ("2 days ago"), not the start of a code.
+_QUANTITY = frozenset((
+    "day", "days", "week", "weeks", "month", "months", "year", "years", "hour", "hours",
+    "minute", "minutes", "ago", "times", "dollar", "dollars", "cent", "cents", "percent",
+))  # fmt: skip
+_SMALL_NUMBERS = {
+    **{w: d for w, d in hearing.UNITS.items() if w not in ("oh", "o")},
+    **hearing.TEENS,
+}
+_NEGATIONS = frozenset(("no", "not", "don't", "without", "never"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +69,11 @@ def is_digits(name: str, prop: Mapping[str, Any]) -> bool:
     return bool(expected_digits(lname, prop)) or any(k in lname for k in _DIGIT_NAMES)
 
 
+def is_identifier(name: str) -> bool:
+    """An id the session knows once the caller is verified (`client_id`), not a caller's code."""
+    return bool(re.search(r"(?:^|_)ids?$", name.lower()))
+
+
 def mentions(name: str, prop: Mapping[str, Any], text: str) -> bool:
     """`text` names what a digit parameter is ("social", "card"), not only "the last four"."""
     return bool(_mention_words(name, prop) & keywords(text))
@@ -58,12 +85,22 @@ def _mention_words(name: str, prop: Mapping[str, Any]) -> set[str]:
 
 
 def read(
-    name: str, prop: Mapping[str, Any], text: str, *, current: bool, asked: bool
+    name: str,
+    prop: Mapping[str, Any],
+    text: str,
+    *,
+    current: bool,
+    asked: bool,
+    tied: bool = False,
+    tool_words: frozenset[str] = frozenset(),
 ) -> Heard | None:
     """The value of parameter `name` in `text`, if it is there.
 
     `current`: the utterance being answered (free text may be taken from it); `asked`: we
-    asked for exactly this parameter, so a bare answer ("jane doe", "four two") counts.
+    asked for exactly this parameter, so a bare answer ("jane doe", "four two") counts;
+    `tied`: digits count only just after what they are ("my card ... ends in 2250");
+    `tool_words`: the words of the tool's own name and description, which do not name an
+    option of it ("send" does not ask for express delivery of a card sent anyway).
     """
     if not text:
         return None
@@ -74,6 +111,8 @@ def read(
         found = _enum_value(enum, text)
         return None if found is None else Heard(found)
     if kind == "boolean":
+        if not asked:
+            return _option(name, prop, text, tool_words)
         if hearing.is_yes(text):
             return Heard(True)
         if hearing.is_no(text):
@@ -82,13 +121,14 @@ def read(
     if "email" in lname or prop.get("format") == "email":
         found = hearing.email(text)
         return None if found is None else Heard(found)
+    if is_identifier(lname):
+        return _identifier(lname, text)
     if is_digits(lname, prop):
-        return _digits(lname, prop, text)
+        return _digits(lname, prop, text, tied=tied and not asked)
     if kind in ("number", "integer"):
-        match = re.search(r"\d+(?:\.\d+)?", text.replace(",", ""))
-        if not match:
+        number = _number(lname, prop, text, asked=asked)
+        if number is None:
             return None
-        number = float(match.group(0))
         return Heard(int(number) if kind == "integer" else number)
     if "name" in lname:
         found = hearing.name(text, asked=asked)
@@ -112,28 +152,131 @@ def _enum_value(enum: list[Any], text: str) -> Any:
     return None
 
 
-def _digits(name: str, prop: Mapping[str, Any], text: str) -> Heard | None:
+def _identifier(name: str, text: str) -> Heard | None:
+    """An id said after its own name ("my client id is client 7"), never bare digits."""
+    named = {w for w in keywords(name.replace("_", " ")) if w not in ("id", "ids")}
+    if not named:
+        return None
+    lowered = text.lower()
+    found = re.search(r"\b(?:" + "|".join(map(re.escape, sorted(named))) + r")s?\b", lowered)
+    if found is None:
+        return None
+    rest = lowered[found.start() :]
+    clean = "".join(r.digits for r in hearing.digit_runs(rest) if not r.doubtful)
+    if len(clean) >= 4:
+        return Heard(clean)
+    match = re.search(r"\b([a-z]+[-_ ]?\d+)\b", rest)  # identifiers that are words: "client 7"
+    return Heard(match.group(1)) if match else None
+
+
+def _digits(name: str, prop: Mapping[str, Any], text: str, *, tied: bool) -> Heard | None:
     runs = hearing.digit_runs(text)
+    tokens = hearing.token_list(text)
+    if tied:
+        mention = _mention_words(name, prop)
+        runs = [r for r in runs if _said_before(tokens, r.start, mention)]
     wanted = expected_digits(name, prop)
     if not wanted:
         clean = "".join(r.digits for r in runs if not r.doubtful)
-        if len(clean) >= 4:
-            return Heard(clean)
-        if name.endswith("_id"):  # identifiers that are words (e.g. "client 7")
-            match = re.search(r"\b([a-z]+[-_ ]?\d+)\b", text.lower())
-            return Heard(match.group(1)) if match else None
-        return None
+        return Heard(clean) if len(clean) >= 4 else None
     exact = [r for r in runs if len(r.digits) == wanted]
     clean = [r for r in exact if not r.doubtful]
     if clean:
         return Heard(_mentioned_last(name, prop, text, clean).digits)
+    # "for 817": "four" written as the word it sounds like, right before the other digits.
+    led = [r for r in exact if r.led_by_homophone]
+    if led:
+        return Heard(led[-1].digits)
     if exact:
         return Heard(exact[-1].digits, confirm=True)
-    # Nothing of the right length: all digits said, once each (a run's own readings overlap).
-    heard = "".join(r.digits for r in runs if r.whole)
+    # Nothing of the right length: all digits said, once each (a run's own readings overlap),
+    # but not a quantity ("2 days ago").
+    said = [r for r in runs if r.whole and not _quantity(tokens, r)]
+    heard = "".join(r.digits for r in said)
     if len(heard) > wanted:
         return Heard(heard[-wanted:], confirm=True)
     return Heard(short=heard) if heard else None
+
+
+def _said_before(tokens: list[str], start: int, mention: set[str]) -> bool:
+    return bool(keywords(" ".join(tokens[max(0, start - _MENTION_WORDS) : start])) & mention)
+
+
+def _quantity(tokens: list[str], run: hearing.DigitRun) -> bool:
+    return run.end < len(tokens) and tokens[run.end] in _QUANTITY
+
+
+def _number(name: str, prop: Mapping[str, Any], text: str, *, asked: bool) -> float | None:
+    """A count or an amount in range; unless asked for, one said by the parameter's words
+    ("the last 3 transactions", "a 35 dollar fee"), so an SSN is never a count."""
+    tokens = hearing.token_list(text)
+    mention = _mention_words(name, prop)
+    for value, start, end in _numbers(tokens):
+        if not _in_range(value, prop):
+            continue
+        near = tokens[max(0, start - _NUMBER_WORDS) : end + _NUMBER_WORDS]
+        if asked or keywords(" ".join(near)) & mention:
+            return value
+    return None
+
+
+def _numbers(tokens: list[str]) -> list[tuple[float, int, int]]:
+    """The numbers in `tokens` ("3", "2,500", "35.50", "three", "twenty five"): value and the
+    tokens they span."""
+    out: list[tuple[float, int, int]] = []
+    i = 0
+    while i < len(tokens):
+        token = tokens[i]
+        j = i + 1
+        if token.isdigit():
+            text = token
+            while (
+                j + 1 < len(tokens)
+                and tokens[j] == ","
+                and len(tokens[j + 1]) == 3
+                and (tokens[j + 1].isdigit())
+            ):
+                text, j = text + tokens[j + 1], j + 2
+            if j + 1 < len(tokens) and tokens[j] == "." and tokens[j + 1].isdigit():
+                text, j = f"{text}.{tokens[j + 1]}", j + 2
+            out.append((float(text), i, j))
+        elif token in _SMALL_NUMBERS:
+            out.append((float(_SMALL_NUMBERS[token]), i, j))
+        elif token in hearing.TENS:
+            value = int(hearing.TENS[token]) * 10
+            if j < len(tokens) and tokens[j] in hearing.UNITS and tokens[j] not in ("oh", "o"):
+                value, j = value + int(hearing.UNITS[tokens[j]]), j + 1
+            out.append((float(value), i, j))
+        i = j
+    return out
+
+
+def _in_range(value: float, prop: Mapping[str, Any]) -> bool:
+    low, high = prop.get("minimum"), prop.get("maximum")
+    above, below = prop.get("exclusiveMinimum"), prop.get("exclusiveMaximum")
+    return not (
+        (low is not None and value < low)
+        or (high is not None and value > high)
+        or (above is not None and value <= above)
+        or (below is not None and value >= below)
+    )
+
+
+def _option(
+    name: str, prop: Mapping[str, Any], text: str, tool_words: frozenset[str]
+) -> Heard | None:
+    """A yes/no option named in passing ("by express delivery"): on, unless said with "no"."""
+    own = {w for w in _mention_words(name, prop) if w not in tool_words}
+    said = [_stem_word(w) for w in hearing.words(text)]
+    for i, word in enumerate(said):
+        if word in own or (len(word) >= 5 and any(one_edit_apart(word, w) for w in own)):
+            return Heard(not set(hearing.words(text)[max(0, i - 3) : i]) & _NEGATIONS)
+    return None
+
+
+def _stem_word(word: str) -> str:
+    found = keywords(word)
+    return next(iter(found)) if found else word
 
 
 def _mentioned_last(
