@@ -61,6 +61,7 @@ class TurnLog:
     first_audio_at: float | None = None
     barge_in: bool = False
     agent_speaking_at_start: bool = False
+    reply_to: int | None = None  # the turn whose number the agent read back
 
 
 @dataclass

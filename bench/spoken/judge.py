@@ -256,10 +256,13 @@ def check_task(
         seen = [_describe(c) for c in calls if c.name == want.name] or [c.name for c in calls]
         checks.append((label, False, f"seen: {seen or 'no tool calls'}"))
     if scenario.verified:
-        ok = any(
-            c.name == "verify_client_identity" and c.result.get("verified") is True for c in calls
-        )
-        checks.append(("verified", ok, "" if ok else "no successful verify_client_identity"))
+        verified_as = [
+            c.result.get("client_id")
+            for c in calls
+            if c.name == "verify_client_identity" and c.result.get("verified") is True
+        ]
+        ok = bool(log.client_id) and log.client_id in verified_as
+        checks.append(("verified", ok, f"as {verified_as or 'nobody'}, not {log.client_id}"))
     changes = [
         _payload(e.message).get("agent_name")
         for e in log.events

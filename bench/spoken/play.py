@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 import secrets
 import urllib.request
 from dataclasses import dataclass
@@ -41,26 +42,31 @@ THINK_S = 0.3  # then the caller thinks this long: about 0.9 s after the last ag
 ANSWER_TIMEOUT_S = 20.0
 GREETING_TIMEOUT_S = 20.0
 END_CALL_WAIT_S = 6.0  # how long a caller who said goodbye waits for the agent to hang up
+MAX_REPLIES = 2  # answers to numbers read back, per turn
+READ_BACK = re.compile(r"did you say ([\d ,.-]+)\?", re.IGNORECASE)
 TURN_BUDGET_S = 45.0  # the most one turn may take (speech, answer, pauses) before giving up
 STORED_WAIT_S = 5.0
 
 
 @dataclass(frozen=True, slots=True)
 class Recording:
-    """A scenario rendered in one voice: the manifest and each spoken turn's PCM."""
+    """A scenario rendered in one voice: the manifest and the PCM of each spoken turn (by
+    index) and of each reply to a number read back (by key: "yes", "digits:4817")."""
 
     voice: str
     scenario: str
     manifest: dict[str, Any]
-    pcm_by_turn: dict[int, bytes]
+    pcm_by_turn: dict[int | str, bytes]
 
 
 def recording_load(out_dir: Path, voice: str, scenario: str) -> Recording:
     path = manifest_path(out_dir, voice, scenario)
     manifest = json.loads(path.read_text())
-    pcm = {
+    pcm: dict[int | str, bytes] = {
         t["index"]: read_pcm(path.parent / t["file"]) for t in manifest["turns"] if t.get("file")
     }
+    for key, reply in manifest.get("replies", {}).items():
+        pcm[key] = read_pcm(path.parent / reply["file"])
     return Recording(voice, scenario, manifest, pcm)
 
 
@@ -95,18 +101,47 @@ async def stored_session(base_url: str, session_id: str, token: str) -> dict[str
     return last
 
 
+async def _spoken(caller: Caller, turn: TurnLog, frames: list, entry: dict) -> None:
+    first, _ = await caller.speak(frames)
+    origin = first - FRAME_S
+    turn.true_start = origin + entry["speech_start_sample"] / SAMPLE_RATE_HZ
+    turn.true_end = origin + entry["speech_end_sample"] / SAMPLE_RATE_HZ
+
+
+async def read_back(caller: Caller, since: float, wait_s: float = 1.0) -> str | None:
+    """The number the agent's last answer after `since` read back ("Did you say 4 8 1 7?")."""
+    deadline = caller.loop.time() + wait_s
+    while True:
+        answers = [
+            e.message["payload"]
+            for e in caller.log.events
+            if e.at > since and (e.message.get("payload") or {}).get("type") == "assistant"
+        ]
+        if answers or caller.loop.time() > deadline or caller.closed.is_set():
+            break
+        await asyncio.sleep(0.05)  # the answer's text may land just after its audio
+    if not answers:
+        return None
+    found = READ_BACK.search(str(answers[-1].get("message") or ""))
+    return re.sub(r"\D", "", found.group(1)) if found else None
+
+
 async def converse(
     caller: Caller,
     scenario: Scenario,
     manifest: dict,
-    pcm_by_turn: dict[int, bytes],
+    pcm_by_turn: dict[int | str, bytes],
     *,
     think_s: float = THINK_S,
     quiet_s: float = QUIET_S,
 ) -> ConversationLog:
-    """Play `scenario` as the caller; the log has every turn's timing and what came back."""
+    """Play `scenario` as the caller; the log has every turn's timing and what came back.
+
+    When the agent reads a number back ("Did you say 4 8 1 7?") the caller answers "Yes,
+    that's right." or "No. It's ..." with the number the turn meant, before going on.
+    """
     log = caller.log
-    encoded = {index: caller.encode_turn(pcm) for index, pcm in pcm_by_turn.items()}
+    encoded = {key: caller.encode_turn(pcm) for key, pcm in pcm_by_turn.items()}
     greeting = await caller.wait_audio(after=0.0, timeout_s=GREETING_TIMEOUT_S)
     if greeting is None:
         log.error = "no greeting"
@@ -133,12 +168,26 @@ async def converse(
             turn.true_start = caller.loop.time()
             turn.true_end = await caller.key_in(entry["dtmf"])
         else:
-            first, _ = await caller.speak(encoded[entry["index"]])
-            origin = first - FRAME_S
-            turn.true_start = origin + entry["speech_start_sample"] / SAMPLE_RATE_HZ
-            turn.true_end = origin + entry["speech_end_sample"] / SAMPLE_RATE_HZ
+            await _spoken(caller, turn, encoded[entry["index"]], entry)
         answer = await caller.wait_audio(after=turn.true_end, timeout_s=ANSWER_TIMEOUT_S)
         previous_answer = turn.first_audio_at = answer.at if answer else None
+        for _ in range(MAX_REPLIES):
+            if answer is None or caller.closed.is_set():
+                break
+            with contextlib.suppress(TimeoutError):
+                await caller.wait_quiet(quiet_s)
+            number = await read_back(caller, since=turn.true_end)
+            if number is None:
+                break
+            meant = entry.get("meant_digits") or number
+            key = "yes" if number == meant else f"digits:{meant}"
+            reply = manifest["replies"][key]
+            await asyncio.sleep(think_s)
+            turn = TurnLog(entry["index"], reply["text"], "", reply_to=entry["index"])
+            log.turns.append(turn)
+            await _spoken(caller, turn, encoded[key], reply)
+            answer = await caller.wait_audio(after=turn.true_end, timeout_s=ANSWER_TIMEOUT_S)
+            previous_answer = turn.first_audio_at = answer.at if answer else None
     if not caller.closed.is_set():
         with contextlib.suppress(TimeoutError):
             await caller.wait_quiet(quiet_s)

@@ -7,7 +7,8 @@ Each turn's pieces (split at the "|" pause marks) are synthesized separately, tr
 speech, joined with the marked pauses as digital silence, preceded by 100 ms of silence and
 followed by 200 ms, and scaled to a -3 dBFS peak (a phone line's level, not its band).
 Output: `var/spoken/<voice>/<scenario>/<turn>.wav` and a `manifest.json` per scenario with the
-text spoken, the pauses (after which word, how long, where) and the true speech start and end
+text spoken, the pauses (after which word, how long, where: the silence heard, at or below
+-40 dBFS, which is the marked pause) and the true speech start and end
 (sample offsets: the first and last 10 ms window above -40 dBFS). A file is rendered again
 only when its text, pauses or voice changed.
 
@@ -27,7 +28,13 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.spoken.scenarios import Scenario, scenarios_get
+from bench.spoken.scenarios import (
+    PAUSE_CYCLE_MS,
+    CallerTurn,
+    Scenario,
+    meant_digits,
+    scenarios_get,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_OUT = REPO / "var" / "spoken"
@@ -37,7 +44,7 @@ TAIL_MS = 200
 PEAK_DBFS = -3.0
 SPEECH_DBFS = -40.0  # a 10 ms window above this is speech (after normalization)
 TRIM_BELOW_PEAK_DB = 40.0  # a piece's edges quieter than its peak by this much are cut
-RENDER_VERSION = 1  # bump when the rendering itself changes
+RENDER_VERSION = 2  # bump when the rendering itself changes
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,32 +145,66 @@ def speech_span(samples: np.ndarray) -> tuple[int, int]:
     return int(loud[0] * window), int((loud[-1] + 1) * window)
 
 
-def render_turn(voice: Voice, segments: list[str], pauses_ms: list[int]) -> tuple[bytes, dict]:
-    """One caller turn as PCM16 bytes, and what the manifest records about it."""
-    pieces, pauses, words = [np.zeros(SAMPLE_RATE_HZ * LEAD_IN_MS // 1000, np.int16)], [], 0
-    offset = len(pieces[0])
-    for i, segment in enumerate(segments):
-        speech = synthesize(voice, segment)
-        pieces.append(speech)
-        offset += len(speech)
-        words += len(segment.split())
-        if i < len(pauses_ms):
-            silence = np.zeros(SAMPLE_RATE_HZ * pauses_ms[i] // 1000, np.int16)
-            pauses.append(
-                {
-                    "after_word": words,
-                    "ms": pauses_ms[i],
-                    "start": offset,
-                    "end": offset + len(silence),
-                }
-            )
+def _assemble(speech: list[np.ndarray], inserted_ms: list[int]) -> tuple[np.ndarray, list]:
+    """Lead-in, the pieces with silence between them, tail; scaled to the peak level.
+    Returns the PCM and the (start, end) samples of each inserted silence."""
+    lead = np.zeros(SAMPLE_RATE_HZ * LEAD_IN_MS // 1000, np.int16)
+    pieces, marks, offset = [lead], [], len(lead)
+    for i, piece in enumerate(speech):
+        pieces.append(piece)
+        offset += len(piece)
+        if i < len(inserted_ms):
+            silence = np.zeros(SAMPLE_RATE_HZ * inserted_ms[i] // 1000, np.int16)
+            marks.append((offset, offset + len(silence)))
             pieces.append(silence)
             offset += len(silence)
     pieces.append(np.zeros(SAMPLE_RATE_HZ * TAIL_MS // 1000, np.int16))
     samples = np.concatenate(pieces).astype(np.float64)
     peak = np.abs(samples).max() or 1.0
     scaled = samples * (32767 * 10 ** (PEAK_DBFS / 20) / peak)
-    pcm = np.clip(np.round(scaled), -32768, 32767).astype(np.int16)
+    return np.clip(np.round(scaled), -32768, 32767).astype(np.int16), marks
+
+
+def _heard_silence(pcm: np.ndarray, mark: tuple[int, int]) -> tuple[int, int]:
+    """The silence a listener hears around an inserted one: it grows into the quiet edges of
+    the neighbouring pieces (10 ms windows at or below -40 dBFS)."""
+    window = SAMPLE_RATE_HZ // 100
+
+    def quiet(at: int) -> bool:
+        block = pcm[max(0, at) : at + window].astype(np.float64) / 32768.0
+        return block.size == 0 or 20 * np.log10(max(np.sqrt(np.mean(block**2)), 1e-9)) <= -40
+
+    start, end = mark
+    while start - window >= 0 and quiet(start - window):
+        start -= window
+    while end < len(pcm) and quiet(end):
+        end += window
+    return start, min(end, len(pcm))
+
+
+def render_turn(voice: Voice, segments: list[str], pauses_ms: list[int]) -> tuple[bytes, dict]:
+    """One caller turn as PCM16 bytes, and what the manifest records about it.
+
+    A marked pause is what the listener hears: the inserted silence is shortened by the quiet
+    edges of the pieces around it, so the silence (at or below -40 dBFS) is the pause asked for.
+    """
+    speech = [synthesize(voice, segment) for segment in segments]
+    inserted = list(pauses_ms)
+    for _ in range(3):
+        pcm, marks = _assemble(speech, inserted)
+        heard = [_heard_silence(pcm, mark) for mark in marks]
+        gaps_ms = [(end - start) * 1000 // SAMPLE_RATE_HZ for start, end in heard]
+        if all(abs(gap - want) <= 10 for gap, want in zip(gaps_ms, pauses_ms, strict=True)):
+            break
+        inserted = [
+            max(0, i + want - gap)
+            for i, want, gap in zip(inserted, pauses_ms, gaps_ms, strict=True)
+        ]
+    words = np.cumsum([len(segment.split()) for segment in segments])
+    pauses = [
+        {"after_word": int(words[i]), "ms": gaps_ms[i], "start": start, "end": end}
+        for i, (start, end) in enumerate(heard)
+    ]
     start, end = speech_span(pcm)
     info = {
         "pauses": pauses,
@@ -202,29 +243,47 @@ def manifest_path(out_dir: Path, voice: str, scenario: str) -> Path:
     return Path(out_dir) / voice / scenario / "manifest.json"
 
 
+def _render_entry(
+    voice: Voice, turn: CallerTurn, pauses_ms: list[int], folder: Path, name: str, old: dict
+) -> dict:
+    """The manifest entry of one spoken turn, rendered unless `old` has it for the same key."""
+    key = _cache_key(voice, turn.segments, pauses_ms)
+    wav = folder / name
+    previous = old.get(name)
+    if previous and previous.get("key") == key and wav.exists():
+        return {k: v for k, v in previous.items() if k not in ("index", "text", "dtmf")}
+    pcm, info = render_turn(voice, turn.segments, pauses_ms)
+    write_wav(wav, pcm)
+    return {**info, "file": name, "key": key}
+
+
 def render_scenario(voice: Voice, scenario: Scenario, out_dir: Path = DEFAULT_OUT) -> dict:
-    """Render (or reuse) every turn of `scenario` in `voice`; returns and writes the manifest."""
+    """Render (or reuse) every turn of `scenario` in `voice`, and the caller's replies to a
+    number read back; returns and writes the manifest."""
     folder = Path(out_dir) / voice.key / scenario.key
     path = folder / "manifest.json"
-    old = json.loads(path.read_text()) if path.exists() else {}
-    old_turns = {t.get("file"): t for t in old.get("turns", [])}
+    old_manifest = json.loads(path.read_text()) if path.exists() else {}
+    old = {
+        t.get("file"): t
+        for t in [*old_manifest.get("turns", []), *old_manifest.get("replies", {}).values()]
+    }
     turns = []
     for index, (turn, pauses_ms) in enumerate(zip(scenario.turns, scenario.pauses(), strict=True)):
         entry: dict = {"index": index, "text": turn.spoken, "dtmf": turn.dtmf}
+        entry["meant_digits"] = meant_digits(turn)
         if turn.barge_in_after_ms is not None:
             entry["barge_in_after_ms"] = turn.barge_in_after_ms
         if turn.is_speech:
-            name = f"{index + 1:02d}.wav"
-            key = _cache_key(voice, turn.segments, pauses_ms)
-            wav = folder / name
-            previous = old_turns.get(name)
-            if previous and previous.get("key") == key and wav.exists():
-                entry = {**previous, **entry}
-            else:
-                pcm, info = render_turn(voice, turn.segments, pauses_ms)
-                write_wav(wav, pcm)
-                entry.update(info, file=name, key=key)
+            entry.update(_render_entry(voice, turn, pauses_ms, folder, f"{index + 1:02d}.wav", old))
         turns.append(entry)
+    replies = {}
+    for key, turn in scenario.replies().items():
+        marks = len(turn.segments) - 1
+        pauses_ms = [PAUSE_CYCLE_MS[i % len(PAUSE_CYCLE_MS)] for i in range(marks)]
+        name = "reply-" + key.replace(":", "-") + ".wav"
+        replies[key] = {"text": turn.spoken, "dtmf": ""} | _render_entry(
+            voice, turn, pauses_ms, folder, name, old
+        )
     manifest = {
         "voice": asdict(voice),
         "scenario": scenario.key,
@@ -232,6 +291,7 @@ def render_scenario(voice: Voice, scenario: Scenario, out_dir: Path = DEFAULT_OU
         "lead_in_ms": LEAD_IN_MS,
         "peak_dbfs": PEAK_DBFS,
         "turns": turns,
+        "replies": replies,
     }
     folder.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(manifest, indent=1) + "\n")

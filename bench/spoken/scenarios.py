@@ -21,11 +21,13 @@ from typing import Any
 
 PAUSE_MARK = "|"
 # Default pause at the n-th mark of a scenario (ms): varied, always 120-360.
-PAUSE_CYCLE_MS = (240, 160, 320, 120, 280, 200, 360)
+PAUSE_CYCLE_MS = (240, 360, 160, 320, 120, 280, 200)
 DIGIT_WORDS = {
     "zero": "0", "oh": "0", "one": "1", "two": "2", "three": "3", "four": "4", "five": "5",
     "six": "6", "seven": "7", "eight": "8", "nine": "9",
 }  # fmt: skip
+# How the caller reads a number back: zero as "oh", as people do.
+DIGIT_NAMES = ("oh", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,11 +101,22 @@ class Scenario:
     customer: Customer | None
     turns: tuple[CallerTurn, ...]
     tools: tuple[ToolExpectation, ...] = ()  # in this order; other calls may come between
-    verified: bool = False
+    verified: bool = False  # verified as `customer` (its client id) during the call
     handoffs: tuple[str, ...] = ()  # agents handed to, in this order
     final_agent: str = ""
     cards: tuple[CardState, ...] = ()
     ends_call: bool = False  # the agent ends the call after the caller's goodbye
+
+    def replies(self) -> dict[str, CallerTurn]:
+        """What the caller says when the agent reads a number back ("Did you say 4 8 1 7?"):
+        "yes" when it heard right, else "digits:<the number meant>" says it again."""
+        out = {"yes": CallerTurn("Yes, | that's right.")}
+        for turn in self.turns:
+            meant = meant_digits(turn)
+            if meant:
+                words = " ".join(DIGIT_NAMES[int(d)] for d in meant)
+                out[f"digits:{meant}"] = CallerTurn(f"No. | It's {words}.")
+        return out
 
     def pauses(self) -> list[list[int]]:
         """The pause (ms) at each mark of each turn: the turn's own, else the default cycle."""
@@ -118,6 +131,15 @@ class Scenario:
                 out.append([PAUSE_CYCLE_MS[(n + i) % len(PAUSE_CYCLE_MS)] for i in range(marks)])
             n += marks
         return out
+
+
+def meant_digits(turn: CallerTurn) -> str:
+    """The number a turn gives: its keypad digits, else the last one it says (a caller who
+    corrects himself means the second)."""
+    if turn.dtmf:
+        return turn.dtmf.replace("#", "").replace("*", "")
+    runs = spoken_digits(turn.spoken)
+    return runs[-1] if runs else ""
 
 
 def spoken_digits(text: str) -> list[str]:
@@ -135,10 +157,11 @@ def spoken_digits(text: str) -> list[str]:
     return runs
 
 
-def _verify(name: str, ssn: str) -> ToolExpectation:
-    return ToolExpectation(
-        "verify_client_identity", {"full_name": name, "ssn_last_4": ssn}, agent="Concierge"
-    )
+def _verify(ssn: str, agent: str = "Concierge") -> ToolExpectation:
+    """Verification with these SSN digits. The name is not compared as text: a tool that
+    matches a misheard name ("David Drown") to the caller does its job; `Scenario.verified`
+    checks that the caller was verified as the scenario's own customer."""
+    return ToolExpectation("verify_client_identity", {"ssn_last_4": ssn}, agent=agent)
 
 
 ALICE = Customer("Alice Johnson", "4817", "3392", "5160")
@@ -162,7 +185,7 @@ SCENARIOS: tuple[Scenario, ...] = (
             ),
             CallerTurn("Thanks. | What is the balance on my accounts?"),
         ),
-        tools=(_verify(ALICE.full_name, "4817"), ToolExpectation("get_account_summary")),
+        tools=(_verify("4817"), ToolExpectation("get_account_summary")),
         verified=True,
         final_agent="Concierge",
     ),
@@ -179,7 +202,7 @@ SCENARIOS: tuple[Scenario, ...] = (
             CallerTurn("Sorry, | what is my balance?", barge_in_after_ms=1500),
         ),
         tools=(
-            _verify(ROBERT.full_name, "2093"),
+            _verify("2093"),
             ToolExpectation("get_recent_transactions"),
             ToolExpectation("get_account_summary"),
         ),
@@ -199,7 +222,7 @@ SCENARIOS: tuple[Scenario, ...] = (
             CallerTurn("Yes please, | send me a replacement card."),
         ),
         tools=(
-            _verify(DAVID.full_name, "7305"),
+            _verify("7305"),
             ToolExpectation(
                 "report_lost_stolen_card",
                 {"lost_or_stolen": "lost", "card_last4": "2250"},
@@ -223,11 +246,7 @@ SCENARIOS: tuple[Scenario, ...] = (
             CallerTurn("Please ship a replacement card | by express delivery."),
         ),
         tools=(
-            ToolExpectation(
-                "verify_client_identity",
-                {"full_name": SARAH.full_name, "ssn_last_4": "1964"},
-                agent="FraudAgent",
-            ),
+            _verify("1964", agent="FraudAgent"),
             ToolExpectation(
                 "report_lost_stolen_card",
                 {"lost_or_stolen": "stolen", "card_last4": "8306"},
@@ -265,7 +284,7 @@ SCENARIOS: tuple[Scenario, ...] = (
             CallerTurn("How much money | is in my savings account?"),
             CallerTurn("No, that's everything. | Thank you, goodbye."),
         ),
-        tools=(_verify(MARIA.full_name, "5526"), ToolExpectation("get_account_summary")),
+        tools=(_verify("5526"), ToolExpectation("get_account_summary")),
         verified=True,
         final_agent="Concierge",
         ends_call=True,
@@ -281,7 +300,7 @@ SCENARIOS: tuple[Scenario, ...] = (
             ),
             CallerTurn("Could you read me | my latest transactions?"),
         ),
-        tools=(_verify(JAMES.full_name, "8024"), ToolExpectation("get_recent_transactions")),
+        tools=(_verify("8024"), ToolExpectation("get_recent_transactions")),
         verified=True,
         final_agent="Concierge",
     ),
@@ -295,7 +314,7 @@ SCENARIOS: tuple[Scenario, ...] = (
             CallerTurn(dtmf="2450#"),
             CallerTurn("So | what is my balance?"),
         ),
-        tools=(_verify(EMILY.full_name, "2450"), ToolExpectation("get_account_summary")),
+        tools=(_verify("2450"), ToolExpectation("get_account_summary")),
         verified=True,
         final_agent="Concierge",
     ),

@@ -2,9 +2,10 @@
 
 The CI subset of `bench/spoken_conversations.py`: three scenarios (balance, a lost card handed
 to the fraud desk, the SSN keyed in on the keypad), each spoken by piper's joe on one socket and
-by espeak-ng `en-us+f2` on the other, rendered now into a temp dir and played at real time. Each
-call must get its task done: the expected tool calls with their key arguments, the caller
-verified, the handoff, and the cards' final state in the database. No timing is asserted.
+by espeak-ng `en-us+m3` at 170 wpm on the other, rendered now into a temp dir and played at
+real time. Each call must get its task done: the expected tool calls with their key arguments,
+the caller verified, the handoff, and the cards' final state in the database. No timing is
+asserted.
 """
 
 from __future__ import annotations
@@ -24,11 +25,11 @@ pytestmark = pytest.mark.e2e
 
 CASES = [
     ("balance", "piper-joe", "acs"),
-    ("balance", "espeak-f2", "browser"),
-    ("lost_card", "espeak-f2", "acs"),
+    ("balance", "espeak-m3", "browser"),
+    ("lost_card", "espeak-m3", "acs"),
     ("lost_card", "piper-joe", "browser"),
     ("keypad", "piper-joe", "acs"),
-    ("keypad", "espeak-f2", "browser"),
+    ("keypad", "espeak-m3", "browser"),
 ]
 
 
