@@ -170,8 +170,27 @@ def fold_repetitions(text: str) -> str:
         if any(earlier.startswith(key) or _similar(earlier, key) for earlier in seen):
             continue
         seen.append(key)
-        kept.append(sentence.strip())
+        kept.append(_fold_clause_loop(sentence.strip()))
     return " ".join(kept)
+
+
+def _fold_clause_loop(sentence: str) -> str:
+    """Cut a sentence where a run of 4+ words (not only digits) starts over and the rest only
+    repeats it: "how much is in my savings, how much is in my savings, how much" -> the first.
+    Digits are left alone: "1 2 1 2" is a number, not a loop."""
+    words = sentence.split()
+    keys = [_key(word) for word in words]
+    for start in range(len(words)):
+        for size in range(4, (len(words) - start) // 2 + 1):
+            block = keys[start : start + size]
+            if keys[start + size : start + 2 * size] != block:
+                continue
+            rest = keys[start + size :]
+            if any(not k.isdigit() for k in block if k) and all(
+                k == block[i % size] for i, k in enumerate(rest)
+            ):
+                return " ".join(words[: start + size]).rstrip(",;")
+    return sentence
 
 
 def _default_model_path() -> str:

@@ -41,6 +41,10 @@ def test_repeated_sentences_are_folded():
     )
     assert fold_repetitions("What are your hours on Saturday? What are your hours on Saturday day?")
     assert fold_repetitions("No. No, I said 7 2 3 0.") == "No. No, I said 7 2 3 0."
+    assert fold_repetitions(
+        "How much money is in my savings account, how much money is in my savings account, how"
+    ) == ("How much money is in my savings account")
+    assert fold_repetitions("My code is 1 2 1 2 1 2 1 2.") == "My code is 1 2 1 2 1 2 1 2."
 
 
 def test_whisper_is_the_offline_default():
