@@ -20,7 +20,7 @@ pushed in one go, so the STT's answer, LLM, chunker and TTS run after the end of
 barge-in gate passes (VAD onset decision) and stops when `BargeIn` reaches `emit`; every
 audio frame of the cancelled turn emitted after it is counted (must be 0).
 
-Part 2 (offline stack: Silero VAD, pocketsphinx, rules engine, piper; default EngineConfig):
+Part 2 (offline stack: Silero VAD, Whisper tiny.en, rules engine, piper; default EngineConfig):
 20 utterances spoken by piper are fed at real time in 20 ms frames; the true end of speech is
 the end of the last 10 ms of the utterance above -40 dBFS; the clock stops at the first agent
 audio frame. The load average is printed before and after each run.
@@ -454,7 +454,7 @@ async def main() -> None:
         barge_in_pause_ms=args.pause_ms,
     )
     print(
-        f"\n[2] offline stack (Silero, pocketsphinx, rules, piper), {args.utterances} utterances,"
+        f"\n[2] offline stack (Silero, Whisper, rules, piper), {args.utterances} utterances,"
         f" end of turn {config.end_of_turn_silence_ms} ms,"
         f" speculation {config.speculative_silence_ms or 'off'} ms"
     )
