@@ -736,3 +736,10 @@ async def test_the_rules_engine_says_goodbye_and_the_session_ends_the_call():
         end = await h.wait_event(CallEnd)
         assert (end.turn_id, end.farewell) == (reply.turn_id, DEFAULT_FAREWELL)
         assert h.tools.calls == []
+
+
+def test_the_count_before_a_number_is_not_one_of_its_digits():
+    from media.providers.rules.hearing import digit_runs
+
+    assert [r.digits for r in digit_runs("my name is Ada Lovelace, last four 1234")] == ["1234"]
+    assert [r.digits for r in digit_runs("the last four eight one seven")][-1] == "4817"

@@ -213,7 +213,10 @@ def digit_runs(text: str) -> list[DigitRun]:
     i = 0
 
     def close(end: int) -> None:
-        nonlocal pieces
+        nonlocal pieces, start
+        if _counted_first(tokens, start, pieces):  # "last four 1234": the count, then the number
+            pieces = pieces[1:]
+            start += 1
         if pieces and _is_number(pieces) and not _is_count(tokens, start, end):
             _add_readings(runs, pieces, start, end, single=end - start == 1)
         pieces = []
@@ -276,6 +279,14 @@ def _is_number(pieces: list[_Piece]) -> bool:
     if len(pieces) >= 2:
         return True
     return not pieces[0].weak and pieces[0].digits != "0"
+
+
+def _counted_first(tokens: list[str], start: int, pieces: list[_Piece]) -> bool:
+    """The run opens with a count after "last"/"first" and the rest has that many digits."""
+    if len(pieces) < 2 or not start or tokens[start - 1] not in _COUNT_BEFORE:
+        return False
+    count = pieces[0].digits
+    return len(count) == 1 and len("".join(p.digits for p in pieces[1:])) == int(count)
 
 
 def _is_count(tokens: list[str], start: int, end: int) -> bool:
