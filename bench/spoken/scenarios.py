@@ -166,7 +166,7 @@ def _verify(ssn: str, agent: str = "Concierge") -> ToolExpectation:
 
 ALICE = Customer("Alice Johnson", "4817", "3392", "5160")
 ROBERT = Customer("Robert Miller", "2093", "7714", "6028")
-DAVID = Customer("David Brown", "7305", "2257", "9471")
+DAVID = Customer("David Brown", "7305", "2250", "9471")
 SARAH = Customer("Sarah Wilson", "1964", "4583", "8306")
 MARIA = Customer("Maria Garcia", "5526", "1179", "3048")
 JAMES = Customer("James Taylor", "8024", "6631", "2907")
@@ -218,14 +218,14 @@ SCENARIOS: tuple[Scenario, ...] = (
                 "Hi, my name is David Brown, | and the last four digits of my social are | "
                 "seven three oh five."
             ),
-            CallerTurn("I think I lost my credit card, | the one ending in two two five seven."),
+            CallerTurn("I think I lost my credit card, | the one ending in two two five oh."),
             CallerTurn("Yes please, | send me a replacement card."),
         ),
         tools=(
             _verify("7305"),
             ToolExpectation(
                 "report_lost_stolen_card",
-                {"lost_or_stolen": "lost", "card_last4": "2257"},
+                {"lost_or_stolen": "lost", "card_last4": "2250"},
                 agent="FraudAgent",
             ),
             ToolExpectation("ship_replacement_card", agent="FraudAgent"),
@@ -233,7 +233,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         verified=True,
         handoffs=("FraudAgent",),
         final_agent="FraudAgent",
-        cards=(CardState("2257", "lost", replaced=True), CardState("9471", "active")),
+        cards=(CardState("2250", "lost", replaced=True), CardState("9471", "active")),
     ),
     Scenario(
         key="stolen_card",
