@@ -377,7 +377,13 @@ class ProcessPool:
         if not worker.ready.is_set() and not worker.failed:
             worker.failed = f"exited with code {worker.process.exitcode} before it was ready"
         replacement = None
-        if not self._closed and not worker.failed:
+        # SIGTERM or SIGINT is a shutdown (the server's process group is stopping): a worker
+        # started now would outlive its parent's pipe. Anything else (a crash, SIGKILL from
+        # the OOM killer) is replaced.
+        stopping = worker.process.exitcode in (-signal.SIGTERM, -signal.SIGINT)
+        if stopping and not self._closed:
+            logger.info("%s worker %s stopped by a signal", self.name, worker.pid)
+        elif not self._closed and not worker.failed:
             logger.warning(
                 "%s worker %s exited (code %s); starting another",
                 self.name,
