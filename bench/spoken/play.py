@@ -8,7 +8,8 @@ stored (the metrics API with a staff token) and the cards' state, and judges it
 
 The caller waits for the greeting to end, then for each turn waits until the agent is quiet,
 thinks for a moment, speaks (or keys in digits) and notes when the answer's first audio
-arrived; a turn marked `barge_in_after_ms` starts that long into the agent's previous answer.
+arrived; a turn marked `barge_in_after_ms` starts once the agent's previous answer has
+talked that long without a break.
 """
 
 from __future__ import annotations
@@ -108,6 +109,25 @@ async def _spoken(caller: Caller, turn: TurnLog, frames: list, entry: dict) -> N
     turn.true_end = origin + entry["speech_end_sample"] / SAMPLE_RATE_HZ
 
 
+async def _into_agent_speech(caller: Caller, since: float, speaking_s: float) -> None:
+    """Wait until the agent has been talking for `speaking_s` without a break (a gap over
+    100 ms), in audio that arrived after `since`: a caller interrupts the answer itself, not
+    the "One moment." before it."""
+    deadline = caller.loop.time() + ANSWER_TIMEOUT_S
+    while caller.loop.time() < deadline and not caller.closed.is_set():
+        run_start = last = None
+        for frame in caller.log.audio:
+            if frame.at <= since:
+                continue
+            if last is None or frame.at - last > 0.1:
+                run_start = frame.at
+            last = frame.at
+        now = caller.loop.time()
+        if last is not None and now - last < 0.1 and now - run_start >= speaking_s:
+            return
+        await asyncio.sleep(0.01)
+
+
 async def read_back(caller: Caller, since: float, wait_s: float = 1.0) -> str | None:
     """The number the agent's last answer after `since` read back ("Did you say 4 8 1 7?")."""
     deadline = caller.loop.time() + wait_s
@@ -151,15 +171,18 @@ async def converse(
         await caller.open_relay()
     await caller.wait_quiet(quiet_s)
     previous_answer: float | None = None
-    for entry in manifest["turns"]:
+    turns = manifest["turns"]
+    for position, entry in enumerate(turns):
         if caller.closed.is_set():
             break
+        # A caller about to talk over the answer does not wait to hear it out.
+        interrupts_next = position + 1 < len(turns) and "barge_in_after_ms" in turns[position + 1]
         turn = TurnLog(entry["index"], entry["text"], entry["dtmf"])
         log.turns.append(turn)
         barge_after = entry.get("barge_in_after_ms")
         if barge_after is not None and previous_answer is not None:
             turn.barge_in = True
-            await asyncio.sleep(max(0.0, previous_answer + barge_after / 1000 - caller.loop.time()))
+            await _into_agent_speech(caller, previous_answer, barge_after / 1000)
         else:
             await caller.wait_quiet(quiet_s)
             await asyncio.sleep(think_s)
@@ -171,7 +194,7 @@ async def converse(
             await _spoken(caller, turn, encoded[entry["index"]], entry)
         answer = await caller.wait_audio(after=turn.true_end, timeout_s=ANSWER_TIMEOUT_S)
         previous_answer = turn.first_audio_at = answer.at if answer else None
-        for _ in range(MAX_REPLIES):
+        for _ in range(0 if interrupts_next else MAX_REPLIES):
             if answer is None or caller.closed.is_set():
                 break
             with contextlib.suppress(TimeoutError):

@@ -49,8 +49,9 @@ class CallerTurn:
     """One thing the caller says (or keys in).
 
     `text`: words with "|" where the caller pauses mid-sentence. `dtmf`: keypad digits sent
-    instead of speech ('#' ends them). `barge_in_after_ms`: the caller starts this turn that
-    long into the agent's answer to the previous one instead of waiting for it to finish.
+    instead of speech ('#' ends them). `barge_in_after_ms`: the caller starts this turn once
+    the agent's answer to the previous one has been talking that long without a break,
+    instead of waiting for it to finish.
     """
 
     text: str = ""
@@ -199,7 +200,7 @@ SCENARIOS: tuple[Scenario, ...] = (
                 "are two oh nine three."
             ),
             CallerTurn("Can you tell me my recent transactions?"),
-            CallerTurn("Sorry, | what is my balance?", barge_in_after_ms=1500),
+            CallerTurn("Sorry, | what is my balance?", barge_in_after_ms=1200),
         ),
         tools=(
             _verify("2093"),
