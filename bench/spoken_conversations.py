@@ -41,6 +41,7 @@ from bench.spoken.scenarios import BY_KEY, scenarios_get
 from bench.spoken.server import database_prepare, server_env, server_start
 
 READINESS_EVERY_S = 3.0
+SERIES_EVERY_S = 60.0
 
 
 def _pct(values: list[float], q: float) -> float | None:
@@ -139,33 +140,70 @@ def _loop_lag(report: dict) -> dict | None:
     return None
 
 
-async def poll_readiness(base_url: str, samples: list[dict], stop: asyncio.Event) -> None:
-    while not stop.is_set():
-        _, body = await asyncio.to_thread(http_json, f"{base_url}/api/v1/readiness")
-        lag = _loop_lag(body)
-        if lag is not None:
-            samples.append(lag)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), READINESS_EVERY_S)
+class LoopWatch:
+    """The server's event-loop lag during the run: the readiness figures (every 3 s) and the
+    per-second series of `GET /api/v1/metrics/loop` (staff token, every 60 s; it keeps 300 s),
+    so a stall can be placed in time and beside the conversations running then."""
+
+    def __init__(self, base_url: str, token: str) -> None:
+        self.base_url, self.token = base_url, token
+        self.samples: list[tuple[float, dict]] = []  # (Unix time, readiness event_loop)
+        self.series: dict[int, dict] = {}  # Unix second -> {max_ms, p99_ms, ticks}
+
+    async def run(self, stop: asyncio.Event) -> None:
+        last_series = 0.0
+        while not stop.is_set():
+            _, body = await asyncio.to_thread(http_json, f"{self.base_url}/api/v1/readiness")
+            lag = _loop_lag(body)
+            if lag is not None:
+                self.samples.append((time.time(), lag))
+            if time.monotonic() - last_series >= SERIES_EVERY_S:
+                await self.fetch_series()
+                last_series = time.monotonic()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), READINESS_EVERY_S)
+
+    async def fetch_series(self) -> None:
+        url = f"{self.base_url}/api/v1/metrics/loop"
+        status, body = await asyncio.to_thread(http_json, url, self.token)
+        if status == 200:
+            for point in body.get("series") or []:
+                self.series[int(point["t"])] = point
+
+    def report(self, spans: list[tuple[float, float, str]]) -> None:
+        """Figures while calls were running (the server's start-up is left out)."""
+        if not self.samples or not spans:
+            print("\nloop lag: /api/v1/readiness reports no event_loop entry")
+            return
+        first, last = min(s for s, _, _ in spans), max(e for _, e, _ in spans)
+        window_s = float(self.samples[0][1].get("window_s") or 60)
+        polls = [lag for at, lag in self.samples if at - window_s >= first and at <= last + 1]
+
+        def values(key: str) -> list[float]:
+            return [float(p[key]) for p in polls if isinstance(p.get(key), int | float)]
+
+        p50, p99, top = values("p50_ms"), values("p99_ms"), values("max_ms")
+        print(
+            f"\nserver loop lag, readiness ({len(polls)} polls whose {window_s:.0f} s window "
+            f"lies within the calls): p50 {_ms(_pct(p50, 50))} ms, p99 up to "
+            f"{_ms(max(p99) if p99 else None)} ms, max {_ms(max(top) if top else None)} ms"
+        )
+        seconds = {t: p for t, p in self.series.items() if first <= t <= last}
+        if not seconds:
+            return
+        stalls = [(p["max_ms"], t) for t, p in seconds.items() if p["max_ms"] >= 100]
+        worst = max(p["max_ms"] for p in seconds.values())
+        print(
+            f"per second (/api/v1/metrics/loop): worst {worst:.0f} ms; {len(stalls)} of "
+            f"{len(seconds)} seconds with a lag of 100 ms or more"
+        )
+        for lag_ms, t in sorted(stalls, reverse=True)[:5]:
+            during = [label for start, end, label in spans if start - 1 <= t <= end + 1]
+            print(f"  {time.strftime('%H:%M:%S', time.localtime(t))} {lag_ms:.0f} ms; calls: "
+                  + (", ".join(during) or "none"))  # fmt: skip
 
 
-def print_loop_lag(samples: list[dict]) -> None:
-    if not samples:
-        print("\nloop lag: /api/v1/readiness reports no event_loop entry")
-        return
-
-    def values(key: str) -> list[float]:
-        return [float(s[key]) for s in samples if isinstance(s.get(key), int | float)]
-
-    p50, p99, top = values("p50_ms"), values("p99_ms"), values("max_ms")
-    print(
-        f"\nserver loop lag ({len(samples)} readiness polls, each over its window): "
-        f"p50 {_ms(_pct(p50, 50))} ms, p99 up to {_ms(max(p99) if p99 else None)} ms, "
-        f"max {_ms(max(top) if top else None)} ms"
-    )
-
-
-async def run(args, jobs, base_url: str, desk: FixtureDesk, token: str) -> list:
+async def run(args, jobs, base_url, desk, token, spans: list) -> list[ConversationResult]:
     results: list[ConversationResult] = []
     in_flight: set[str] = set()
     pending = list(jobs)
@@ -183,7 +221,7 @@ async def run(args, jobs, base_url: str, desk: FixtureDesk, token: str) -> list:
                 pending.remove(job)
                 in_flight.add(job[0].key)
             scenario, recording, transport = job
-            started = time.monotonic()
+            started, wall_start = time.monotonic(), time.time()
             try:
                 result, _ = await play_conversation(
                     base_url=base_url, desk=desk, staff_token=token, scenario=scenario,
@@ -194,6 +232,7 @@ async def run(args, jobs, base_url: str, desk: FixtureDesk, token: str) -> list:
                     in_flight.discard(scenario.key)
                     changed.notify_all()
             results.append(result)
+            spans.append((wall_start, time.time(), f"{recording.voice}/{transport}/{scenario.key}"))
             mark = "✓" if result.task_done else "✗"
             heard = " / ".join(t.heard for t in result.turns)
             print(
@@ -230,28 +269,31 @@ async def main_async(args) -> int:
         for scenario in scenarios
     ]
     load_before = os.getloadavg()
-    lag_samples: list[dict] = []
+    token = (await asyncio.to_thread(desk.ask, "staff_token"))["token"]
+    watch, spans = LoopWatch(server.url, token), []
     stop = asyncio.Event()
-    poller = asyncio.create_task(poll_readiness(server.url, lag_samples, stop))
+    poller = asyncio.create_task(watch.run(stop))
     try:
-        token = (await asyncio.to_thread(desk.ask, "staff_token"))["token"]
         results = await asyncio.wait_for(
-            run(args, jobs, server.url, desk, token), args.max_minutes * 60
+            run(args, jobs, server.url, desk, token, spans), args.max_minutes * 60
         )
     finally:
         stop.set()
         await poller
+        await watch.fetch_series()
         desk.close()
         server.stop()
     load_after = os.getloadavg()
     print_tables(results, [v.key for v in voices])
-    print_loop_lag(lag_samples)
+    watch.report(spans)
     print(
         f"\nload average {load_before[0]:.2f} → {load_after[0]:.2f}; concurrency "
         f"{args.concurrency}; {time.strftime('%Y-%m-%d %H:%M')}; wall {time.monotonic() - t0:.0f} s"
     )
     if args.json:
         args.json.write_text(json.dumps([_as_dict(r) for r in results], indent=1, default=str))
+        series = [{"t": t, **point} for t, point in sorted(watch.series.items())]
+        args.json.with_suffix(".loop.json").write_text(json.dumps(series))
     if args.keep:
         print(f"kept {workdir}")
     else:
@@ -274,7 +316,9 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=1, help="conversations at once")
     parser.add_argument("--database-url", default="", help="default: SQLite in a temp dir")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="rendered audio")
-    parser.add_argument("--json", type=Path, help="write every result here")
+    parser.add_argument(
+        "--json", type=Path, help="write every result here (and the loop-lag series to .loop.json)"
+    )
     parser.add_argument("--max-minutes", type=float, default=90.0, help="give up after this")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir and server log")
     parser.add_argument("-v", "--verbose", action="store_true", help="print each failure")
