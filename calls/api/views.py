@@ -25,6 +25,7 @@ from calls.api.serializers import (
 )
 from calls.models import CallEvent
 from calls.selectors import call_list
+from voiceproject.pagination import page_get
 
 EVENT_ARRAY = {"application/json": {"type": "array", "items": {"type": "object"}}}
 ERRORS = {
@@ -127,28 +128,30 @@ class CallInitiateView(APIView):
 
 
 class CallListView(APIView):
-    """Calls from the database, newest first, a page at a time."""
+    """Calls from the database, newest first, a page at a time (404 past the last page)."""
 
     permission_classes = [IsAuthenticated]
 
     @extend_schema(
         parameters=[CallListQuerySerializer],
-        responses={200: CallListResponseSerializer, **ERRORS},
+        responses={
+            200: CallListResponseSerializer,
+            **ERRORS,
+            404: OpenApiResponse(description="Invalid page: past the last page."),
+        },
         tags=["calls"],
     )
     def get(self, request):
         query = CallListQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         page, limit = query.validated_data["page"], query.validated_data["limit"]
-        calls = call_list(status=query.validated_data.get("status_filter"))
-        total = calls.count()
-        start = (page - 1) * limit
-        rows = calls.prefetch_related(
+        calls = call_list(status=query.validated_data.get("status_filter")).prefetch_related(
             Prefetch("events", queryset=CallEvent.objects.order_by("received_at", "id"))
-        )[start : start + limit]
+        )
+        rows = page_get(calls, page=page, limit=limit)
         out = {
             "calls": CallSerializer(rows, many=True).data,
-            "total": total,
+            "total": rows.paginator.count,
             "page": page,
             "limit": limit,
         }

@@ -45,6 +45,8 @@ async function load() {
     $("prev-btn").disabled = state.page <= 1;
     $("next-btn").disabled = state.page >= pages;
   } catch (error) {
+    // The filtered list shrank under the page shown (calls ended): back to the first page.
+    if (error.status === 404 && state.page > 1) { state.page = 1; load(); return; }
     tbody.replaceChildren(el("tr", {}, el("td", { colspan: 6, class: "error" }, error.message)));
   }
 }

@@ -70,3 +70,18 @@ def test_a_simulated_call_has_a_duration_once_it_ends(auth_client, db):
     listed = auth_client.get("/api/v1/calls/", {"status_filter": "disconnected"}).json()["calls"]
     (call,) = [c for c in listed if c["call_id"] == call_id]
     assert call["duration"] is not None and call["duration"] >= 0
+
+
+@pytest.mark.parametrize("page", [3, 10**6, 9223372036854775807, 10**30])
+def test_a_page_beyond_the_last_is_an_invalid_page(auth_client, calls, page):
+    response = auth_client.get("/api/v1/calls/", {"page": page, "limit": 4})
+
+    assert response.status_code == 404, response.content
+    assert response.json() == {"error": "not_found", "detail": "Invalid page."}
+
+
+def test_the_first_page_of_no_calls_is_empty_not_invalid(auth_client, db):
+    body = auth_client.get("/api/v1/calls/").json()
+
+    assert (body["calls"], body["total"], body["page"]) == ([], 0, 1)
+    assert auth_client.get("/api/v1/calls/", {"page": 2}).status_code == 404
