@@ -2,14 +2,19 @@
 
     .venv/bin/python bench/recognition.py                       # the default settings, every voice
     .venv/bin/python bench/recognition.py --compare            # beam, prompt and padding compared
+    .venv/bin/python bench/recognition.py --prompt "..."       # another prompt beside the default
     .venv/bin/python bench/recognition.py --model-path DIR      # another CTranslate2 Whisper model
 
-Each caller turn of `bench/spoken/scenarios.py`, rendered in each voice (`bench.spoken.render`,
-cached under var/spoken/), is transcribed whole by `media.providers.whisper` in this process,
-one at a time, with no server and no VAD: what the recognizer itself hears and what a decode
-costs. Word error rate uses the spoken bench's normalisation (`bench.spoken.judge`): digits
-and number words compare as digit words. "digits" counts the turns whose digit string came out
-exactly. Figures through the real sockets are `bench/spoken_conversations.py`'s.
+Two sets. "scenarios": each caller turn of `bench/spoken/scenarios.py`, rendered in each voice
+of `bench.spoken.render` (cached under var/spoken/). "held out": other banking sentences
+(HELD_OUT) in voices the scenarios do not use (HELD_OUT_VOICES), rendered the same way with a
+240 ms pause at each "|": settings are chosen on the first set and checked on the second, so a
+setting that only fits the scenarios shows. Each turn is transcribed whole by
+`media.providers.whisper` in this process, one at a time, with no server and no VAD: what the
+recognizer itself hears and what a decode costs. Word error rate uses the spoken bench's
+normalisation (`bench.spoken.judge`): digits and number words compare as digit words. "digits"
+counts the turns whose digit string came out exactly, "names" the full names heard as said.
+Figures through the real sockets are `bench/spoken_conversations.py`'s.
 """
 
 from __future__ import annotations
@@ -24,8 +29,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.spoken.judge import edit_distance, heard_digits, normalize
-from bench.spoken.render import DEFAULT_OUT, read_pcm, render, voices_get
-from bench.spoken.scenarios import scenarios_get
+from bench.spoken.render import DEFAULT_OUT, Voice, read_pcm, render, render_turn, voices_get
+from bench.spoken.scenarios import SCENARIOS, scenarios_get
 from media.providers.whisper import DEFAULT_PROMPT, WhisperSTT
 
 # name -> WhisperSTT options that differ from the defaults
@@ -36,6 +41,43 @@ SETTINGS = {
     "tail pad 500 ms": {"tail_pad_ms": 500},
     "30 s window (faster-whisper's way)": {"tail_pad_ms": 30000},
 }
+
+
+HELD_OUT = [
+    "Hi, this is Thomas Anderson | and my last four are six oh one nine.",
+    "The card ending in nine nine oh three | was stolen this morning.",
+    "My social ends in three one four oh.",
+    "Yes, it's | oh five five eight.",
+    "I want to check the balance, | my name is Linda Martinez.",
+    "Last four digits | seven zero two one.",
+    "Can you block my card, | the one that ends in one oh oh seven?",
+    "It's Kevin Lee, | last four one two three four.",
+    "My number ends in eight eight six two, | sorry, eight eight two six.",
+    "Four four nine one.",
+    "Please send me the code again.",
+    "What time do you close on Sunday?",
+    "Hello, I'm Patricia Nguyen, | the last four of my social are nine three oh eight.",
+    "The code is | five one nine oh two two.",
+]
+HELD_OUT_NAMES = ("Thomas Anderson", "Linda Martinez", "Kevin Lee", "Patricia Nguyen")
+HELD_OUT_VOICES = [
+    Voice("piper-joe", "piper"),
+    Voice("espeak-m1", "espeak", "en-us+m1", 150, 45),
+    Voice("espeak-f4", "espeak", "en-us+f4", 160, 62),
+    Voice("espeak-m7", "espeak", "en-us+m7", 140, 50),
+    Voice("espeak-gb-f3", "espeak", "en-gb+f3", 165, 55),
+]
+
+
+def held_out_clips() -> list[tuple[str, str, bytes]]:
+    """(voice, text said, PCM) of the held-out sentences in the held-out voices."""
+    out = []
+    for voice in HELD_OUT_VOICES:
+        for sentence in HELD_OUT:
+            segments = [piece.strip() for piece in sentence.split("|")]
+            pcm, _ = render_turn(voice, segments, [240] * (len(segments) - 1))
+            out.append((voice.key, " ".join(segments), pcm))
+    return out
 
 
 def clips(voice_keys: list[str] | None, out_dir: Path) -> list[tuple[str, str, bytes]]:
@@ -50,12 +92,19 @@ def clips(voice_keys: list[str] | None, out_dir: Path) -> list[tuple[str, str, b
     return out
 
 
-def measure(name: str, options: dict, samples: list[tuple[str, str, bytes]], verbose: bool):
+def measure(
+    name: str,
+    options: dict,
+    samples: list[tuple[str, str, bytes]],
+    names: list[str],
+    verbose: bool,
+):
     stt = WhisperSTT(**options)
     model = stt._load()
     prompt = model.prompt_tokens(stt.prompt)
     by_voice: dict[str, list[int]] = {}
     digits_right = digits_said = 0
+    names_right = names_said = 0
     cost_ms = []
     for voice, said, pcm in samples:
         started = time.perf_counter()
@@ -69,6 +118,10 @@ def measure(name: str, options: dict, samples: list[tuple[str, str, bytes]], ver
         if heard_digits(ref):
             digits_said += 1
             digits_right += heard_digits(ref) == heard_digits(hyp)
+        for full_name in names:
+            if full_name in said:
+                names_said += 1
+                names_right += full_name.lower() in heard.lower()
         if verbose and errors:
             print(f"    {voice:10} said  {said!r}\n    {'':10} heard {heard!r}")
     errors = sum(e for e, _ in by_voice.values())
@@ -77,6 +130,7 @@ def measure(name: str, options: dict, samples: list[tuple[str, str, bytes]], ver
     cost_ms.sort()
     print(
         f"{name:36} WER {100 * errors / words:5.1f}%  digits {digits_right}/{digits_said}  "
+        f"names {names_right}/{names_said}  "
         f"decode p50 {statistics.median(cost_ms):.0f} ms, max {cost_ms[-1]:.0f} ms\n"
         f"{'':36} {per_voice}"
     )
@@ -86,18 +140,24 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--voices", nargs="*", help="voice keys (default: all)")
     parser.add_argument("--compare", action="store_true", help="every setting of SETTINGS")
+    parser.add_argument("--prompt", help="measure this prompt beside the default")
     parser.add_argument("--model-path", default="", help="a CTranslate2 Whisper model directory")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("-v", "--verbose", action="store_true", help="print every miss")
     args = parser.parse_args()
-    samples = clips(args.voices, args.out)
-    print(
-        f"{len(samples)} spoken turns; 1 decode at a time; load {os.getloadavg()[0]:.2f}; "
-        f"prompt {DEFAULT_PROMPT!r}"
-    )
+    customers = sorted({s.customer.full_name for s in SCENARIOS if s.customer})
+    sets = {
+        "scenarios": (clips(args.voices, args.out), customers),
+        "held out": (held_out_clips(), list(HELD_OUT_NAMES)),
+    }
+    print(f"1 decode at a time; load {os.getloadavg()[0]:.2f}; default prompt {DEFAULT_PROMPT!r}")
     settings = SETTINGS if args.compare else {"default (beam 3, prompt)": {}}
-    for name, options in settings.items():
-        measure(name, {"model_path": args.model_path, **options}, samples, args.verbose)
+    if args.prompt is not None:
+        settings = {**settings, f"prompt {args.prompt[:24]!r}": {"prompt": args.prompt}}
+    for set_name, (samples, names) in sets.items():
+        print(f"{set_name}: {len(samples)} spoken turns")
+        for name, options in settings.items():
+            measure(name, {"model_path": args.model_path, **options}, samples, names, args.verbose)
     print(f"load {os.getloadavg()[0]:.2f}")
     return 0
 

@@ -743,3 +743,33 @@ def test_the_count_before_a_number_is_not_one_of_its_digits():
 
     assert [r.digits for r in digit_runs("my name is Ada Lovelace, last four 1234")] == ["1234"]
     assert [r.digits for r in digit_runs("the last four eight one seven")][-1] == "4817"
+
+
+@pytest.mark.parametrize(
+    ("utterance", "reply", "digits"),
+    [
+        # how Whisper writes digits said by a flat or fast voice: read, then checked
+        ("Hi, my name is Alice Johnson and my last four or six, so one nine.",
+         "Did you say 6 0 1 9?", "6019"),
+        ("Hi, my name is Alice Johnson and my last 4 are fine, fine, 2, 6.",
+         "Did you say 5 5 2 6?", "5526"),
+    ],
+)  # fmt: skip
+def test_digits_heard_as_words_that_sound_like_them_are_read_back(utterance, reply, digits):
+    caller = Caller((VERIFY_SPOKEN,))
+    assert caller.say(utterance) == reply
+    assert caller.calls == []
+    caller.say("Yes.")
+    assert caller.calls == [
+        ("verify_client_identity", {"full_name": "Alice Johnson", "ssn_last_4": digits})
+    ]
+
+
+def test_words_that_sound_like_digits_are_no_number_on_their_own():
+    from media.providers.rules.hearing import digit_runs
+
+    assert digit_runs("I am fine, so go on.") == []
+    assert [(r.digits, r.doubtful) for r in digit_runs("it is 4817 so can you check")][0] == (
+        "4817",
+        False,
+    )

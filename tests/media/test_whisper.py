@@ -45,6 +45,10 @@ def test_repeated_sentences_are_folded():
         "How much money is in my savings account, how much money is in my savings account, how"
     ) == ("How much money is in my savings account")
     assert fold_repetitions("My code is 1 2 1 2 1 2 1 2.") == "My code is 1 2 1 2 1 2 1 2."
+    # the end of a sentence said again after it
+    said = "The last four are eight oh four two sorry no eight oh two four."
+    assert fold_repetitions(f"{said} Sorry no eight oh two four.") == said
+    assert fold_repetitions("It ends in two oh. Two oh.") == "It ends in two oh. Two oh."
 
 
 def test_whisper_is_the_offline_default():

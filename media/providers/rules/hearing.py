@@ -38,7 +38,13 @@ TENS = {
 }  # fmt: skip
 # Words that sound like a digit but usually are not one: read only next to other digits, and
 # a number read with them is confirmed with the caller.
-_SOUNDS_LIKE = {"to": "2", "too": "2", "for": "4", "fore": "4", "ate": "8", "won": "1"}
+# Whisper writes these for digits said by flat or fast voices ("six, so one nine", "three one
+# four row", "oh five five made").
+_SOUNDS_LIKE = {
+    "won": "1", "to": "2", "too": "2", "free": "3", "tree": "3", "for": "4", "fore": "4",
+    "fine": "5", "sick": "6", "sex": "6", "ate": "8", "made": "8", "mate": "8", "high": "9",
+    "nein": "9", "so": "0", "row": "0", "owe": "0",
+}  # fmt: skip
 # The recognizer's usual spelling of a first digit said before the rest ("for 817"): the number
 # is taken as said when it then has just the digits wanted.
 _LEADING_SOUNDS = frozenset(("to", "too", "for", "fore"))
@@ -275,9 +281,10 @@ def _next_is_digit(tokens: list[str], i: int) -> bool:
 
 
 def _is_number(pieces: list[_Piece]) -> bool:
-    """One "oh", "to" or "for" on its own is a word; next to other digits it is a digit."""
+    """One "oh", "to" or "for" on its own is a word; next to other digits it is a digit.
+    Words that only sound like digits are no number on their own ("fine, so")."""
     if len(pieces) >= 2:
-        return True
+        return not all(p.weak for p in pieces)
     return not pieces[0].weak and pieces[0].digits != "0"
 
 
