@@ -43,3 +43,9 @@ def test_an_azure_provider_without_credentials_names_the_missing_variable():
     result = _manage("check", LLM_PROVIDER="azure_openai", AZURE_OPENAI_ENDPOINT="")
     assert result.returncode != 0
     assert "AZURE_OPENAI_ENDPOINT" in result.stderr
+
+
+def test_a_trusted_proxy_that_is_not_an_address_stops_start_up():
+    result = _manage("check", TRUSTED_PROXIES="10.0.0.0/8,proxy.internal")
+    assert result.returncode != 0
+    assert "TRUSTED_PROXIES" in result.stderr and "proxy.internal" in result.stderr

@@ -4,10 +4,10 @@ from rest_framework import exceptions
 from rest_framework.authtoken.models import Token
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
-from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView
 
 from voiceproject.api.serializers import MeSerializer, TokenRequestSerializer, TokenSerializer
+from voiceproject.throttling import AnonymousRateThrottle
 
 
 class TokenView(APIView):
@@ -15,7 +15,7 @@ class TokenView(APIView):
 
     permission_classes = [AllowAny]
     authentication_classes: list = []
-    throttle_classes = [AnonRateThrottle]
+    throttle_classes = [AnonymousRateThrottle]
 
     def get_authenticate_header(self, request):
         return "Token"

@@ -7,8 +7,8 @@ from collections.abc import Mapping
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
-from rest_framework.settings import api_settings
-from rest_framework.throttling import SimpleRateThrottle
+
+from voiceproject.throttling import ClientRateThrottle
 
 
 class Stopwatch:
@@ -22,14 +22,10 @@ class Stopwatch:
         return round((time.perf_counter() - self.start) * 1000, 2)
 
 
-class AnonymousCreateThrottle(SimpleRateThrottle):
+class AnonymousCreateThrottle(ClientRateThrottle):
     """Rate-limits anonymous demo-user creation; signed-in users are not limited."""
 
     scope = "demo_create"
-
-    def get_rate(self):
-        # Read at request time so that a changed rate setting applies at once.
-        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
 
     def get_cache_key(self, request, view):
         if request.user and request.user.is_authenticated:
