@@ -63,17 +63,18 @@ class SessionListView(APIView):
     def get(self, request):
         query = SessionListQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        sessions, counts = selectors.session_list(**query.validated_data)
+        sessions, counts = selectors.session_list(viewer=request.user, **query.validated_data)
         return Response(SessionListSerializer({**counts, "sessions": sessions}).data)
 
 
 class SessionDetailView(APIView):
     """Latency per stage (avg/min/max/p50/p95/p99), token usage and duration of one session.
 
+    A phone call's session is read by staff and by its owner only, never anonymously.
     Transcripts (`include_turns=true`) are shown to staff and to the session's own user. A
-    session nobody owns (an anonymous conversation) is readable, turns included, by whoever
-    knows its id where anonymous conversations are allowed (`BROWSER_ALLOW_ANONYMOUS`), as its
-    socket and its dashboard relay are: a reloaded page shows its earlier turns.
+    browser session nobody owns (an anonymous conversation) is readable, turns included, by
+    whoever knows its id where anonymous conversations are allowed (`BROWSER_ALLOW_ANONYMOUS`),
+    as its socket and its dashboard relay are: a reloaded page shows its earlier turns.
     """
 
     permission_classes = [AllowAny]
@@ -91,6 +92,13 @@ class SessionDetailView(APIView):
             raise NotFound(f"Session {session_id} not found")
         include_turns = query.validated_data["include_turns"]
         user = request.user
+        owner_or_staff = user.is_staff or (
+            session.user_id is not None and session.user_id == getattr(user, "id", None)
+        )
+        if session.is_phone_call and not owner_or_staff:
+            if not user.is_authenticated:
+                raise NotAuthenticated("Sign in to read this session.")
+            raise PermissionDenied("Only staff or the call's owner may read a phone call.")
         open_to_all = session.user_id is None and settings.BROWSER_ALLOW_ANONYMOUS
         if not (user.is_authenticated or open_to_all):
             raise NotAuthenticated("Sign in to read this session.")
