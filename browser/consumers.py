@@ -8,10 +8,11 @@ forwards to dashboards, on whichever server process they are connected to.
 
 Sign-in rules (documented in docs/browser-protocol.md):
 - conversation: a signed-in user; anonymous visitors too when `settings.DEBUG` is on (the local
-  `make run` default) or `BROWSER_ALLOW_ANONYMOUS` is set. A `session_id` owned by another user
-  is refused (close code 4403).
-- dashboard relay: one session for its owner or staff (anonymous sessions for anyone who may
-  hold anonymous conversations); all sessions for staff only.
+  `make run` default) or `BROWSER_ALLOW_ANONYMOUS` is set. A `session_id` owned by another user,
+  or a phone call's nobody owns, is refused (close code 4403).
+- dashboard relay: one session for its owner or staff (anonymous browser sessions for anyone who
+  may hold anonymous conversations; a phone call's for staff and its owner only); all sessions
+  for staff only.
 """
 
 from __future__ import annotations
@@ -156,6 +157,9 @@ class ConversationConsumer(RefusingConsumer):
         access = await database_sync_to_async(session_access)(session_id)
         if access.owner_id is not None and (user is None or user.pk != access.owner_id):
             await self._refuse(CLOSE_FORBIDDEN, "This session belongs to another user.")
+            return
+        if access.phone_call and access.owner_id is None:
+            await self._refuse(CLOSE_FORBIDDEN, "This session is a phone call's.")
             return
 
         self.session_id = session_id
@@ -385,6 +389,10 @@ class DashboardRelayConsumer(RefusingConsumer):
                 allowed = True
             elif access.owner_id is not None:
                 allowed = user is not None and user.pk == access.owner_id
+            elif access.phone_call:
+                code = CLOSE_SIGN_IN_REQUIRED if user is None else CLOSE_FORBIDDEN
+                await self._refuse(code, "Only staff may watch a phone call.")
+                return
             else:
                 # Sessions nobody owns are anonymous conversations: watchable wherever those
                 # are allowed (by who knows the id), else only by staff.

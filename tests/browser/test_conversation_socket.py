@@ -355,3 +355,13 @@ async def test_a_goodbye_ends_the_conversation_with_exit_and_close_1000(fake_spe
     turns = [t async for t in Turn.objects.filter(session=session).order_by("index")]
     assert turns[-1].user_text == "No, that's everything. Thank you, goodbye."
     assert turns[-1].assistant_text == "Thank you for calling. Goodbye."
+
+
+async def test_a_phone_calls_session_cannot_be_joined_from_the_browser(fake_speech, staff_user):
+    from calls.services import call_simulated_create
+
+    call_id, session_id = await sync_to_async(call_simulated_create)(streaming_mode="media")
+    for user in (None, staff_user):
+        client = await connect(f"?session_id={session_id}", user=user)
+        code, reason = await refused(client)
+        assert code == 4403 and "phone call" in reason

@@ -159,3 +159,38 @@ async def _create_user(model, username):
     from asgiref.sync import sync_to_async
 
     return await sync_to_async(model.objects.create_user)(username=username, password="x-long-pass")
+
+
+async def _phone_call(session_id: str, *, stored: bool) -> None:
+    """A simulated call's record (`manage.py simulate_call`); `stored`: its session too."""
+    from asgiref.sync import sync_to_async
+
+    from calls.services import call_simulated_create
+
+    await sync_to_async(call_simulated_create)(streaming_mode="media", session_id=session_id)
+    if stored:
+        now = timezone.now()
+        await ConversationSession.objects.acreate(
+            session_id=session_id,
+            transport="acs",
+            call_connection_id=session_id,
+            started_at=now,
+            last_activity_at=now,
+        )
+
+
+@pytest.mark.parametrize("stored", [True, False])
+async def test_a_phone_call_is_watched_by_staff_only(settings, user, staff_user, stored):
+    settings.BROWSER_ALLOW_ANONYMOUS = True  # anonymous browser sessions are open; calls are not
+    await _phone_call("sim-2c4e8a10", stored=stored)
+    path = "/api/v1/browser/dashboard/relay?session_id=sim-2c4e8a10"
+
+    closed = await _close_info(await open_socket(path))
+    assert closed["code"] == 4401 and "phone call" in closed["reason"]
+    closed = await _close_info(await open_socket(path, user=user))
+    assert closed["code"] == 4403 and "phone call" in closed["reason"]
+
+    socket = await open_socket(path, user=staff_user)
+    hello = await socket.receive_json_from(timeout=2)
+    assert hello["payload"]["event"] == "relay_connected"
+    await socket.disconnect()
