@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import re
 
 import numpy as np
 import pytest
@@ -13,6 +14,7 @@ from django.utils import timezone
 
 from agentbuilder.services.library import library_load
 from metrics.models import ConversationSession, Turn
+from metrics.services import flush_blocking
 from tests.browser.conftest import open_socket
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -190,14 +192,20 @@ async def test_talking_over_the_agent_stops_it_first_then_cancels(fake_speech, s
     await client.close()
 
 
+def is_started(m):
+    return m.get("type") == "status" and m["payload"].get("event") == "session_started"
+
+
 async def test_reconnect_resumes_with_the_return_greeting(fake_speech):
     first = await connect("?session_id=conv-resume-1")
+    token = (await first.until(is_started))["payload"]["session_token"]
     await first.until(is_greeting)
     await first.send(text_data="What can you help me with?")
     answered = await first.until(lambda m: m.get("type") == "turn_metrics")
     await first.close()
 
-    second = await connect("?session_id=conv-resume-1")
+    second = await connect(f"?session_id=conv-resume-1&session_token={token}")
+    assert "session_token" not in (await second.until(is_started))["payload"]  # given once
     ready = await second.until(lambda m: m["payload"].get("event") == "agent_ready")
     assert ready["payload"]["resumed"] is True
     greeting = await second.until(is_greeting)
@@ -365,3 +373,51 @@ async def test_a_phone_calls_session_cannot_be_joined_from_the_browser(fake_spee
         client = await connect(f"?session_id={session_id}", user=user)
         code, reason = await refused(client)
         assert code == 4403 and "phone call" in reason
+
+
+async def test_an_anonymous_session_is_resumed_only_with_its_token(fake_speech, user):
+    visitor = await connect("?session_id=conv-taken-1")
+    token = (await visitor.until(is_started))["payload"]["session_token"]
+    assert len(token) >= 40
+    await visitor.until(is_greeting)
+    await visitor.send(text_data="I think my card was stolen")
+    await visitor.until(lambda m: m.get("type") == "turn_metrics")
+    await visitor.close()
+    await sync_to_async(flush_blocking)()
+
+    # Someone else who knows (or guessed) the id: no history, no conversation.
+    for query, who in [
+        ("?session_id=conv-taken-1", None),
+        ("?session_id=conv-taken-1&session_token=" + "x" * 43, None),
+        ("?session_id=conv-taken-1", user),
+    ]:
+        intruder = await connect(query, user=who)
+        code, reason = await refused(intruder)
+        assert code == 4403 and "another visitor" in reason
+        assert not [m for m in intruder.messages if m.get("type") in ("assistant", "event")]
+
+    back = await connect(f"?session_id=conv-taken-1&session_token={token}")
+    ready = await back.until(lambda m: m["payload"].get("event") == "agent_ready")
+    assert ready["payload"]["resumed"] is True and ready["payload"]["active_agent"] == "FraudAgent"
+    await back.close()
+
+
+async def test_new_session_ids_are_unguessable_and_the_token_goes_to_their_creator(
+    fake_speech, user
+):
+    ids = set()
+    for _ in range(2):
+        client = await connect("")
+        started = await client.until(is_started)
+        assert re.fullmatch(r"session_[A-Za-z0-9_-]{24}", started["session_id"])
+        assert started["payload"]["session_token"]
+        ids.add(started["session_id"])
+        await client.close()
+    assert len(ids) == 2
+
+    # A signed-in user's session is theirs by their account: no token is handed out.
+    client = await connect("?session_id=conv-signed-in-1", user=user)
+    assert "session_token" not in (await client.until(is_started))["payload"]
+    await client.close()
+    intruder = await connect("?session_id=conv-signed-in-1")
+    assert await refused(intruder) == (4403, "This session belongs to another user.")

@@ -107,17 +107,32 @@ def test_turns_are_shown_to_staff_and_to_the_session_user_only(
     assert len(staff.json()["turns"]) == 2
 
 
-def test_an_anonymous_conversation_is_readable_where_those_are_allowed(
-    client, auth_client, user, settings
+def test_an_anonymous_conversation_is_read_by_its_creator_with_its_token(
+    client, auth_client, staff_client, user, settings
 ):
+    from browser.services import session_claim
+
+    settings.BROWSER_ALLOW_ANONYMOUS = True
+    token = session_claim(session_id="anon-1")
     _record_conversation("anon-1", turns=2)
     _record_conversation("owned-1", user_id=user.id, turns=1)
-    settings.BROWSER_ALLOW_ANONYMOUS = False
-    assert client.get("/api/v1/metrics/session/anon-1").status_code in (401, 403)
-    settings.BROWSER_ALLOW_ANONYMOUS = True
-    response = client.get("/api/v1/metrics/session/anon-1?include_turns=true")
+    url = "/api/v1/metrics/session/anon-1?include_turns=true"
+    response = client.get(url, HTTP_X_SESSION_TOKEN=token)
     assert response.status_code == 200 and len(response.json()["turns"]) == 2
-    assert auth_client.get("/api/v1/metrics/session/anon-1?include_turns=true").status_code == 200
+    assert staff_client.get(url).json()["turns"]
+
+    # The id alone, or another visitor's token, reads nothing; signed in, the figures only.
+    for headers in ({}, {"HTTP_X_SESSION_TOKEN": "not-the-token"}):
+        refused = client.get(url, **headers)
+        assert refused.status_code == 401 and "utterance" not in refused.content.decode()
+        assert client.get("/api/v1/metrics/session/anon-1", **headers).status_code == 401
+    assert auth_client.get(url).status_code == 403
+    assert auth_client.get("/api/v1/metrics/session/anon-1").status_code == 200
+
+    # Anonymous reads stop where anonymous conversations are not allowed.
+    settings.BROWSER_ALLOW_ANONYMOUS = False
+    assert client.get(url, HTTP_X_SESSION_TOKEN=token).status_code == 401
+
     # A signed-in user's session stays theirs.
     assert client.get("/api/v1/metrics/session/owned-1").status_code in (401, 403)
     owned = client.get("/api/v1/metrics/session/owned-1?include_turns=true")
