@@ -141,10 +141,11 @@ async def test_a_preloaded_profile_is_not_a_verified_identity(fake_speech):
     from agentbuilder.services import demo_user_create
 
     demo = await sync_to_async(demo_user_create)(
-        full_name="Jane Doe", email="jane.preload@example.com", session_id="prep"
+        full_name="Jane Doe", email="jane.preload@example.com", session_id="conv-email-1"
     )
     client = await connect("?session_id=conv-email-1&user_email=jane.preload@example.com")
-    await client.until(is_greeting)
+    greeting = await client.until(is_greeting)
+    assert greeting["payload"]["message"].startswith("Hello Jane")  # the profile is known
     await client.send(text_data="What is my account balance?")
     answer = await client.until(lambda m: is_answer(m) and m["payload"]["turn_id"] >= 1)
     text = answer["payload"]["message"].lower()
@@ -421,3 +422,20 @@ async def test_new_session_ids_are_unguessable_and_the_token_goes_to_their_creat
     await client.close()
     intruder = await connect("?session_id=conv-signed-in-1")
     assert await refused(intruder) == (4403, "This session belongs to another user.")
+
+
+async def test_user_email_preloads_only_a_profile_of_the_visitors_own(fake_speech, api_client):
+    """Naming someone's email does not tell the agent who they are, nor give their profile."""
+    url = "/api/v1/demo-env/temporary-user"
+    body = {"full_name": "Victim Person", "email": "victim@example.com", "session_id": "sess-v-1"}
+    created = await sync_to_async(api_client.post)(url, body, format="json")
+    token = created.json()["session_token"]
+
+    other = await connect("?session_id=sess-intruder-1&user_email=victim@example.com")
+    greeting = await other.until(is_greeting)
+    assert "Victim" not in greeting["payload"]["message"]
+    await other.close()
+
+    own = await connect(f"?session_id=sess-v-1&session_token={token}&user_email=victim@example.com")
+    assert (await own.until(is_greeting))["payload"]["message"].startswith("Hello Victim")
+    await own.close()
