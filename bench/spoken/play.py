@@ -262,6 +262,7 @@ async def play_conversation(
                 base_url=ws_url,
                 call_connection_id=call["call_connection_id"],
                 token=call["token"],
+                staff_token=staff_token,
             )
         else:
             caller = await BrowserCaller.open(log, base_url=ws_url)
