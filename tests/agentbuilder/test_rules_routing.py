@@ -386,3 +386,14 @@ def test_a_stolen_card_before_verifying_is_reported_once_the_caller_is_verified(
         ("FraudAgent", {"client_id": client_id, "expedited": True})
     ]
     assert _cards(client_id) == {"8306": ("stolen", True, True), "4583": ("active", False, None)}
+
+
+def test_a_negation_alone_names_no_agent(library, runner):
+    # "goodbye" heard as "don't buy": "don't" is in the fraud desk's "a charge they don't
+    # recognize", but names nothing.
+    _customer("Maria Garcia", "5526", "1179", "3048")
+    call = SpokenCall(runner)
+    call.say("Good morning, my name is Maria Garcia and my last four are five five two six.")
+    call.say("No, that's everything. Thank you, don't buy.")
+    assert [tool for _, tool, _, _ in call.calls] == ["verify_client_identity"]
+    assert call.agent == "Concierge"

@@ -35,8 +35,12 @@ _SYNONYMS = {
     "weekend": "hours", "weekends": "hours", "holiday": "hours", "holidays": "hours",
 }  # fmt: skip
 _FUZZY_MIN_LETTERS = 5
-# Words too common in tool descriptions to pick a tool on their own.
-_VAGUE = frozenset(("number", "numbers", "today", "thing", "something", "right", "first", "again"))
+# Words too common in tool descriptions to pick a tool on their own (a negation names nothing:
+# "a charge they don't recognize" is the fraud desk's, "thank you, don't buy" is not).
+_VAGUE = frozenset((
+    "number", "numbers", "today", "thing", "something", "right", "first", "again",
+    "don't", "doesn't", "didn't", "can't", "cannot", "won't", "isn't",
+))  # fmt: skip
 MIN_SCORE = 2
 # A new request wins over the answer to a question the engine asked only with this score.
 CLEAR_SCORE = 3
