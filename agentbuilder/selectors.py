@@ -6,8 +6,6 @@ import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from django.db.models import Q
-
 from agentbuilder.models import Agent, AgentConfig, DemoUser, SessionAgent
 from agentbuilder.rendering import base_context, render
 from agentbuilder.tools.registry import Tool, registry
@@ -268,10 +266,6 @@ def demo_user_find(*, email: str, session_id: str = "") -> DemoUser | None:
 
 def session_agent_list():
     return SessionAgent.objects.active()
-
-
-def agents_matching(text: str):
-    return Agent.objects.filter(Q(name__icontains=text) | Q(description__icontains=text))
 
 
 __all__ = [

@@ -1,8 +1,8 @@
 """Call Automation through the real `azure-communication-callautomation` SDK.
 
 The SDK is synchronous: these functions block, so they run in request threads (Django runs
-each sync view in its own thread under ASGI) and the `*_async` variants hand them to a worker
-thread so a consumer's event loop never waits on Azure.
+each sync view in its own thread under ASGI) or in a worker thread for consumers
+(`calls.services.call_terminate_async`), never on an event loop.
 
 Credentials: `ACS_CONNECTION_STRING` (HMAC key), or `ACS_ENDPOINT` with `DefaultAzureCredential`
 (managed identity, `az login`). The connection string is parsed here rather than with
@@ -12,7 +12,6 @@ parsing it ourselves keeps an `http://127.0.0.1:PORT` endpoint usable for the lo
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import logging
 from dataclasses import dataclass
@@ -196,18 +195,6 @@ def hang_up(call_connection_id: str) -> bool:
     except AzureError as exc:
         raise _failed("hang up", exc) from exc
     return True
-
-
-async def hang_up_async(call_connection_id: str) -> bool:
-    return await asyncio.to_thread(hang_up, call_connection_id)
-
-
-async def create_call_async(**kwargs) -> CallConnectionProperties:
-    return await asyncio.to_thread(functools.partial(create_call, **kwargs))
-
-
-async def answer_call_async(**kwargs) -> CallConnectionProperties:
-    return await asyncio.to_thread(functools.partial(answer_call, **kwargs))
 
 
 def recording_container_url() -> str:

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from django.db.models import QuerySet
 
-from calls.models import Call, CallEvent
+from calls.models import Call
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,8 +78,3 @@ def call_list(*, status: str | None = None) -> QuerySet[Call]:
     if status:
         calls = calls.filter(status=status)
     return calls.order_by("-created_at", "-id")
-
-
-def call_events(call: Call) -> QuerySet[CallEvent]:
-    """Events of a call in arrival order."""
-    return call.events.order_by("received_at", "id")
