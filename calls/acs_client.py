@@ -37,7 +37,7 @@ from azure.core.exceptions import AzureError, HttpResponseError, ResourceNotFoun
 from django.conf import settings
 
 from calls.auth import callback_url, media_stream_url
-from calls.models import StreamingMode
+from media.modes import StreamMode
 
 logger = logging.getLogger(__name__)
 # The SDK logs every request and its headers at INFO: keep that for debugging only.
@@ -104,7 +104,7 @@ def get_client() -> CallAutomationClient:
 
 def sample_rate_hz(streaming_mode: str) -> int:
     """Voice Live speaks 24 kHz PCM: ask ACS for it and skip a resampling step."""
-    return 24000 if streaming_mode == StreamingMode.VOICE_LIVE else 16000
+    return StreamMode(streaming_mode).sample_rate_hz
 
 
 def media_streaming_options(streaming_mode: str) -> MediaStreamingOptions:
@@ -117,7 +117,7 @@ def media_streaming_options(streaming_mode: str) -> MediaStreamingOptions:
         audio_channel_type=MediaStreamingAudioChannelType.MIXED,
         start_media_streaming=True,
         # Transcription mode never speaks to the caller.
-        enable_bidirectional=streaming_mode != StreamingMode.TRANSCRIPTION,
+        enable_bidirectional=streaming_mode != StreamMode.TRANSCRIPTION,
         audio_format=AudioFormat.PCM24_K_MONO if rate == 24000 else AudioFormat.PCM16_K_MONO,
         enable_dtmf_tones=True,
     )
@@ -125,7 +125,7 @@ def media_streaming_options(streaming_mode: str) -> MediaStreamingOptions:
 
 def transcription_options(streaming_mode: str) -> TranscriptionOptions | None:
     """ACS's own speech-to-text on the same socket, in `transcription` mode only."""
-    if streaming_mode != StreamingMode.TRANSCRIPTION:
+    if streaming_mode != StreamMode.TRANSCRIPTION:
         return None
     return TranscriptionOptions(
         transport_url=media_stream_url(),
@@ -137,7 +137,7 @@ def transcription_options(streaming_mode: str) -> TranscriptionOptions | None:
 
 
 def _cognitive_services_endpoint(streaming_mode: str) -> str | None:
-    if streaming_mode == StreamingMode.TRANSCRIPTION:
+    if streaming_mode == StreamMode.TRANSCRIPTION:
         return settings.ACS_COGNITIVE_SERVICES_ENDPOINT or None
     return None
 

@@ -8,6 +8,7 @@ from datetime import datetime
 from django.db.models import QuerySet
 
 from calls.models import Call
+from media.modes import StreamMode
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +40,7 @@ class CallRecord:
     @property
     def sample_rate_hz(self) -> int:
         """PCM rate negotiated with ACS for this call's media stream."""
-        return 24000 if self.streaming_mode == Call.StreamingMode.VOICE_LIVE else 16000
+        return StreamMode(self.streaming_mode).sample_rate_hz
 
     @classmethod
     def from_model(cls, call: Call) -> CallRecord:

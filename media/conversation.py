@@ -39,6 +39,7 @@ from media.engine.events import (
 )
 from media.engine.session import ConversationSession, SessionStartError
 from media.engine.threads import SessionWorkers, ThreadBridge
+from media.modes import CONVERSATION_MODES, StreamMode
 from media.providers import ProviderFactory, ProviderSet, build_providers
 from media.providers.base import TTS, ProviderContext, ProviderStartError
 from media.providers.phrase_cache import PhraseCache, phrase_cache, synthesize_cached
@@ -51,7 +52,6 @@ from metrics.tts import configure_tts_pool
 logger = logging.getLogger(__name__)
 
 TRANSPORTS = ("browser", "acs")
-STREAMING_MODES = ("realtime", "media", "voice_live")
 RELAY_QUEUE_MAX = 1000
 
 
@@ -225,8 +225,8 @@ class Conversation:
         """
         if transport not in TRANSPORTS:
             raise ValueError(f"transport must be one of {TRANSPORTS}, not {transport!r}")
-        if streaming_mode not in STREAMING_MODES:
-            raise ValueError(f"streaming_mode must be one of {STREAMING_MODES}")
+        if streaming_mode not in CONVERSATION_MODES:
+            raise ValueError(f"streaming_mode must be one of {', '.join(CONVERSATION_MODES)}")
         self = cls(
             session_id=session_id,
             transport=transport,
@@ -273,7 +273,7 @@ class Conversation:
             tool_state=tool_state,
             turns_before=state.turn_count if state else 0,
         )
-        realtime = realtime_factory() if self.streaming_mode == "voice_live" else None
+        realtime = realtime_factory() if self.streaming_mode == StreamMode.VOICE_LIVE else None
         if realtime is not None:
             self.uses_realtime_service = True
             self._engine = realtime.create(**session_kwargs)
