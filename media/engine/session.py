@@ -45,8 +45,9 @@ class ConversationSession(SpeculationMixin, SessionBase):
     held; after `end_of_turn_silence_ms` the user's turn ends and the held answer is released
     at once (see :mod:`media.engine.speculation`; without speculation, the STT is asked for
     its final then, and the final ends the turn). End of speech, from which a turn's latencies are
-    measured, is the arrival of the last frame the VAD counted as speech. A turn runs the LLM,
-    tools and TTS (:class:`~media.engine.turn.Turn`); audio leaves through the
+    measured, is where the caller's sound stopped: the arrival of the last frame the VAD counted
+    as speech, less the quiet tail the VAD held on to (`UtteranceDetector.speech_end_at`). A
+    turn runs the LLM, tools and TTS (:class:`~media.engine.turn.Turn`); audio leaves through the
     :class:`~media.engine.pacing.OutputPacer` at real time.
 
     Barge-in is pause first, then cancel. After `barge_in_pause_ms` of speech while the agent
