@@ -6,6 +6,8 @@ import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from django.db.models import Q
+
 from agentbuilder.models import Agent, AgentConfig, DemoUser, SessionAgent
 from agentbuilder.rendering import base_context, render
 from agentbuilder.tools.registry import Tool, registry
@@ -258,10 +260,42 @@ def tool_runner_for(roster: AgentRoster | None = None) -> DatabaseToolRunner:
 
 
 def demo_user_find(*, email: str, session_id: str = "") -> DemoUser | None:
+    """The newest active demo profile with `email` (in `session_id` if given), whoever made it."""
     users = DemoUser.objects.active().filter(email__iexact=email.strip())
     if session_id:
         users = users.filter(session_id=session_id)
     return users.order_by("-created_at").first()
+
+
+def _own(user_id: int | None, session_id: str) -> Q:
+    own = Q(created_by_id=user_id) if user_id is not None else Q(pk__in=[])
+    if session_id:
+        own |= Q(created_by__isnull=True, session_id=session_id)
+    return own
+
+
+def demo_user_own(
+    *, email: str, user_id: int | None = None, session_id: str = "", in_session: bool = False
+) -> DemoUser | None:
+    """The newest active demo profile with `email` that is the client's own.
+
+    Args:
+        user_id: the client's signed-in user: the profiles they made are theirs.
+        session_id: a session the client has proven is theirs: the profiles made in it
+            anonymously are theirs too.
+        in_session: only profiles in `session_id`.
+    """
+    users = DemoUser.objects.active().filter(_own(user_id, session_id), email__iexact=email.strip())
+    if in_session:
+        users = users.filter(session_id=session_id)
+    return users.order_by("-created_at").first()
+
+
+def demo_user_of_another(*, email: str, session_id: str, user_id: int | None) -> bool:
+    """Whether `session_id` holds an active profile with `email` made by another client than
+    the session's (a signed-in `user_id`, or the anonymous visitor who made it)."""
+    users = DemoUser.objects.active().filter(email__iexact=email.strip(), session_id=session_id)
+    return users.exclude(_own(user_id, session_id)).exists()
 
 
 def session_agent_list():
@@ -272,6 +306,8 @@ __all__ = [
     "agent_get",
     "agent_list",
     "demo_user_find",
+    "demo_user_of_another",
+    "demo_user_own",
     "entry_agent_name",
     "handoff_edges",
     "handoff_map",

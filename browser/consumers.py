@@ -8,10 +8,12 @@ forwards to dashboards, on whichever server process they are connected to.
 
 Sign-in rules (documented in docs/browser-protocol.md):
 - conversation: a signed-in user; anonymous visitors too when `settings.DEBUG` is on (the local
-  `make run` default) or `BROWSER_ALLOW_ANONYMOUS` is set. A `session_id` owned by another user
-  is refused (close code 4403).
-- dashboard relay: one session for its owner or staff (anonymous sessions for anyone who may
-  hold anonymous conversations); all sessions for staff only.
+  `make run` default) or `BROWSER_ALLOW_ANONYMOUS` is set. Only a session's creator resumes it
+  (`browser.selectors.SessionAccess`): its signed-in owner, or the anonymous visitor presenting
+  the `session_token` they were given when their first socket claimed the id. Anyone else, and
+  anyone on a phone call's session nobody owns, is refused (close code 4403).
+- dashboard relay: one session for staff or its creator (a phone call's: staff and its owner);
+  all sessions for staff only.
 """
 
 from __future__ import annotations
@@ -21,8 +23,6 @@ import contextlib
 import json
 import logging
 import re
-import secrets
-import time
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -43,6 +43,7 @@ from browser.protocol import (
 )
 from browser.relay import DASHBOARD_GROUP, session_group
 from browser.selectors import session_access
+from browser.services import new_session_id, session_claim
 from media.engine.events import AudioFrame, CallEnd, Event
 from media.modes import BROWSER_MODES, StreamMode
 
@@ -59,13 +60,6 @@ CLOSE_SIGN_IN_REQUIRED = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_START_FAILED = 4500
 CLOSE_NORMAL = 1000
-
-
-def new_session_id() -> str:
-    """A session id in the original front end's format: ``session_<epoch ms>_<6 base36>``."""
-    alphabet = "0123456789abcdefghijklmnopqrstuvwxyz"
-    suffix = "".join(secrets.choice(alphabet) for _ in range(6))
-    return f"session_{int(time.time() * 1000)}_{suffix}"
 
 
 def anonymous_allowed() -> bool:
@@ -153,10 +147,19 @@ class ConversationConsumer(RefusingConsumer):
             except ValidationError:
                 await self._refuse(CLOSE_BAD_REQUEST, "user_email is not an email")
                 return
-        access = await database_sync_to_async(session_access)(session_id)
-        if access.owner_id is not None and (user is None or user.pk != access.owner_id):
-            await self._refuse(CLOSE_FORBIDDEN, "This session belongs to another user.")
+        access = await database_sync_to_async(session_access)(
+            session_id, token=query.get("session_token", "")
+        )
+        if not access.is_creator(user):
+            await self._refuse(CLOSE_FORBIDDEN, access.refusal(user))
             return
+        session_token = ""
+        if access.is_new:
+            claimed = await database_sync_to_async(session_claim)(session_id=session_id, user=user)
+            if claimed is None:
+                await self._refuse(CLOSE_FORBIDDEN, "Another client has just started this session.")
+                return
+            session_token = claimed
 
         self.session_id = session_id
         self.user_id = user.pk if user else None
@@ -173,6 +176,8 @@ class ConversationConsumer(RefusingConsumer):
                     "event": "session_started",
                     "streaming_mode": mode,
                     "audio_sample_rate": BROWSER_AUDIO_SAMPLE_RATE_HZ,
+                    # Only to the anonymous visitor who has just claimed the session, once.
+                    **({"session_token": session_token} if session_token else {}),
                 },
             )
         )
@@ -380,18 +385,18 @@ class DashboardRelayConsumer(RefusingConsumer):
             if not SESSION_ID_RE.match(session_id):
                 await self._refuse(CLOSE_BAD_REQUEST, "session_id is malformed")
                 return
-            access = await database_sync_to_async(session_access)(session_id)
-            if user is not None and user.is_staff:
-                allowed = True
-            elif access.owner_id is not None:
-                allowed = user is not None and user.pk == access.owner_id
-            else:
-                # Sessions nobody owns are anonymous conversations: watchable wherever those
-                # are allowed (by who knows the id), else only by staff.
-                allowed = anonymous_allowed() and (access.exists or user is not None)
+            access = await database_sync_to_async(session_access)(
+                session_id, token=query.get("session_token", "")
+            )
+            allowed = access.may_watch(user) and (user is not None or anonymous_allowed())
             if not allowed:
                 code = CLOSE_SIGN_IN_REQUIRED if user is None else CLOSE_FORBIDDEN
-                await self._refuse(code, "You may not watch this session.")
+                reason = (
+                    "Only staff and the call's owner may watch a phone call."
+                    if access.phone_call
+                    else "You may not watch this session."
+                )
+                await self._refuse(code, reason)
                 return
             self.group_name = session_group(session_id)
         else:

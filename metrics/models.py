@@ -38,6 +38,9 @@ class Stage(models.TextChoices):
 # Turn column holding each stage's latency.
 STAGE_FIELDS: dict[str, str] = {stage.value: f"{stage.value}_ms" for stage in Stage}
 
+# Sessions of phone calls: on the ACS media socket, or linked to a call connection.
+PHONE_CALL = Q(transport="acs") | ~Q(call_connection_id="")
+
 
 class ConversationSession(models.Model):
     """One conversation on one transport; a reconnect with the same id resumes it.
@@ -104,6 +107,11 @@ class ConversationSession(models.Model):
             raise ValidationError({"history": "Must be a list of messages."})
         if not isinstance(self.tool_state, dict):
             raise ValidationError({"tool_state": "Must be an object."})
+
+    @property
+    def is_phone_call(self) -> bool:
+        """A phone call's conversation (see PHONE_CALL): only staff and its owner may read it."""
+        return self.transport == Transport.ACS or bool(self.call_connection_id)
 
     @property
     def duration_ms(self) -> float | None:

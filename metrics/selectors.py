@@ -14,6 +14,7 @@ from django.utils import timezone
 from metrics.aggregates import latency_summary
 from metrics.checks import CheckResult, registered_checks, run_checks
 from metrics.models import (
+    PHONE_CALL,
     STAGE_FIELDS,
     ConversationSession,
     SessionErrorRecord,
@@ -114,10 +115,15 @@ def session_get(session_id: str) -> ConversationSession | None:
 
 
 def session_list(
-    *, status: str | None = None, transport: str | None = None, limit: int = 50
+    *, viewer=None, status: str | None = None, transport: str | None = None, limit: int = 50
 ) -> tuple[QuerySet[ConversationSession], dict[str, int]]:
-    """Most recent sessions first, with their mean first-audio latency; and the counts."""
+    """Most recent sessions first, with their mean first-audio latency; and the counts.
+
+    `viewer` (a user) who is not staff sees no phone call but their own.
+    """
     sessions = ConversationSession.objects.all()
+    if viewer is not None and not viewer.is_staff:
+        sessions = sessions.exclude(PHONE_CALL & ~Q(user_id=viewer.pk))
     if status:
         sessions = sessions.filter(status=status)
     if transport:

@@ -20,6 +20,7 @@ from django.urls import get_resolver  # noqa: E402
 
 from metrics import loop_lag  # noqa: E402
 from voiceproject.routing import websocket_urlpatterns  # noqa: E402
+from voiceproject.socket_auth import TokenAuthMiddleware  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +55,7 @@ threading.Thread(target=_preload_speech_models, name="preload-speech", daemon=Tr
 router = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AuthMiddlewareStack(URLRouter(websocket_urlpatterns)),
+        "websocket": AuthMiddlewareStack(TokenAuthMiddleware(URLRouter(websocket_urlpatterns))),
     }
 )
 

@@ -24,11 +24,21 @@ def _card(user: DemoUser, last4: str, statuses: tuple[str, ...]) -> Card:
     if last4:
         cards = cards.filter(last4=last4)
     matches = list(cards[:2])
+    if not matches and last4:
+        # Said with its digits, so the caller hears what was looked for and can say them again.
+        raise ToolError(
+            "card_not_found",
+            f"I can't find a card ending in {' '.join(last4)} on your account. "
+            "What are its last four digits?",
+            asks="card_last4",
+        )
     if not matches:
         raise ToolError("card_not_found", "I can't find that card on your account.")
     if len(matches) > 1 and not last4:
         raise ToolError(
-            "card_ambiguous", "You have more than one card. What are its last four digits?"
+            "card_ambiguous",
+            "You have more than one card. What are its last four digits?",
+            asks="card_last4",
         )
     return matches[0]
 

@@ -19,13 +19,16 @@ from jsonschema import Draft202012Validator
 class ToolError(Exception):
     """An expected failure the caller should hear about (not a bug).
 
-    `code` is a stable machine-readable reason; `message` is said to the caller.
+    `code` is a stable machine-readable reason; `message` is said to the caller. `asks`: the
+    parameter the message asks the caller for again (a value that matched nothing), which the
+    result carries so a dialogue engine puts the answer there.
     """
 
-    def __init__(self, code: str, message: str):
+    def __init__(self, code: str, message: str, *, asks: str = ""):
         super().__init__(message)
         self.code = code
         self.message = message
+        self.asks = asks
 
 
 @dataclass(frozen=True, slots=True)

@@ -126,7 +126,7 @@ class DatabaseToolRunner:
             result = tool.func(call, **args)
         except ToolError as exc:
             logger.info("session=%s tool=%s refused: %s", context.session_id, name, exc.code)
-            return failure(exc.code, exc.message)
+            return failure(exc.code, exc.message, **({"asks": exc.asks} if exc.asks else {}))
         except DatabaseError:
             logger.exception("session=%s tool=%s database error", context.session_id, name)
             return failure("unavailable", FAILED_MESSAGE)

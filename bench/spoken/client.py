@@ -265,12 +265,22 @@ class AcsCaller(Caller):
         self.codec = codec
         self.timestamp = datetime.now(UTC).isoformat(timespec="milliseconds")
         self.relay: Any = None
+        self.staff_token = ""
 
     @classmethod
     async def open(
-        cls, log: ConversationLog, *, base_url: str, call_connection_id: str, token: str
+        cls,
+        log: ConversationLog,
+        *,
+        base_url: str,
+        call_connection_id: str,
+        token: str,
+        staff_token: str,
     ) -> AcsCaller:
+        """`token`: the call's media token; `staff_token`: an API token of a staff user, who
+        may watch a phone call's relay."""
         self = cls(log)
+        self.staff_token = staff_token
         url = f"{base_url}/api/v1/media/stream?call_connection_id={call_connection_id}"
         self.ws = await _connect(
             f"{url}&token={token}",
@@ -287,7 +297,9 @@ class AcsCaller(Caller):
         origin = self.base_url.replace("ws://", "http://")
         deadline = self.loop.time() + timeout_s
         while self.loop.time() < deadline and not self.closed.is_set():
-            ws = await _connect(url, {"Origin": origin})
+            ws = await _connect(
+                url, {"Origin": origin, "Authorization": f"Token {self.staff_token}"}
+            )
             first = json.loads(await ws.recv())
             if first.get("type") != "error":
                 self.relay = ws

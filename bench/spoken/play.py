@@ -45,6 +45,9 @@ GREETING_TIMEOUT_S = 20.0
 END_CALL_WAIT_S = 6.0  # how long a caller who said goodbye waits for the agent to hang up
 MAX_REPLIES = 2  # answers to numbers read back, per turn
 READ_BACK = re.compile(r"did you say ([\d ,.-]+)\?", re.IGNORECASE)
+# A number read digit by digit in an answer that ends with a question ("I can't find a card
+# ending in 2 2 5 4 on your account. What are its last four digits?"): a number heard wrong.
+READ_IN_QUESTION = re.compile(r"\b(\d(?: \d){2,})\b")
 TURN_BUDGET_S = 45.0  # the most one turn may take (speech, answer, pauses) before giving up
 STORED_WAIT_S = 5.0
 
@@ -129,7 +132,8 @@ async def _into_agent_speech(caller: Caller, since: float, speaking_s: float) ->
 
 
 async def read_back(caller: Caller, since: float, wait_s: float = 1.0) -> str | None:
-    """The number the agent's last answer after `since` read back ("Did you say 4 8 1 7?")."""
+    """The number the agent's last answer after `since` read back ("Did you say 4 8 1 7?"), or
+    read digit by digit in an answer that asks something."""
     deadline = caller.loop.time() + wait_s
     while True:
         answers = [
@@ -142,7 +146,10 @@ async def read_back(caller: Caller, since: float, wait_s: float = 1.0) -> str | 
         await asyncio.sleep(0.05)  # the answer's text may land just after its audio
     if not answers:
         return None
-    found = READ_BACK.search(str(answers[-1].get("message") or ""))
+    said = str(answers[-1].get("message") or "")
+    found = READ_BACK.search(said)
+    if found is None and said.rstrip().endswith("?"):
+        found = READ_IN_QUESTION.search(said)
     return re.sub(r"\D", "", found.group(1)) if found else None
 
 
@@ -157,8 +164,9 @@ async def converse(
 ) -> ConversationLog:
     """Play `scenario` as the caller; the log has every turn's timing and what came back.
 
-    When the agent reads a number back ("Did you say 4 8 1 7?") the caller answers "Yes,
-    that's right." or "No. It's ..." with the number the turn meant, before going on.
+    When the agent reads a number back ("Did you say 4 8 1 7?", or a number in a question: "I
+    can't find a card ending in 2 2 5 4 ... What are its last four digits?") the caller answers
+    "Yes, that's right." or "No. It's ..." with the number the turn meant, before going on.
     """
     log = caller.log
     encoded = {key: caller.encode_turn(pcm) for key, pcm in pcm_by_turn.items()}
@@ -254,6 +262,7 @@ async def play_conversation(
                 base_url=ws_url,
                 call_connection_id=call["call_connection_id"],
                 token=call["token"],
+                staff_token=staff_token,
             )
         else:
             caller = await BrowserCaller.open(log, base_url=ws_url)

@@ -10,6 +10,8 @@ from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from browser.api.sessions import SESSION_TOKEN_PARAMETER, request_session_access
+from browser.services import session_claim
 from calls import acs_client, services
 from calls.api.authentication import AcsCallbackAuthentication, EventGridAuthentication
 from calls.api.serializers import (
@@ -87,16 +89,34 @@ def _events_body(data) -> list:
     raise InvalidRequest("Expected a JSON array of events.")
 
 
+def _check_browser_session(request, session_id: str) -> None:
+    """The call may carry on a browser session only for staff or that session's creator; a new
+    session id becomes the caller's, so the call's conversation is theirs to read."""
+    if not session_id:
+        return
+    access = request_session_access(request, session_id)
+    if access.is_new:
+        if session_claim(session_id=session_id, user=request.user) is None:
+            raise exceptions.PermissionDenied("Another client has just started this session.")
+    elif not (request.user.is_staff or access.is_creator(request.user)):
+        raise exceptions.PermissionDenied(access.refusal(request.user))
+
+
 class CallInitiateView(APIView):
-    """Dial a phone number through ACS, with media streaming back to this app."""
+    """Dial a phone number through ACS, with media streaming back to this app.
+
+    `browser_session_id` links the call to a browser session of the caller's own (staff: any).
+    """
 
     permission_classes = [IsAuthenticated]
 
     @extend_schema(
         request=CallInitiateRequestSerializer,
+        parameters=[SESSION_TOKEN_PARAMETER],
         responses={
             200: CallInitiateResponseSerializer,
             **ERRORS,
+            403: OpenApiResponse(description="`browser_session_id` is another client's."),
             502: OpenApiResponse(description="ACS refused the call."),
             503: OpenApiResponse(description="ACS is not configured."),
         },
@@ -105,6 +125,7 @@ class CallInitiateView(APIView):
     def post(self, request):
         body = CallInitiateRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
+        _check_browser_session(request, body.validated_data["browser_session_id"])
         try:
             call = services.call_initiate(**body.validated_data)
         except CALL_ERRORS as exc:

@@ -127,7 +127,7 @@ class CallTranscriber:
                 self._utterance.end()
                 self._awaiting_final += 1
                 self.stt.end_utterance()
-            timeout_s = self.config.stt_final_timeout_ms / 1000
+            timeout_s = (self.stt.final_timeout_ms or self.config.stt_final_timeout_ms) / 1000
             try:
                 async with asyncio.timeout(timeout_s):
                     while self._awaiting_final:

@@ -39,9 +39,15 @@ class ConversationStartError(RuntimeError):
     """The conversation cannot start (a provider failed, no agent is loaded)."""
 
 
-def _caller_context(email: str, session_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Template variables and tool state for a demo caller known by email (sync, ORM)."""
-    user = agents.demo_user_find(email=email)
+def _caller_context(
+    email: str, session_id: str, user_id: int | None
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Template variables and tool state for a demo caller known by email (sync, ORM).
+
+    Only a profile of the client's own is preloaded: made by its signed-in user, or made in
+    this session (which the consumer has checked is the client's).
+    """
+    user = agents.demo_user_own(email=email, user_id=user_id, session_id=session_id)
     if user is None:
         return {}, {}
     variables = agents.caller_variables(user)
@@ -122,7 +128,7 @@ class Conversation:
         tool_state: dict[str, Any] = dict(state.tool_state) if state else {}
         if user_email:
             caller_vars, caller_state = await database_sync_to_async(_caller_context)(
-                user_email, self.session_id
+                user_email, self.session_id, self.user_id
             )
             variables.update(caller_vars)
             tool_state = {**caller_state, **tool_state}

@@ -281,9 +281,8 @@ class ConversationSession(SpeculationMixin, SessionBase):
         self._awaiting_final = True
         if self._final_timer is not None:
             self._final_timer.cancel()
-        self._final_timer = self.loop.call_later(
-            self.config.stt_final_timeout_ms / 1000, self._on_final_timeout
-        )
+        timeout_ms = self.providers.stt.final_timeout_ms or self.config.stt_final_timeout_ms
+        self._final_timer = self.loop.call_later(timeout_ms / 1000, self._on_final_timeout)
 
     def _on_stt_result(self, result: SttResult) -> None:
         if self._closed:
@@ -321,6 +320,13 @@ class ConversationSession(SpeculationMixin, SessionBase):
         if self._awaiting_final:
             if not self._final_parts and self._last_partial:
                 self._final_parts.append(self._last_partial)
+            if not self._final_parts:
+                logger.warning("session %s: no final from the recognizer in time", self.session_id)
+                self.emitter(
+                    SessionError(
+                        self.session_id, self._turn_id, stage="stt", message="final timed out"
+                    )
+                )
             self._end_of_turn()
 
     def _end_of_turn(self) -> None:

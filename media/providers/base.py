@@ -138,6 +138,11 @@ class STT(Provider):
     #: then pushes no frame until it resumes or commits, and keeps the utterance's audio to
     #: hand to :meth:`resume_utterance`. A provider that can answer mid-utterance sets False.
     peek_ends_utterance: bool = True
+    #: How long the session waits for a final at most (ms); None: the engine's
+    #: `stt_final_timeout_ms`, the limit for a service that may never answer. A recognizer in
+    #: this process that always answers (a final or an error) sets more, so that a decode
+    #: queued behind others under load is not given up on and the caller's words lost.
+    final_timeout_ms: int | None = None
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)

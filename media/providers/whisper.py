@@ -236,6 +236,9 @@ class WhisperSTT(STT):
     """
 
     peek_ends_utterance = False
+    # Every decode ends in a final or an error; under load one waits behind the others (2-3 s
+    # with three calls decoding on two cores): waited for, not dropped.
+    final_timeout_ms = 15000
 
     def __init__(
         self,

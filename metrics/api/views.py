@@ -8,6 +8,7 @@ from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from browser.api.sessions import SESSION_TOKEN_PARAMETER, request_session_access, request_user
 from metrics import loop_lag, selectors
 from metrics.api.serializers import (
     HealthSerializer,
@@ -63,23 +64,24 @@ class SessionListView(APIView):
     def get(self, request):
         query = SessionListQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        sessions, counts = selectors.session_list(**query.validated_data)
+        sessions, counts = selectors.session_list(viewer=request.user, **query.validated_data)
         return Response(SessionListSerializer({**counts, "sessions": sessions}).data)
 
 
 class SessionDetailView(APIView):
     """Latency per stage (avg/min/max/p50/p95/p99), token usage and duration of one session.
 
-    Transcripts (`include_turns=true`) are shown to staff and to the session's own user. A
-    session nobody owns (an anonymous conversation) is readable, turns included, by whoever
-    knows its id where anonymous conversations are allowed (`BROWSER_ALLOW_ANONYMOUS`), as its
-    socket and its dashboard relay are: a reloaded page shows its earlier turns.
+    Staff and the session's creator read all of it, turns included: its signed-in owner, or
+    the anonymous visitor presenting its session token (where anonymous conversations are
+    allowed), so a reloaded page shows its earlier turns. Other signed-in users read the
+    figures of a browser session without its turns. A phone call's session is read by staff
+    and its owner only, never anonymously.
     """
 
     permission_classes = [AllowAny]
 
     @extend_schema(
-        parameters=[SessionDetailQuerySerializer],
+        parameters=[SessionDetailQuerySerializer, SESSION_TOKEN_PARAMETER],
         responses=SessionDetailSerializer,
         tags=["metrics"],
     )
@@ -90,14 +92,15 @@ class SessionDetailView(APIView):
         if session is None:
             raise NotFound(f"Session {session_id} not found")
         include_turns = query.validated_data["include_turns"]
-        user = request.user
-        open_to_all = session.user_id is None and settings.BROWSER_ALLOW_ANONYMOUS
-        if not (user.is_authenticated or open_to_all):
-            raise NotAuthenticated("Sign in to read this session.")
-        if include_turns and not (
-            open_to_all or user.is_staff or session.user_id == getattr(user, "id", None)
-        ):
-            raise PermissionDenied("Only staff or the session's user may read its turns.")
+        user = request_user(request)
+        access = request_session_access(request, session_id)
+        if not (access.may_watch(user) and (user or settings.BROWSER_ALLOW_ANONYMOUS)):
+            if user is None:
+                raise NotAuthenticated("Sign in, or present the session's token, to read it.")
+            if access.phone_call:
+                raise PermissionDenied("Only staff or the call's owner may read a phone call.")
+            if include_turns:
+                raise PermissionDenied("Only staff or the session's creator may read its turns.")
         detail = selectors.session_metrics(session=session, include_turns=include_turns)
         return Response(SessionDetailSerializer(detail).data)
 

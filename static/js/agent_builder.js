@@ -1,10 +1,9 @@
 // Agent builder page: template -> tools and voice -> create or update the session's agent.
 
-import { api, el } from "./api.js";
+import { api, el, newSessionId, rememberSession, sessionHeaders, storedSessionId } from "./api.js";
 
 const $ = (id) => document.getElementById(id);
 const form = $("builder-form");
-const SESSION_KEY = "voice.session_id";
 let existing = false;
 
 function notice(text, tone = "") {
@@ -102,7 +101,9 @@ async function loadSessionAgent() {
   const id = sessionId();
   if (!id) return;
   try {
-    const body = await api(`/api/v1/agent-builder/session/${encodeURIComponent(id)}`);
+    const body = await api(`/api/v1/agent-builder/session/${encodeURIComponent(id)}`, {
+      headers: sessionHeaders(id),
+    });
     existing = true;
     $("current-agent").textContent = JSON.stringify(body.config || body, null, 2);
     fill(body.config || {});
@@ -116,7 +117,7 @@ async function loadSessionAgent() {
 form.addEventListener("submit", async (event) => {
   event.preventDefault();
   const id = sessionId();
-  sessionStorage.setItem(SESSION_KEY, id);
+  rememberSession(id);
   const body = {
     name: form.elements.name.value.trim(),
     description: form.elements.description.value.trim(),
@@ -127,9 +128,11 @@ form.addEventListener("submit", async (event) => {
     model: { temperature: Number(form.elements.temperature.value) },
   };
   try {
+    const headers = sessionHeaders(id);
     const result = existing
-      ? await api(`/api/v1/agent-builder/session/${encodeURIComponent(id)}`, { method: "PUT", body })
-      : await api("/api/v1/agent-builder/create", { method: "POST", body, query: { session_id: id } });
+      ? await api(`/api/v1/agent-builder/session/${encodeURIComponent(id)}`, { method: "PUT", body, headers })
+      : await api("/api/v1/agent-builder/create", { method: "POST", body, headers, query: { session_id: id } });
+    rememberSession(id, result.session_token);  // handed out when this started the session
     notice(`Agent "${result.agent_name || body.name}" is ${result.status || "saved"} for session ${id}. Talk to it on the conversation page.`, "ok");
     await loadSessionAgent();
   } catch (error) {
@@ -140,7 +143,9 @@ form.addEventListener("submit", async (event) => {
 $("reset-btn").addEventListener("click", async () => {
   const id = sessionId();
   try {
-    const result = await api(`/api/v1/agent-builder/session/${encodeURIComponent(id)}`, { method: "DELETE" });
+    const result = await api(`/api/v1/agent-builder/session/${encodeURIComponent(id)}`, {
+      method: "DELETE", headers: sessionHeaders(id),
+    });
     notice(result.message || "Back to the default agents.", "ok");
   } catch (error) {
     notice(`Could not reset: ${error.message}`, "bad");
@@ -148,8 +153,7 @@ $("reset-btn").addEventListener("click", async () => {
   await loadSessionAgent();
 });
 
-form.elements.session_id.value = sessionStorage.getItem(SESSION_KEY) ||
-  `session_${Date.now()}_${Math.random().toString(36).slice(2, 8)}`;
+form.elements.session_id.value = storedSessionId() || newSessionId();
 form.elements.session_id.addEventListener("change", loadSessionAgent);
 await Promise.all([loadTools(), loadVoices(), loadTemplates()]);
 await loadSessionAgent();

@@ -24,12 +24,12 @@ export class ApiError extends Error {
   }
 }
 
-export async function api(path, { method = "GET", body, query } = {}) {
+export async function api(path, { method = "GET", body, query, headers: extra } = {}) {
   const url = new URL(path, window.location.origin);
   for (const [key, value] of Object.entries(query || {})) {
     if (value !== undefined && value !== null && value !== "") url.searchParams.set(key, value);
   }
-  const headers = { Accept: "application/json" };
+  const headers = { Accept: "application/json", ...(extra || {}) };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   if (method !== "GET") headers["X-CSRFToken"] = csrfToken();
   const response = await fetch(url, {
@@ -45,6 +45,41 @@ export async function api(path, { method = "GET", body, query } = {}) {
   }
   if (!response.ok) throw new ApiError(response.status, data);
   return data;
+}
+
+// This tab's conversation session: its id and, for an anonymous visitor, the token the server
+// handed out when the id was first used. Only that token proves the session is this visitor's
+// (docs/security.md): it is sent back with every request about the session, never shown.
+const SESSION_KEY = "voice.session_id";
+const TOKEN_KEY = "voice.session_token";
+
+export function storedSessionId() {
+  return sessionStorage.getItem(SESSION_KEY) || "";
+}
+
+// A new session id nobody can guess (the server makes the same kind): 144 random bits.
+export function newSessionId() {
+  const bytes = crypto.getRandomValues(new Uint8Array(18));
+  const base64 = btoa(String.fromCharCode(...bytes));
+  return `session_${base64.replaceAll("+", "-").replaceAll("/", "_")}`;
+}
+
+// Makes `sessionId` this tab's session; `token` when the server has just handed one out. A
+// different id forgets the previous session's token.
+export function rememberSession(sessionId, token = "") {
+  if (sessionStorage.getItem(SESSION_KEY) !== sessionId) sessionStorage.removeItem(TOKEN_KEY);
+  sessionStorage.setItem(SESSION_KEY, sessionId);
+  if (token) sessionStorage.setItem(TOKEN_KEY, token);
+}
+
+export function sessionToken(sessionId) {
+  return sessionId && storedSessionId() === sessionId ? sessionStorage.getItem(TOKEN_KEY) || "" : "";
+}
+
+// Headers proving `sessionId` is this visitor's, for the REST API.
+export function sessionHeaders(sessionId) {
+  const token = sessionToken(sessionId);
+  return token ? { "X-Session-Token": token } : {};
 }
 
 export function wsUrl(path, params = {}) {

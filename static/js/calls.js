@@ -1,6 +1,6 @@
 // Calls page: dial out, hang up, and the call list with status (refreshes while open).
 
-import { api, el, formatTime } from "./api.js";
+import { api, el, formatTime, sessionHeaders, storedSessionId } from "./api.js";
 
 const $ = (id) => document.getElementById(id);
 const ENDED = new Set(["disconnected", "failed"]);
@@ -58,11 +58,13 @@ $("dial-form").addEventListener("submit", async (event) => {
     target_number: form.get("target_number"),
     streaming_mode: form.get("streaming_mode"),
     record_call: form.get("record_call") === "on",
-    browser_session_id: sessionStorage.getItem("voice.session_id") || "",
+    browser_session_id: storedSessionId(),
   };
   notice("Dialling…");
   try {
-    const result = await api("/api/v1/calls/initiate", { method: "POST", body });
+    const result = await api("/api/v1/calls/initiate", {
+      method: "POST", body, headers: sessionHeaders(body.browser_session_id),
+    });
     notice(`${result.message || "Calling"} · call ${result.call_id} (${result.status})`, "ok");
   } catch (error) {
     notice(`Could not call: ${error.message}`, "bad");

@@ -1,22 +1,18 @@
 // The conversation page: microphone and typed messages in, transcript and agent audio out.
 // Protocol: docs/browser-protocol.md.
 
-import { api, el, formatMs, wsUrl } from "./api.js";
+import {
+  api, el, formatMs, newSessionId, rememberSession, sessionHeaders, sessionToken, storedSessionId, wsUrl,
+} from "./api.js";
 import { Microphone } from "./audio/mic.js";
 import { Player } from "./audio/player.js";
 import { Transcript, agentLabel } from "./transcript.js";
 
 const $ = (id) => document.getElementById(id);
 const FINAL_CLOSE_CODES = new Set([1000, 4400, 4401, 4403, 4500]);
-const SESSION_KEY = "voice.session_id";
-
-function newSessionId() {
-  const suffix = Math.random().toString(36).slice(2, 8).padEnd(6, "0");
-  return `session_${Date.now()}_${suffix}`;
-}
 
 const state = {
-  sessionId: sessionStorage.getItem(SESSION_KEY) || newSessionId(),
+  sessionId: storedSessionId() || newSessionId(),
   mode: sessionStorage.getItem("voice.mode") || "realtime",
   email: sessionStorage.getItem("voice.user_email") || "",
   ws: null,
@@ -26,7 +22,7 @@ const state = {
   cancelledTurn: -1,
   turns: new Map(),
 };
-sessionStorage.setItem(SESSION_KEY, state.sessionId);
+rememberSession(state.sessionId);
 window.__conversation = { messages: 0, bargeIns: 0, pauses: 0, status: "idle", sessionId: state.sessionId };
 
 const transcript = new Transcript($("transcript"), {
@@ -76,6 +72,7 @@ function connect() {
   setStatus("connecting…", "warn");
   const ws = new WebSocket(wsUrl("/api/v1/browser/conversation", {
     session_id: state.sessionId,
+    session_token: sessionToken(state.sessionId),
     streaming_mode: state.mode,
     user_email: state.email,
   }));
@@ -129,8 +126,9 @@ function onMessage(data) {
   }
   if (message.type === "pong") return;
   if (message.type === "status" && message.session_id && message.payload?.event === "session_started") {
+    // The first socket of a new anonymous session carries its token, once.
     state.sessionId = message.session_id;
-    sessionStorage.setItem(SESSION_KEY, state.sessionId);
+    rememberSession(state.sessionId, message.payload.session_token);
     refreshSessionUi();
   }
   transcript.handle(message);
@@ -202,7 +200,7 @@ $("new-session-btn").addEventListener("click", async () => {
   disconnect();
   await mic.stop();
   state.sessionId = newSessionId();
-  sessionStorage.setItem(SESSION_KEY, state.sessionId);
+  rememberSession(state.sessionId);
   window.__conversation.sessionId = state.sessionId;
   transcript.clear();
   $("latency-table").querySelector("tbody").replaceChildren();
@@ -265,7 +263,12 @@ $("profile-form").addEventListener("submit", async (event) => {
   const body = { full_name: form.get("full_name"), email: form.get("email"), session_id: state.sessionId };
   if (form.get("phone_number")) body.phone_number = form.get("phone_number");
   try {
-    await useProfile(await api("/api/v1/demo-env/temporary-user", { method: "POST", body }));
+    const created = await api("/api/v1/demo-env/temporary-user", {
+      method: "POST", body, headers: sessionHeaders(state.sessionId),
+    });
+    // The profile may be the first use of this session: then its token comes with it.
+    if (created.session_id === state.sessionId) rememberSession(state.sessionId, created.session_token);
+    await useProfile(created);
   } catch (error) {
     $("profile-result").textContent = error.message;
   }
@@ -275,7 +278,9 @@ $("lookup-profile-btn").addEventListener("click", async () => {
   const email = new FormData($("profile-form")).get("email");
   if (!email) { $("profile-result").textContent = "Enter the profile's email first."; return; }
   try {
-    await useProfile(await api("/api/v1/demo-env/temporary-user", { query: { email, session_id: state.sessionId } }));
+    await useProfile(await api("/api/v1/demo-env/temporary-user", {
+      query: { email, session_id: state.sessionId }, headers: sessionHeaders(state.sessionId),
+    }));
   } catch (error) {
     $("profile-result").textContent = error.message;
   }

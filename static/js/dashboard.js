@@ -2,7 +2,7 @@
 // and the server's event-loop lag.
 // Live traffic comes from the dashboard relay socket (all sessions for staff, else the chosen one).
 
-import { api, el, formatMs, formatTime, wsUrl } from "./api.js";
+import { api, el, formatMs, formatTime, sessionToken, wsUrl } from "./api.js";
 import { Chart, STAGE_COLORS } from "./chart.js";
 import { fetchSessionHistory, prependTurns } from "./session_history.js";
 import { LATENCY_STAGES, Transcript, agentLabel } from "./transcript.js";
@@ -226,7 +226,9 @@ function connectRelay(sessionId) {
   if (state.relay && state.relayScope === scope) return;
   if (state.relay) { const old = state.relay; state.relay = null; old.close(); }
   state.relayScope = scope;
-  const ws = new WebSocket(wsUrl("/api/v1/browser/dashboard/relay", { session_id: isStaff ? "" : sessionId }));
+  const ws = new WebSocket(wsUrl("/api/v1/browser/dashboard/relay", isStaff ? {} : {
+    session_id: sessionId, session_token: sessionToken(sessionId),
+  }));
   state.relay = ws;
   ws.onopen = () => {
     state.retries = 0;

@@ -1,15 +1,15 @@
 // A session's stored turns (GET /api/v1/metrics/session/{id}?include_turns=true) shown in a
 // transcript above whatever arrived live meanwhile. Used by the dashboard and the conversation page.
 
-import { api, el } from "./api.js";
+import { api, el, sessionHeaders } from "./api.js";
 import { Transcript, agentLabel } from "./transcript.js";
 
 // The session's detail with its turns; null when it is not stored yet or the visitor may not read
-// its turns (only staff and the session's own user may).
+// its turns (only staff and the session's creator may: an anonymous visitor with its token).
 export async function fetchSessionHistory(sessionId) {
   try {
     return await api(`/api/v1/metrics/session/${encodeURIComponent(sessionId)}`, {
-      query: { include_turns: "true" },
+      query: { include_turns: "true" }, headers: sessionHeaders(sessionId),
     });
   } catch (error) {
     if ([401, 403, 404].includes(error.status)) return null;

@@ -1,4 +1,5 @@
 import os
+import re
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -308,10 +309,58 @@ def test_only_the_owner_or_staff_reads_a_signed_in_users_session_agent(
         assert response.json()["config"]["prompt_full"] == AGENT["prompt"]
 
 
-def test_an_anonymous_session_agent_is_read_with_its_session_id(api_client, library):
-    api_client.post("/api/v1/agent-builder/create?session_id=sess-anon", AGENT, format="json")
-    response = api_client.get("/api/v1/agent-builder/session/sess-anon")
+def test_an_anonymous_session_agent_is_read_with_its_session_token(api_client, library):
+    created = api_client.post(
+        "/api/v1/agent-builder/create?session_id=sess-anon", AGENT, format="json"
+    )
+    token = created.json()["session_token"]
+    response = api_client.get("/api/v1/agent-builder/session/sess-anon", HTTP_X_SESSION_TOKEN=token)
     assert response.status_code == 200
+    refused = api_client.get("/api/v1/agent-builder/session/sess-anon")
+    assert refused.status_code == 403 and AGENT["prompt"] not in refused.content.decode()
+
+
+def test_an_anonymous_session_cannot_be_given_an_agent_by_another_client(
+    api_client, auth_client, library
+):
+    """A visitor's session is bound to them (the socket's token); knowing its id is not enough."""
+    from browser.services import session_claim
+
+    token = session_claim(session_id="session_visitor_1")
+    url = "/api/v1/agent-builder/create?session_id=session_visitor_1"
+    for client, headers in [
+        (api_client, {}),
+        (api_client, {"HTTP_X_SESSION_TOKEN": "guessed"}),
+        (auth_client, {}),
+    ]:
+        response = client.post(url, AGENT, format="json", **headers)
+        assert response.status_code == 403, response.content
+        assert response.json()["detail"] == (
+            "This session belongs to another visitor: present its session token."
+        )
+    assert not SessionAgent.objects.filter(session_id="session_visitor_1").exists()
+
+    own = api_client.post(url, AGENT, format="json", HTTP_X_SESSION_TOKEN=token)
+    assert own.status_code == 201 and "session_token" not in own.json()
+    assert SessionAgent.objects.filter(session_id="session_visitor_1").exists()
+
+
+def test_a_new_session_id_from_the_builder_is_unguessable_and_its_own(api_client, library):
+    created = api_client.post("/api/v1/agent-builder/create", AGENT, format="json").json()
+    assert re.fullmatch(r"session_[A-Za-z0-9_-]{24}", created["session_id"])
+    url = f"/api/v1/agent-builder/session/{created['session_id']}"
+    assert api_client.delete(url).status_code == 403
+    deleted = api_client.delete(url, HTTP_X_SESSION_TOKEN=created["session_token"])
+    assert deleted.json()["status"] == "removed"
+
+
+def test_an_invalid_agent_leaves_a_new_session_id_unclaimed(api_client, library):
+    from browser.models import SessionClaim
+
+    url = "/api/v1/agent-builder/create?session_id=sess-invalid-1"
+    response = api_client.post(url, {**AGENT, "name": "concierge"}, format="json")
+    assert response.status_code == 400 and "clashes" in response.json()["fields"]["name"][0]
+    assert not SessionClaim.objects.filter(session_id="sess-invalid-1").exists()
 
 
 def test_demo_profiles_and_session_agent_writes_have_separate_limits(api_client, library, settings):
@@ -331,13 +380,15 @@ def test_demo_profiles_and_session_agent_writes_have_separate_limits(api_client,
         429
     )
     url = "/api/v1/agent-builder/session/sess-limits"
+    created = api_client.post(
+        "/api/v1/agent-builder/create?session_id=sess-limits", AGENT, format="json"
+    )
+    token = {"HTTP_X_SESSION_TOKEN": created.json()["session_token"]}
     codes = [
-        api_client.post(
-            "/api/v1/agent-builder/create?session_id=sess-limits", AGENT, format="json"
-        ).status_code,
-        api_client.put(url, AGENT, format="json").status_code,
-        api_client.delete(url).status_code,
-        api_client.put(url, AGENT, format="json").status_code,
+        created.status_code,
+        api_client.put(url, AGENT, format="json", **token).status_code,
+        api_client.delete(url, **token).status_code,
+        api_client.put(url, AGENT, format="json", **token).status_code,
     ]
     assert codes == [201, 200, 200, 429]
 

@@ -30,7 +30,11 @@ def test_create_returns_the_profile_and_its_codes_once(api_client, caplog):
     # Codes never reach the logs.
     assert codes["mfa_code"] not in caplog.text and codes["esignature_code"] not in caplog.text
 
-    lookup = api_client.get(URL, {"email": "ada@example.com", "session_id": "sess-ada-1"})
+    # The profile started the session: its token, shown once, is what proves it is this client's.
+    token = body["session_token"]
+    lookup = api_client.get(
+        URL, {"email": "ada@example.com", "session_id": "sess-ada-1"}, HTTP_X_SESSION_TOKEN=token
+    )
     assert lookup.status_code == 200
     looked_up = lookup.json()
     assert looked_up["profile"]["client_id"] == profile["client_id"]
@@ -50,7 +54,10 @@ def test_anonymous_lookup_needs_the_session_authenticated_does_not(api_client, a
     assert api_client.get(
         URL, {"email": "ada@example.com", "session_id": "other-1"}
     ).status_code == (404)
-    assert auth_client.get(URL, {"email": "ADA@example.com"}).status_code == 200
+    # A signed-in user finds their own profiles by email alone; not a visitor's.
+    assert auth_client.get(URL, {"email": "ADA@example.com"}).status_code == 403
+    auth_client.post(URL, {**BODY, "session_id": "sess-ada-2"}, format="json")
+    assert auth_client.get(URL, {"email": "ADA@example.com"}).json()["session_id"] == "sess-ada-2"
 
 
 def test_unknown_email_is_404(api_client):
@@ -88,7 +95,75 @@ def test_anonymous_creation_is_rate_limited_signed_in_is_not(api_client, auth_cl
     }
     assert api_client.post(URL, BODY, format="json").status_code == 201
     assert api_client.post(URL, BODY, format="json").status_code == 429
-    assert auth_client.post(URL, BODY, format="json").status_code == 201
-    assert auth_client.post(URL, BODY, format="json").status_code == 201
+    signed_in = {**BODY, "session_id": "sess-ada-signed-in"}
+    assert auth_client.post(URL, signed_in, format="json").status_code == 201
+    assert auth_client.post(URL, signed_in, format="json").status_code == 201
     created_by_user = DemoUser.objects.filter(created_by__isnull=False).count()
     assert created_by_user == 2
+
+
+def _other_user_client():
+    from django.contrib.auth import get_user_model
+    from rest_framework.authtoken.models import Token
+    from rest_framework.test import APIClient
+
+    other = get_user_model().objects.create_user(username="other", password="a-long-passphrase")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=other).key}")
+    return client
+
+
+VICTIM = {"full_name": "Victim Person", "email": "victim@example.com", "session_id": "sess-victim"}
+ATTACKER = {**VICTIM, "full_name": "Attacker Person"}
+
+
+def test_an_anonymous_visitors_profile_cannot_be_replaced_or_read_by_another(api_client):
+    """The probe: the same POST with the victim's email and session, then the lookup."""
+    created = api_client.post(URL, VICTIM, format="json")
+    assert created.status_code == 201
+    token = created.json()["session_token"]  # the profile started the session: it is theirs
+    mine = {"HTTP_X_SESSION_TOKEN": token}
+    lookup = {"email": "victim@example.com", "session_id": "sess-victim"}
+
+    for headers in ({}, {"HTTP_X_SESSION_TOKEN": "guessed"}):
+        replaced = api_client.post(URL, ATTACKER, format="json", **headers)
+        assert replaced.status_code == 403, replaced.content
+        assert "another visitor" in replaced.json()["detail"]
+        read = api_client.get(URL, lookup, **headers)
+        assert read.status_code == 403 and "Victim" not in read.content.decode()
+    assert not DemoUser.objects.filter(full_name="Attacker Person").exists()
+
+    assert api_client.get(URL, lookup, **mine).json()["profile"]["full_name"] == "Victim Person"
+
+
+def test_a_signed_in_users_profile_is_theirs_alone(auth_client, api_client):
+    """Another user, or an anonymous client knowing the email and session, gets nothing."""
+    assert auth_client.post(URL, VICTIM, format="json").status_code == 201
+    lookup = {"email": "victim@example.com", "session_id": "sess-victim"}
+    other = _other_user_client()
+
+    for client in (api_client, other):
+        read = client.get(URL, lookup)
+        assert read.status_code == 403, read.content
+        assert "Victim" not in read.content.decode()
+        replaced = client.post(URL, ATTACKER, format="json")
+        assert replaced.status_code == 403
+        assert replaced.json()["detail"] == "This session belongs to another user."
+    by_email = other.get(URL, {"email": "victim@example.com"})
+    assert by_email.status_code == 403
+    assert by_email.json()["detail"] == "This demo profile belongs to another client."
+    assert auth_client.get(URL, lookup).json()["profile"]["full_name"] == "Victim Person"
+
+
+def test_a_profile_another_client_made_in_the_session_is_a_conflict(api_client, auth_client):
+    from browser.services import session_claim
+
+    # Made (before sessions were bound to their creator) by a user, in what is now a visitor's.
+    auth_client.post(URL, VICTIM, format="json")
+    DemoUser.objects.update(session_id="sess-visitor-3")
+    token = session_claim(session_id="sess-visitor-3")
+    body = {**ATTACKER, "session_id": "sess-visitor-3"}
+    clash = api_client.post(URL, body, format="json", HTTP_X_SESSION_TOKEN=token)
+    assert clash.status_code == 409, clash.content
+    assert "another client" in clash.json()["detail"]
+    assert DemoUser.objects.count() == 1

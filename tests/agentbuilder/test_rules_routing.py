@@ -344,6 +344,21 @@ def test_too_few_card_digits_are_asked_again(library, runner):
     ]
 
 
+def test_a_card_not_found_by_misheard_digits_is_asked_for_again(library, runner):
+    client_id = _customer("David Brown", "7305", "2250", "9471")
+    call = SpokenCall(runner)
+    call.say("Hi, my name is David Brown and the last four digits of my social are 7305.")
+    reply = call.say("I think I lost my credit card, the one ending in 2254.")
+    assert reply.endswith(
+        "I can't find a card ending in 2 2 5 4 on your account. What are its last four digits?"
+    )
+    call.say("No. It's two two five oh.")
+    assert _succeeded(call, "report_lost_stolen_card") == [
+        ("FraudAgent", {"client_id": client_id, "lost_or_stolen": "lost", "card_last4": "2250"})
+    ]
+    assert _cards(client_id)["2250"][0] == "lost"
+
+
 def test_a_stolen_card_before_verifying_is_reported_once_the_caller_is_verified(library, runner):
     client_id = _customer("Sarah Wilson", "1964", "4583", "8306")
     call = SpokenCall(runner)

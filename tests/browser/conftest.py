@@ -10,6 +10,7 @@ from django.test import Client
 from voiceproject.asgi import application
 
 ORIGIN = (b"origin", b"http://localhost")
+HOST = (b"host", b"localhost")  # the page's own origin: http://localhost
 
 
 async def session_cookie(user) -> bytes:
@@ -20,7 +21,7 @@ async def session_cookie(user) -> bytes:
 
 
 async def open_socket(path: str, *, user=None, origin=ORIGIN) -> WebsocketCommunicator:
-    headers = [origin] if origin else []
+    headers = [HOST, origin] if origin else [HOST]
     if user is not None:
         headers.append((b"cookie", await session_cookie(user)))
     communicator = WebsocketCommunicator(application, path, headers=headers)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import re
 
 import numpy as np
 import pytest
@@ -13,6 +14,7 @@ from django.utils import timezone
 
 from agentbuilder.services.library import library_load
 from metrics.models import ConversationSession, Turn
+from metrics.services import flush_blocking
 from tests.browser.conftest import open_socket
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -139,10 +141,11 @@ async def test_a_preloaded_profile_is_not_a_verified_identity(fake_speech):
     from agentbuilder.services import demo_user_create
 
     demo = await sync_to_async(demo_user_create)(
-        full_name="Jane Doe", email="jane.preload@example.com", session_id="prep"
+        full_name="Jane Doe", email="jane.preload@example.com", session_id="conv-email-1"
     )
     client = await connect("?session_id=conv-email-1&user_email=jane.preload@example.com")
-    await client.until(is_greeting)
+    greeting = await client.until(is_greeting)
+    assert greeting["payload"]["message"].startswith("Hello Jane")  # the profile is known
     await client.send(text_data="What is my account balance?")
     answer = await client.until(lambda m: is_answer(m) and m["payload"]["turn_id"] >= 1)
     text = answer["payload"]["message"].lower()
@@ -190,14 +193,20 @@ async def test_talking_over_the_agent_stops_it_first_then_cancels(fake_speech, s
     await client.close()
 
 
+def is_started(m):
+    return m.get("type") == "status" and m["payload"].get("event") == "session_started"
+
+
 async def test_reconnect_resumes_with_the_return_greeting(fake_speech):
     first = await connect("?session_id=conv-resume-1")
+    token = (await first.until(is_started))["payload"]["session_token"]
     await first.until(is_greeting)
     await first.send(text_data="What can you help me with?")
     answered = await first.until(lambda m: m.get("type") == "turn_metrics")
     await first.close()
 
-    second = await connect("?session_id=conv-resume-1")
+    second = await connect(f"?session_id=conv-resume-1&session_token={token}")
+    assert "session_token" not in (await second.until(is_started))["payload"]  # given once
     ready = await second.until(lambda m: m["payload"].get("event") == "agent_ready")
     assert ready["payload"]["resumed"] is True
     greeting = await second.until(is_greeting)
@@ -355,3 +364,78 @@ async def test_a_goodbye_ends_the_conversation_with_exit_and_close_1000(fake_spe
     turns = [t async for t in Turn.objects.filter(session=session).order_by("index")]
     assert turns[-1].user_text == "No, that's everything. Thank you, goodbye."
     assert turns[-1].assistant_text == "Thank you for calling. Goodbye."
+
+
+async def test_a_phone_calls_session_cannot_be_joined_from_the_browser(fake_speech, staff_user):
+    from calls.services import call_simulated_create
+
+    call_id, session_id = await sync_to_async(call_simulated_create)(streaming_mode="media")
+    for user in (None, staff_user):
+        client = await connect(f"?session_id={session_id}", user=user)
+        code, reason = await refused(client)
+        assert code == 4403 and "phone call" in reason
+
+
+async def test_an_anonymous_session_is_resumed_only_with_its_token(fake_speech, user):
+    visitor = await connect("?session_id=conv-taken-1")
+    token = (await visitor.until(is_started))["payload"]["session_token"]
+    assert len(token) >= 40
+    await visitor.until(is_greeting)
+    await visitor.send(text_data="I think my card was stolen")
+    await visitor.until(lambda m: m.get("type") == "turn_metrics")
+    await visitor.close()
+    await sync_to_async(flush_blocking)()
+
+    # Someone else who knows (or guessed) the id: no history, no conversation.
+    for query, who in [
+        ("?session_id=conv-taken-1", None),
+        ("?session_id=conv-taken-1&session_token=" + "x" * 43, None),
+        ("?session_id=conv-taken-1", user),
+    ]:
+        intruder = await connect(query, user=who)
+        code, reason = await refused(intruder)
+        assert code == 4403 and "another visitor" in reason
+        assert not [m for m in intruder.messages if m.get("type") in ("assistant", "event")]
+
+    back = await connect(f"?session_id=conv-taken-1&session_token={token}")
+    ready = await back.until(lambda m: m["payload"].get("event") == "agent_ready")
+    assert ready["payload"]["resumed"] is True and ready["payload"]["active_agent"] == "FraudAgent"
+    await back.close()
+
+
+async def test_new_session_ids_are_unguessable_and_the_token_goes_to_their_creator(
+    fake_speech, user
+):
+    ids = set()
+    for _ in range(2):
+        client = await connect("")
+        started = await client.until(is_started)
+        assert re.fullmatch(r"session_[A-Za-z0-9_-]{24}", started["session_id"])
+        assert started["payload"]["session_token"]
+        ids.add(started["session_id"])
+        await client.close()
+    assert len(ids) == 2
+
+    # A signed-in user's session is theirs by their account: no token is handed out.
+    client = await connect("?session_id=conv-signed-in-1", user=user)
+    assert "session_token" not in (await client.until(is_started))["payload"]
+    await client.close()
+    intruder = await connect("?session_id=conv-signed-in-1")
+    assert await refused(intruder) == (4403, "This session belongs to another user.")
+
+
+async def test_user_email_preloads_only_a_profile_of_the_visitors_own(fake_speech, api_client):
+    """Naming someone's email does not tell the agent who they are, nor give their profile."""
+    url = "/api/v1/demo-env/temporary-user"
+    body = {"full_name": "Victim Person", "email": "victim@example.com", "session_id": "sess-v-1"}
+    created = await sync_to_async(api_client.post)(url, body, format="json")
+    token = created.json()["session_token"]
+
+    other = await connect("?session_id=sess-intruder-1&user_email=victim@example.com")
+    greeting = await other.until(is_greeting)
+    assert "Victim" not in greeting["payload"]["message"]
+    await other.close()
+
+    own = await connect(f"?session_id=sess-v-1&session_token={token}&user_email=victim@example.com")
+    assert (await own.until(is_greeting))["payload"]["message"].startswith("Hello Victim")
+    await own.close()

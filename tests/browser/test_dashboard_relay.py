@@ -90,18 +90,39 @@ async def test_another_users_session_is_refused(user, django_user_model):
     assert closed["code"] == 4403
 
 
-async def test_anonymous_session_watchable_only_where_anonymous_is_allowed(
-    settings, django_user_model
-):
+async def test_an_anonymous_session_is_watched_with_its_token_only(settings, user):
+    from asgiref.sync import sync_to_async
+
+    from browser.services import session_claim
+
+    token = await sync_to_async(session_claim)(session_id="relay-anon-1")
     await _session_async("relay-anon-1", None)
+    path = "/api/v1/browser/dashboard/relay?session_id=relay-anon-1"
     settings.BROWSER_ALLOW_ANONYMOUS = True
-    socket = await open_socket("/api/v1/browser/dashboard/relay?session_id=relay-anon-1")
+    socket = await open_socket(f"{path}&session_token={token}")
     assert (await socket.receive_json_from(timeout=2))["type"] == "status"
     await socket.disconnect()
 
+    # Knowing the id is not enough, signed in or not.
+    for query, who, code in [
+        ("", None, 4401),
+        ("&session_token=wrong", None, 4401),
+        ("", user, 4403),
+    ]:
+        closed = await _close_info(await open_socket(path + query, user=who))
+        assert closed["code"] == code
+
     settings.BROWSER_ALLOW_ANONYMOUS = False
-    socket = await open_socket("/api/v1/browser/dashboard/relay?session_id=relay-anon-1")
+    socket = await open_socket(f"{path}&session_token={token}")
     assert (await _close_info(socket))["code"] == 4401
+
+
+async def test_a_session_nobody_has_started_is_watched_by_staff_only(user, staff_user):
+    path = "/api/v1/browser/dashboard/relay?session_id=relay-future-1"
+    assert (await _close_info(await open_socket(path, user=user)))["code"] == 4403
+    socket = await open_socket(path, user=staff_user)
+    assert (await socket.receive_json_from(timeout=2))["payload"]["event"] == "relay_connected"
+    await socket.disconnect()
 
 
 async def test_foreign_origin_is_refused(staff_user):
@@ -159,3 +180,38 @@ async def _create_user(model, username):
     from asgiref.sync import sync_to_async
 
     return await sync_to_async(model.objects.create_user)(username=username, password="x-long-pass")
+
+
+async def _phone_call(session_id: str, *, stored: bool) -> None:
+    """A simulated call's record (`manage.py simulate_call`); `stored`: its session too."""
+    from asgiref.sync import sync_to_async
+
+    from calls.services import call_simulated_create
+
+    await sync_to_async(call_simulated_create)(streaming_mode="media", session_id=session_id)
+    if stored:
+        now = timezone.now()
+        await ConversationSession.objects.acreate(
+            session_id=session_id,
+            transport="acs",
+            call_connection_id=session_id,
+            started_at=now,
+            last_activity_at=now,
+        )
+
+
+@pytest.mark.parametrize("stored", [True, False])
+async def test_a_phone_call_is_watched_by_staff_only(settings, user, staff_user, stored):
+    settings.BROWSER_ALLOW_ANONYMOUS = True  # anonymous browser sessions are open; calls are not
+    await _phone_call("sim-2c4e8a10", stored=stored)
+    path = "/api/v1/browser/dashboard/relay?session_id=sim-2c4e8a10"
+
+    closed = await _close_info(await open_socket(path))
+    assert closed["code"] == 4401 and "phone call" in closed["reason"]
+    closed = await _close_info(await open_socket(path, user=user))
+    assert closed["code"] == 4403 and "phone call" in closed["reason"]
+
+    socket = await open_socket(path, user=staff_user)
+    hello = await socket.receive_json_from(timeout=2)
+    assert hello["payload"]["event"] == "relay_connected"
+    await socket.disconnect()

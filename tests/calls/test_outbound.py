@@ -12,8 +12,11 @@ from tests.calls.conftest import CALLBACK_SECRET, SOURCE_NUMBER, requests_to
 TARGET = "+14255550123"
 
 
-def _initiate(client, **body):
-    return client.post("/api/v1/calls/initiate", {"target_number": TARGET, **body}, format="json")
+def _initiate(client, session_token: str = "", **body):
+    headers = {"HTTP_X_SESSION_TOKEN": session_token} if session_token else {}
+    return client.post(
+        "/api/v1/calls/initiate", {"target_number": TARGET, **body}, format="json", **headers
+    )
 
 
 def test_outbound_call_is_created_then_connected_by_callbacks(
@@ -173,3 +176,21 @@ def test_callback_arriving_before_the_create_response_finds_the_call(
     assert call.session_id == call.call_connection_id
     assert call.status == "connected"
     assert CallEvent.objects.filter(call=call).count() == 3
+
+
+def test_a_call_carries_on_only_a_browser_session_of_the_callers_own(
+    auth_client, live_acs, fake_acs, media_streams
+):
+    """A visitor's session cannot be pulled into a call (its history would reach the callee)."""
+    from browser.services import session_claim
+
+    token = session_claim(session_id="session_visitor_2")
+    refused = _initiate(auth_client, browser_session_id="session_visitor_2")
+    assert refused.status_code == 403, refused.content
+    assert "another visitor" in refused.json()["detail"]
+    assert not Call.objects.exists()
+
+    # The same browser, signed in since, proves it is the visitor's with the token.
+    own = _initiate(auth_client, session_token=token, browser_session_id="session_visitor_2")
+    assert own.status_code == 200, own.content
+    assert own.json()["session_id"] == "session_visitor_2"

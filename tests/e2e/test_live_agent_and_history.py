@@ -211,3 +211,51 @@ def test_reloaded_conversation_shows_its_stored_turns_and_active_agent(
     resumed = next(i for i, t in enumerate(texts) if "Session resumed" in t)
     assert stored < resumed, texts
     context.close()
+
+
+def test_an_anonymous_visitors_session_is_theirs_alone(app_server, browser):
+    """Reloaded, the visitor's page shows their turns and resumes (with the session's token);
+    another visitor who puts the same session id in their page gets neither."""
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(app_server.url + "/")
+    type_message(page, HANDOFF_REQUEST)
+    page.wait_for_selector(
+        "#transcript .msg.assistant[data-agent='FraudAgent'][data-final='1']", timeout=60000
+    )
+    session_id = page.evaluate("window.__conversation.sessionId")
+    assert page.evaluate("sessionStorage.getItem('voice.session_token')")
+    deadline = time.monotonic() + 30
+    while (
+        time.monotonic() < deadline
+        and len(
+            page.evaluate(
+                """async (id) => {
+              const r = await fetch(`/api/v1/metrics/session/${id}?include_turns=true`,
+                { headers: { "X-Session-Token": sessionStorage.getItem("voice.session_token") } });
+              return r.ok ? (await r.json()).turns : [];
+            }""",
+                session_id,
+            )
+        )
+        < 2
+    ):
+        time.sleep(0.2)
+
+    page.reload()
+    page.wait_for_selector(f"#transcript .msg.user:has-text('{HANDOFF_REQUEST}')", timeout=15000)
+    type_message(page, "thank you")
+    page.wait_for_selector("#transcript .msg.system:has-text('Session resumed')", timeout=30000)
+    context.close()
+
+    intruder = browser.new_context()
+    intruder.add_init_script(f"sessionStorage.setItem('voice.session_id', '{session_id}')")
+    page = intruder.new_page()
+    page.goto(app_server.url + "/")
+    assert page.evaluate("window.__conversation.sessionId") == session_id
+    type_message(page, "what did I say before?")
+    page.wait_for_selector("#transcript :text('belongs to another visitor')", timeout=15000)
+    transcript = page.inner_text("#transcript")
+    assert HANDOFF_REQUEST not in transcript
+    assert not page.query_selector("#transcript .msg.assistant")
+    intruder.close()

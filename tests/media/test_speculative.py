@@ -15,6 +15,7 @@ from media.engine.events import (
     AssistantFinal,
     AudioFrame,
     BargeIn,
+    SessionError,
     ToolEnd,
     ToolStart,
     TurnMetrics,
@@ -318,3 +319,35 @@ async def test_first_pass_answer_kept_when_the_final_agrees():
         push(h, SILENT_FRAME, CONFIG.end_of_turn_silence_ms - CONFIG.speculative_silence_ms)
         await h.wait_event(AssistantFinal, text="You said: check the balance.")
         assert len(llm.requests) == 1
+
+
+class SlowLocalSTT(ScriptedSTT):
+    """A recognizer in the process that always answers, late under load."""
+
+    final_timeout_ms = 2000
+
+
+async def test_a_late_final_of_a_recognizer_that_always_answers_is_waited_for():
+    config = EngineConfig(pacing_speed=20.0, stt_final_timeout_ms=100)
+    stt = SlowLocalSTT(["check my balance"], partial_every_frames=0, final_delay_ms=400)
+    async with Harness(stt=stt, config=config) as h:
+        await greeted_and_quiet(h)
+        push(h, SPEECH_FRAME, 400)
+        push(h, SILENT_FRAME, config.end_of_turn_silence_ms)
+        final = await h.wait_event(UserTranscript, is_final=True)
+        assert final.text == "check my balance"
+        await h.wait_event(AssistantFinal, text="You said: check my balance.")
+        assert h.of(SessionError) == []
+
+
+async def test_a_final_that_never_comes_in_time_is_reported():
+    config = EngineConfig(pacing_speed=20.0, stt_final_timeout_ms=100)
+    stt = ScriptedSTT(["check my balance"], partial_every_frames=0, final_delay_ms=400)
+    async with Harness(stt=stt, config=config) as h:
+        await greeted_and_quiet(h)
+        push(h, SPEECH_FRAME, 400)
+        push(h, SILENT_FRAME, config.end_of_turn_silence_ms)
+        error = await h.wait_event(SessionError)
+        assert (error.stage, error.message) == ("stt", "final timed out")
+        await asyncio.sleep(0.5)  # the late answer belongs to no turn
+        assert h.of(UserTranscript) == []

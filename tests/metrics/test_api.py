@@ -107,21 +107,94 @@ def test_turns_are_shown_to_staff_and_to_the_session_user_only(
     assert len(staff.json()["turns"]) == 2
 
 
-def test_an_anonymous_conversation_is_readable_where_those_are_allowed(
-    client, auth_client, user, settings
+def test_an_anonymous_conversation_is_read_by_its_creator_with_its_token(
+    client, auth_client, staff_client, user, settings
 ):
+    from browser.services import session_claim
+
+    settings.BROWSER_ALLOW_ANONYMOUS = True
+    token = session_claim(session_id="anon-1")
     _record_conversation("anon-1", turns=2)
     _record_conversation("owned-1", user_id=user.id, turns=1)
-    settings.BROWSER_ALLOW_ANONYMOUS = False
-    assert client.get("/api/v1/metrics/session/anon-1").status_code in (401, 403)
-    settings.BROWSER_ALLOW_ANONYMOUS = True
-    response = client.get("/api/v1/metrics/session/anon-1?include_turns=true")
+    url = "/api/v1/metrics/session/anon-1?include_turns=true"
+    response = client.get(url, HTTP_X_SESSION_TOKEN=token)
     assert response.status_code == 200 and len(response.json()["turns"]) == 2
-    assert auth_client.get("/api/v1/metrics/session/anon-1?include_turns=true").status_code == 200
+    assert staff_client.get(url).json()["turns"]
+
+    # The id alone, or another visitor's token, reads nothing; signed in, the figures only.
+    for headers in ({}, {"HTTP_X_SESSION_TOKEN": "not-the-token"}):
+        refused = client.get(url, **headers)
+        assert refused.status_code == 401 and "utterance" not in refused.content.decode()
+        assert client.get("/api/v1/metrics/session/anon-1", **headers).status_code == 401
+    assert auth_client.get(url).status_code == 403
+    assert auth_client.get("/api/v1/metrics/session/anon-1").status_code == 200
+
+    # Anonymous reads stop where anonymous conversations are not allowed.
+    settings.BROWSER_ALLOW_ANONYMOUS = False
+    assert client.get(url, HTTP_X_SESSION_TOKEN=token).status_code == 401
+
     # A signed-in user's session stays theirs.
     assert client.get("/api/v1/metrics/session/owned-1").status_code in (401, 403)
     owned = client.get("/api/v1/metrics/session/owned-1?include_turns=true")
     assert owned.status_code in (401, 403)
+
+
+def _record_phone_call(session_id: str, *, user_id: int | None = None, turns: int = 2):
+    """A phone call's conversation as the ACS media socket records it."""
+    services.session_open(
+        session_id=session_id, transport="acs", call_connection_id=session_id, user_id=user_id
+    )
+    for i in range(turns):
+        services.turn_record(
+            session_id=session_id,
+            metrics=turn_metrics(session_id, i + 1, user_text=f"my card number is 4{i}17"),
+        )
+    services.flush_blocking()
+
+
+@pytest.mark.parametrize("anonymous_allowed", [True, False])
+def test_a_phone_calls_session_is_read_by_staff_only(
+    client, auth_client, staff_client, settings, anonymous_allowed
+):
+    settings.BROWSER_ALLOW_ANONYMOUS = anonymous_allowed  # whatever it says
+    _record_phone_call("sim-6f1c2e0a")
+    for query in ("", "?include_turns=true"):
+        anonymous = client.get(f"/api/v1/metrics/session/sim-6f1c2e0a{query}")
+        assert anonymous.status_code == 401, anonymous.content
+        assert "card number" not in anonymous.content.decode()
+        signed_in = auth_client.get(f"/api/v1/metrics/session/sim-6f1c2e0a{query}")
+        assert signed_in.status_code == 403, signed_in.content
+        assert "card number" not in signed_in.content.decode()
+    staff = staff_client.get("/api/v1/metrics/session/sim-6f1c2e0a?include_turns=true")
+    assert staff.status_code == 200
+    assert [t["user_text"] for t in staff.json()["turns"]] == [
+        "my card number is 4017",
+        "my card number is 4117",
+    ]
+
+
+def test_a_browser_session_that_became_a_call_belongs_to_its_owner_and_staff(
+    client, auth_client, user, django_user_model, settings
+):
+    """A call placed from a signed-in user's page carries on that page's session."""
+    settings.BROWSER_ALLOW_ANONYMOUS = True
+    _record_conversation("session-dialled", user_id=user.id, turns=1)
+    _record_phone_call("session-dialled", turns=1)
+    mine = auth_client.get("/api/v1/metrics/session/session-dialled?include_turns=true")
+    assert mine.status_code == 200 and len(mine.json()["turns"]) == 2
+    assert client.get("/api/v1/metrics/session/session-dialled").status_code == 401
+
+
+def test_signed_in_users_list_only_their_own_phone_calls(auth_client, staff_client, user):
+    _record_phone_call("sim-theirs", turns=1)
+    _record_phone_call("sim-mine", user_id=user.id, turns=1)
+    _record_conversation("browser-1", turns=1)
+    listed = {
+        s["session_id"] for s in auth_client.get("/api/v1/metrics/sessions").json()["sessions"]
+    }
+    assert listed == {"sim-mine", "browser-1"}
+    everything = staff_client.get("/api/v1/metrics/sessions").json()["sessions"]
+    assert {s["session_id"] for s in everything} == {"sim-theirs", "sim-mine", "browser-1"}
 
 
 @pytest.mark.django_db
@@ -129,7 +202,7 @@ def test_unknown_session_is_404(auth_client):
     assert auth_client.get("/api/v1/metrics/session/nope").status_code == 404
 
 
-def test_session_list_counts_active_and_closed(auth_client):
+def test_session_list_counts_active_and_closed(staff_client):
     services.session_open(session_id="a-1", transport="acs", call_connection_id="c-1")
     services.session_open(session_id="b-1", transport="browser")
     services.session_open(session_id="b-2", transport="browser")
@@ -137,7 +210,7 @@ def test_session_list_counts_active_and_closed(auth_client):
     services.turn_record(session_id="b-2", metrics=turn_metrics("b-2", 2, first_audio_ms=500))
     services.session_close(session_id="b-1")
     services.flush_blocking()
-    body = auth_client.get("/api/v1/metrics/sessions").json()
+    body = staff_client.get("/api/v1/metrics/sessions").json()
     assert body["total_active"] == 2
     assert body["media_sessions"] == 1
     assert body["browser_sessions"] == 1
@@ -147,9 +220,9 @@ def test_session_list_counts_active_and_closed(auth_client):
     assert by_id["a-1"]["call_connection_id"] == "c-1"
     assert by_id["b-2"]["avg_first_audio_ms"] == 400.0
     assert by_id["b-1"]["status"] == "completed"
-    active = auth_client.get("/api/v1/metrics/sessions?status=active&transport=acs").json()
+    active = staff_client.get("/api/v1/metrics/sessions?status=active&transport=acs").json()
     assert [s["session_id"] for s in active["sessions"]] == ["a-1"]
-    assert auth_client.get("/api/v1/metrics/sessions?limit=0").status_code == 400
+    assert staff_client.get("/api/v1/metrics/sessions?limit=0").status_code == 400
 
 
 def test_summary_aggregates_only_the_window(auth_client):

@@ -164,6 +164,11 @@ class SessionAgentResponseSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
     modified_at = serializers.DateTimeField()
     expires_at = serializers.DateTimeField(allow_null=True)
+    session_token = serializers.CharField(
+        required=False,
+        help_text="Only to an anonymous client whose request started the session, once: send "
+        "it as X-Session-Token (REST) or session_token (sockets) to use the session again.",
+    )
 
 
 class SessionAgentDeleteResponseSerializer(serializers.Serializer):

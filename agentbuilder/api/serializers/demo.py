@@ -86,6 +86,11 @@ class DemoUserResponseSerializer(serializers.Serializer):
     entry_id = serializers.CharField()
     expires_at = serializers.DateTimeField()
     session_id = serializers.CharField(allow_null=True)
+    session_token = serializers.CharField(
+        required=False,
+        help_text="Only to an anonymous client whose profile started the session, once: send it "
+        "as X-Session-Token (REST) or session_token (sockets) to use the session again.",
+    )
     safety_notice = serializers.CharField()
     profile = DemoProfileSerializer()
     transactions = DemoTransactionSerializer(many=True)

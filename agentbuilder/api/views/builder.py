@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import secrets
 from collections import Counter
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import NotFound, PermissionDenied
@@ -40,6 +40,9 @@ from agentbuilder.models import AgentTemplate, SessionAgent
 from agentbuilder.models.agents import DEFAULT_DEPLOYMENT, DEFAULT_VOICE
 from agentbuilder.services import LibraryError
 from agentbuilder.voices import voice_catalogue
+from browser.api.sessions import SESSION_TOKEN_PARAMETER, request_session_access, request_user
+from browser.selectors import SessionAccess
+from browser.services import new_session_id, session_claim
 
 TAGS = ["agent-builder"]
 SESSION_ID = OpenApiParameter(
@@ -196,31 +199,58 @@ class BuilderTemplateDetailView(APIView):
         return Response(TemplateDetailResponseSerializer(body).data)
 
 
-def _check_owner(request, agent: SessionAgent | None) -> None:
-    """A session agent made by a signed-in user may only be read or changed by them or staff."""
-    if agent is None or agent.created_by_id is None:
-        return
-    user = request.user
-    if not (user and user.is_authenticated and (user.pk == agent.created_by_id or user.is_staff)):
+def _check_owner(request, session_id: str) -> SessionAccess:
+    """Staff, or the session's creator (its signed-in owner, or the anonymous visitor with its
+    session token), may read or change its agent; an agent made by a signed-in user is theirs.
+    """
+    user = request_user(request)
+    access = request_session_access(request, session_id)
+    if user is not None and user.is_staff:
+        return access
+    if not access.is_creator(user):
+        raise PermissionDenied(access.refusal(user))
+    made_by = (
+        SessionAgent.objects.filter(session_id=session_id)
+        .values_list("created_by_id", flat=True)
+        .first()
+    )
+    if made_by is not None and (user is None or user.pk != made_by):
         raise PermissionDenied("This session's agent belongs to another user.")
+    return access
 
 
-def _upsert(request, session_id: str) -> tuple[SessionAgent, bool]:
+def _upsert(request, session_id: str) -> tuple[SessionAgent, bool, str]:
+    """The session's agent, created or replaced; a new session id is claimed by this client
+    (the token for an anonymous one, else "")."""
     body = DynamicAgentConfigSerializer(data=request.data)
     body.is_valid(raise_exception=True)
-    _check_owner(request, SessionAgent.objects.filter(session_id=session_id).first())
+    access = _check_owner(request, session_id)
     try:
-        return services.session_agent_upsert(
-            session_id=session_id, config=body.validated_data, user=request.user
-        )
+        with transaction.atomic():  # an invalid agent leaves the id unclaimed
+            token = ""
+            if access.is_new:
+                token = session_claim(session_id=session_id, user=request_user(request))
+                if token is None:
+                    raise PermissionDenied("Another client has just started this session.")
+            agent, created = services.session_agent_upsert(
+                session_id=session_id, config=body.validated_data, user=request.user
+            )
     except ValidationError as exc:
         raise as_drf_error(exc, request_fields=CONFIG_REQUEST_FIELDS) from exc
+    return agent, created, token
+
+
+def _with_token(body: dict, token: str) -> dict:
+    return {**body, "session_token": token} if token else body
 
 
 class BuilderCreateView(APIView):
     """Create (or replace) the dynamic agent of a session; it becomes the session's entry agent.
 
-    Anonymous callers are rate limited (`SESSION_AGENT_WRITE_RATE`).
+    Only staff and the session's creator may: its signed-in owner, or the anonymous visitor
+    with its session token (`X-Session-Token`). A new session id is this client's from then on;
+    an anonymous client gets its `session_token` in the answer, once. Anonymous callers are
+    rate limited (`SESSION_AGENT_WRITE_RATE`).
     """
 
     permission_classes = [AllowAny]
@@ -228,18 +258,18 @@ class BuilderCreateView(APIView):
 
     @extend_schema(
         tags=TAGS,
-        parameters=[SESSION_ID],
+        parameters=[SESSION_ID, SESSION_TOKEN_PARAMETER],
         request=DynamicAgentConfigSerializer,
         responses={201: SessionAgentResponseSerializer, 200: SessionAgentResponseSerializer},
     )
     def post(self, request):
-        session_id = request.query_params.get("session_id") or f"session_{secrets.token_hex(8)}"
+        session_id = request.query_params.get("session_id") or new_session_id()
         if not 5 <= len(session_id) <= 120:
             raise DRFValidationError({"session_id": "Between 5 and 120 characters."})
-        agent, created = _upsert(request, session_id)
+        agent, created, token = _upsert(request, session_id)
         body = presenters.session_agent(agent, status="created" if created else "updated")
         return Response(
-            SessionAgentResponseSerializer(body).data,
+            SessionAgentResponseSerializer(_with_token(body, token)).data,
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
         )
 
@@ -253,28 +283,37 @@ class BuilderSessionView(APIView):
     def get_throttles(self):
         return super().get_throttles() if self.request.method != "GET" else []
 
-    @extend_schema(tags=TAGS, responses=SessionAgentResponseSerializer)
+    @extend_schema(
+        tags=TAGS, parameters=[SESSION_TOKEN_PARAMETER], responses=SessionAgentResponseSerializer
+    )
     def get(self, request, session_id: str):
         agent = selectors.session_agent_get(session_id=session_id)
         if agent is None:
             raise NotFound(f"Session {session_id!r} has no dynamic agent.")
-        _check_owner(request, agent)
+        _check_owner(request, session_id)
         body = presenters.session_agent(agent, status="active", full=True)
         return Response(SessionAgentResponseSerializer(body).data)
 
     @extend_schema(
-        tags=TAGS, request=DynamicAgentConfigSerializer, responses=SessionAgentResponseSerializer
+        tags=TAGS,
+        parameters=[SESSION_TOKEN_PARAMETER],
+        request=DynamicAgentConfigSerializer,
+        responses=SessionAgentResponseSerializer,
     )
     def put(self, request, session_id: str):
         if not 5 <= len(session_id) <= 120:
             raise DRFValidationError({"session_id": "Between 5 and 120 characters."})
-        agent, _ = _upsert(request, session_id)
+        agent, _, token = _upsert(request, session_id)
         body = presenters.session_agent(agent, status="updated", full=True)
-        return Response(SessionAgentResponseSerializer(body).data)
+        return Response(SessionAgentResponseSerializer(_with_token(body, token)).data)
 
-    @extend_schema(tags=TAGS, responses={200: SessionAgentDeleteResponseSerializer})
+    @extend_schema(
+        tags=TAGS,
+        parameters=[SESSION_TOKEN_PARAMETER],
+        responses={200: SessionAgentDeleteResponseSerializer},
+    )
     def delete(self, request, session_id: str):
-        _check_owner(request, SessionAgent.objects.filter(session_id=session_id).first())
+        _check_owner(request, session_id)
         removed = services.session_agent_delete(session_id=session_id)
         body = {
             "status": "removed" if removed else "not_found",

@@ -352,6 +352,8 @@ class RulesDialogueEngine(LLM):
     ) -> _Pending | None:
         """After a failed tool asks the caller something, the tool the answer goes to.
 
+        A result naming the parameter it asks again (`asks`) goes back to its tool with the
+        other arguments kept.
         "Could you say them again?" goes back to the tool that failed; "I need to verify your
         identity first. What is your full name ...?" goes to the tool its words name. A tool
         that had all it requires and asks about one of its options ("You have more than one
@@ -360,6 +362,13 @@ class RulesDialogueEngine(LLM):
         message = str(result.get("message") or "")
         if result.get("success") is not False or not message.rstrip().endswith("?"):
             return None
+        asks = str(result.get("asks") or "")
+        own = tools.get(called)
+        if own is not None and asks in (own.parameters.get("properties") or {}):
+            # The tool names what it asks again ("I can't find a card ending in 2 2 5 4 ...
+            # What are its last four digits?"): the answer replaces that argument.
+            kept = {k: v for k, v in arguments.items() if not slots.is_identifier(k) and k != asks}
+            return _Pending(called, kept, asked=asks)
         said = keywords(message)
         target = tools.get(called)
         named = pick(said, tools, allow_handoff=False)
