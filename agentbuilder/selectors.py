@@ -302,10 +302,6 @@ def session_agent_list():
     return SessionAgent.objects.active()
 
 
-def agents_matching(text: str):
-    return Agent.objects.filter(Q(name__icontains=text) | Q(description__icontains=text))
-
-
 __all__ = [
     "agent_get",
     "agent_list",

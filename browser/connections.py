@@ -43,9 +43,3 @@ def snapshot() -> dict[str, int]:
         "conversation_sessions": conversations,
         "total_connections": dashboards + conversations,
     }
-
-
-def live_session_ids() -> list[str]:
-    """Session ids with a conversation socket open on this process."""
-    with _lock:
-        return sorted(_sessions)

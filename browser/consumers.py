@@ -45,10 +45,10 @@ from browser.relay import DASHBOARD_GROUP, session_group
 from browser.selectors import session_access
 from browser.services import new_session_id, session_claim
 from media.engine.events import AudioFrame, CallEnd, Event
+from media.modes import BROWSER_MODES, StreamMode
 
 logger = logging.getLogger(__name__)
 
-STREAMING_MODES = ("realtime", "voice_live")
 SESSION_ID_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,80}$")
 MAX_AUDIO_FRAME_BYTES = 64_000  # 2 s of 16 kHz PCM16; the page sends 640-byte frames
 MAX_TEXT_FRAME_CHARS = 8_000
@@ -126,11 +126,11 @@ class ConversationConsumer(RefusingConsumer):
         if user is None and not anonymous_allowed():
             await self._refuse(CLOSE_SIGN_IN_REQUIRED, "Sign in to start a conversation.")
             return
-        mode = (query.get("streaming_mode") or "realtime").lower()  # REALTIME, as documented
-        if mode not in STREAMING_MODES:
+        mode = (query.get("streaming_mode") or StreamMode.REALTIME).lower()  # as documented
+        if mode not in BROWSER_MODES:
             await self._refuse(
                 CLOSE_BAD_REQUEST,
-                f"streaming_mode must be one of {', '.join(STREAMING_MODES)}",
+                f"streaming_mode must be one of {', '.join(BROWSER_MODES)}",
             )
             return
         session_id = query.get("session_id") or new_session_id()

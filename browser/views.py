@@ -8,16 +8,18 @@ from django.shortcuts import render
 from django.urls import reverse_lazy
 
 from browser.consumers import anonymous_allowed
+from media.modes import StreamMode
 
 LOGIN_URL = reverse_lazy("browser:login")
+# The pages' own labels for the modes, in the order their menus offer them.
 STREAMING_MODE_LABELS = [
-    ("realtime", "Speech cascade (STT → LLM → TTS)"),
-    ("voice_live", "Voice Live (realtime model)"),
+    (StreamMode.REALTIME.value, "Speech cascade (STT → LLM → TTS)"),
+    (StreamMode.VOICE_LIVE.value, "Voice Live (realtime model)"),
 ]
 CALL_STREAMING_MODES = [
-    ("media", "Media (speech cascade)"),
-    ("voice_live", "Voice Live"),
-    ("transcription", "Transcription only"),
+    (StreamMode.MEDIA.value, "Media (speech cascade)"),
+    (StreamMode.VOICE_LIVE.value, "Voice Live"),
+    (StreamMode.TRANSCRIPTION.value, "Transcription only"),
 ]
 
 

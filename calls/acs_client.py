@@ -1,8 +1,8 @@
 """Call Automation through the real `azure-communication-callautomation` SDK.
 
 The SDK is synchronous: these functions block, so they run in request threads (Django runs
-each sync view in its own thread under ASGI) and the `*_async` variants hand them to a worker
-thread so a consumer's event loop never waits on Azure.
+each sync view in its own thread under ASGI) or in a worker thread for consumers
+(`calls.services.call_terminate_async`), never on an event loop.
 
 Credentials: `ACS_CONNECTION_STRING` (HMAC key), or `ACS_ENDPOINT` with `DefaultAzureCredential`
 (managed identity, `az login`). The connection string is parsed here rather than with
@@ -12,7 +12,6 @@ parsing it ourselves keeps an `http://127.0.0.1:PORT` endpoint usable for the lo
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import logging
 from dataclasses import dataclass
@@ -38,7 +37,7 @@ from azure.core.exceptions import AzureError, HttpResponseError, ResourceNotFoun
 from django.conf import settings
 
 from calls.auth import callback_url, media_stream_url
-from calls.models import StreamingMode
+from media.modes import StreamMode
 
 logger = logging.getLogger(__name__)
 # The SDK logs every request and its headers at INFO: keep that for debugging only.
@@ -105,7 +104,7 @@ def get_client() -> CallAutomationClient:
 
 def sample_rate_hz(streaming_mode: str) -> int:
     """Voice Live speaks 24 kHz PCM: ask ACS for it and skip a resampling step."""
-    return 24000 if streaming_mode == StreamingMode.VOICE_LIVE else 16000
+    return StreamMode(streaming_mode).sample_rate_hz
 
 
 def media_streaming_options(streaming_mode: str) -> MediaStreamingOptions:
@@ -118,7 +117,7 @@ def media_streaming_options(streaming_mode: str) -> MediaStreamingOptions:
         audio_channel_type=MediaStreamingAudioChannelType.MIXED,
         start_media_streaming=True,
         # Transcription mode never speaks to the caller.
-        enable_bidirectional=streaming_mode != StreamingMode.TRANSCRIPTION,
+        enable_bidirectional=streaming_mode != StreamMode.TRANSCRIPTION,
         audio_format=AudioFormat.PCM24_K_MONO if rate == 24000 else AudioFormat.PCM16_K_MONO,
         enable_dtmf_tones=True,
     )
@@ -126,7 +125,7 @@ def media_streaming_options(streaming_mode: str) -> MediaStreamingOptions:
 
 def transcription_options(streaming_mode: str) -> TranscriptionOptions | None:
     """ACS's own speech-to-text on the same socket, in `transcription` mode only."""
-    if streaming_mode != StreamingMode.TRANSCRIPTION:
+    if streaming_mode != StreamMode.TRANSCRIPTION:
         return None
     return TranscriptionOptions(
         transport_url=media_stream_url(),
@@ -138,7 +137,7 @@ def transcription_options(streaming_mode: str) -> TranscriptionOptions | None:
 
 
 def _cognitive_services_endpoint(streaming_mode: str) -> str | None:
-    if streaming_mode == StreamingMode.TRANSCRIPTION:
+    if streaming_mode == StreamMode.TRANSCRIPTION:
         return settings.ACS_COGNITIVE_SERVICES_ENDPOINT or None
     return None
 
@@ -196,18 +195,6 @@ def hang_up(call_connection_id: str) -> bool:
     except AzureError as exc:
         raise _failed("hang up", exc) from exc
     return True
-
-
-async def hang_up_async(call_connection_id: str) -> bool:
-    return await asyncio.to_thread(hang_up, call_connection_id)
-
-
-async def create_call_async(**kwargs) -> CallConnectionProperties:
-    return await asyncio.to_thread(functools.partial(create_call, **kwargs))
-
-
-async def answer_call_async(**kwargs) -> CallConnectionProperties:
-    return await asyncio.to_thread(functools.partial(answer_call, **kwargs))
 
 
 def recording_container_url() -> str:

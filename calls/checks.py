@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.checks import Error, Warning, register
 
-from calls.models import StreamingMode
+from media.modes import CALL_MODES, StreamMode
 
 
 @register("calls")
@@ -20,16 +20,16 @@ def acs_settings_check(app_configs=None, **kwargs):
                 id="calls.E001",
             )
         )
-    if settings.ACS_STREAMING_MODE not in StreamingMode.values:
+    if settings.ACS_STREAMING_MODE not in CALL_MODES:
         problems.append(
             Error(
                 f"ACS_STREAMING_MODE={settings.ACS_STREAMING_MODE!r} is not one of "
-                f"{', '.join(StreamingMode.values)}.",
+                f"{', '.join(CALL_MODES)}.",
                 id="calls.E002",
             )
         )
     if (
-        settings.ACS_STREAMING_MODE == StreamingMode.TRANSCRIPTION
+        settings.ACS_STREAMING_MODE == StreamMode.TRANSCRIPTION
         and (settings.ACS_CONNECTION_STRING or settings.ACS_ENDPOINT)
         and not settings.ACS_COGNITIVE_SERVICES_ENDPOINT
     ):

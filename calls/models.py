@@ -8,6 +8,8 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
+from media.modes import CALL_MODE_CHOICES, CALL_MODES, StreamMode
+
 E164_REGEX = r"^\+[1-9][0-9]{1,14}$"
 
 
@@ -27,14 +29,6 @@ class CallStatus(models.TextChoices):
     ON_HOLD = "on_hold", "On hold"
     DISCONNECTED = "disconnected", "Disconnected"
     FAILED = "failed", "Failed"
-
-
-class StreamingMode(models.TextChoices):
-    """What the media socket of a call carries and who answers the caller."""
-
-    MEDIA = "media", "Media (speech cascade)"
-    TRANSCRIPTION = "transcription", "Transcription only"
-    VOICE_LIVE = "voice_live", "Voice Live (realtime)"
 
 
 class RecordingState(models.TextChoices):
@@ -58,7 +52,7 @@ class Call(models.Model):
 
     Direction = CallDirection
     Status = CallStatus
-    StreamingMode = StreamingMode
+    StreamMode = StreamMode
     RecordingState = RecordingState
 
     FINAL_STATUSES = frozenset({CallStatus.DISCONNECTED, CallStatus.FAILED})
@@ -79,7 +73,7 @@ class Call(models.Model):
         max_length=16, choices=Status.choices, default=Status.INITIATING, db_index=True
     )
     streaming_mode = models.CharField(
-        max_length=16, choices=StreamingMode.choices, default=StreamingMode.MEDIA
+        max_length=16, choices=CALL_MODE_CHOICES, default=StreamMode.MEDIA
     )
     record_call = models.BooleanField(
         default=False, help_text="Record the call (audio, unmixed WAV) once it connects."
@@ -124,7 +118,7 @@ class Call(models.Model):
                 name="calls_call_direction_valid",
             ),
             models.CheckConstraint(
-                condition=Q(streaming_mode__in=StreamingMode.values),
+                condition=Q(streaming_mode__in=[mode.value for mode in CALL_MODES]),
                 name="calls_call_streaming_mode_valid",
             ),
             models.CheckConstraint(

@@ -7,7 +7,8 @@ from datetime import datetime
 
 from django.db.models import QuerySet
 
-from calls.models import Call, CallEvent
+from calls.models import Call
+from media.modes import StreamMode
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +40,7 @@ class CallRecord:
     @property
     def sample_rate_hz(self) -> int:
         """PCM rate negotiated with ACS for this call's media stream."""
-        return 24000 if self.streaming_mode == Call.StreamingMode.VOICE_LIVE else 16000
+        return StreamMode(self.streaming_mode).sample_rate_hz
 
     @classmethod
     def from_model(cls, call: Call) -> CallRecord:
@@ -78,8 +79,3 @@ def call_list(*, status: str | None = None) -> QuerySet[Call]:
     if status:
         calls = calls.filter(status=status)
     return calls.order_by("-created_at", "-id")
-
-
-def call_events(call: Call) -> QuerySet[CallEvent]:
-    """Events of a call in arrival order."""
-    return call.events.order_by("received_at", "id")

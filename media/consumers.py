@@ -36,6 +36,7 @@ from django.conf import settings
 from media.acs import codec, live
 from media.acs.transcription import CallTranscriber, transcript_event
 from media.engine.events import AudioFrame, AudioPause, BargeIn, CallEnd, Event, UserTranscript
+from media.modes import CALL_MODES, StreamMode
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +47,6 @@ CLOSE_CALL_ENDED = 4410
 CLOSE_START_FAILED = 4500
 # Bad messages logged in full per socket and reason; later ones are only counted.
 LOGGED_PER_REASON = 3
-MODES = ("media", "transcription", "voice_live")
 
 
 def _query(scope: dict) -> dict[str, str]:
@@ -74,7 +74,7 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
 
     call_connection_id = ""
     session_id = ""
-    streaming_mode = "media"
+    streaming_mode = StreamMode.MEDIA
     info: live.StreamInfo | None = None
     conversation: Any = None
     transcriber: CallTranscriber | None = None
@@ -109,7 +109,7 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
             await self._refuse(CLOSE_CALL_ENDED, f"the call is {call.status}")
             return
         mode = (call.streaming_mode or settings.ACS_STREAMING_MODE).lower()
-        self.streaming_mode = mode if mode in MODES else "media"
+        self.streaming_mode = mode if mode in CALL_MODES else StreamMode.MEDIA
         self.session_id = query.get("session_id") or call.session_id or self.call_connection_id
         self.decoder = codec.InboundDecoder()
         self.decoder.set_format(call.sample_rate_hz)
@@ -192,7 +192,7 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
     async def _start(self, kind: str) -> None:
         self.started = True
         self.info.kind = kind
-        if self.streaming_mode == "transcription":
+        if self.streaming_mode == StreamMode.TRANSCRIPTION:
             await self._start_transcription(kind)
             return
         if kind == "transcription":
@@ -204,7 +204,7 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
             return
         from media.conversation import Conversation, ConversationStartError
 
-        output_rate = 24000 if self.streaming_mode == "voice_live" else 16000
+        output_rate = StreamMode(self.streaming_mode).sample_rate_hz
         if self.sample_rate_hz in (16000, 24000):
             output_rate = self.sample_rate_hz  # what ACS negotiated is what it plays
         try:

@@ -8,6 +8,7 @@ from typing import Any
 from django.conf import settings
 
 from media.acs import live
+from media.modes import CALL_MODES
 
 STREAM_ENDPOINT = "/api/v1/media/stream"
 
@@ -29,7 +30,7 @@ class MediaStatus:
     providers: dict[str, dict[str, Any]]
     streams: dict[str, Any]
     sample_rates_hz: dict[str, int] = field(
-        default_factory=lambda: {"media": 16000, "transcription": 16000, "voice_live": 24000}
+        default_factory=lambda: {mode.value: mode.sample_rate_hz for mode in CALL_MODES}
     )
 
 

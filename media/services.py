@@ -19,6 +19,7 @@ from django.db import OperationalError
 from browser.protocol import encode_event
 from browser.relay import relay_envelope_async
 from media.engine.events import TurnMetrics, UserTranscript
+from media.modes import StreamMode
 
 logger = logging.getLogger(__name__)
 
@@ -89,7 +90,7 @@ async def call_transcript_start(*, session_id: str, call_connection_id: str) -> 
         session_id=session_id,
         transport="acs",
         call_connection_id=call_connection_id,
-        streaming_mode="transcription",
+        streaming_mode=StreamMode.TRANSCRIPTION,
     )
     users = sum(1 for m in history if m.get("role") == "user")
     return CallTranscript(session_id, call_connection_id, history, next_turn_id=users + 1)

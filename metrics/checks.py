@@ -148,9 +148,6 @@ def check_event_loop() -> dict[str, Any]:
     return details
 
 
-SPEECH_KINDS = ("stt", "tts", "llm", "vad")
-
-
 def _provider_check(kind: str) -> Callable[[], dict[str, Any]]:
     """Readiness of the configured `kind` provider: package installed, credentials present."""
 

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import environ
 
+from media.modes import StreamMode
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
 VAR_DIR.mkdir(exist_ok=True)
@@ -258,7 +260,7 @@ if not DEBUG:
 
 # --- the product -------------------------------------------------------------------------
 BASE_URL = env.str("BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
-ACS_STREAMING_MODE = env.str("ACS_STREAMING_MODE", default="media").lower()
+ACS_STREAMING_MODE = env.str("ACS_STREAMING_MODE", default=StreamMode.MEDIA.value).lower()
 ACS_CONNECTION_STRING = env.str("ACS_CONNECTION_STRING", default="")
 ACS_ENDPOINT = env.str("ACS_ENDPOINT", default="")
 ACS_SOURCE_PHONE_NUMBER = env.str("ACS_SOURCE_PHONE_NUMBER", default="")

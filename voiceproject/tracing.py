@@ -149,13 +149,6 @@ def context_from_scope(scope: Mapping[str, Any]) -> otel_context.Context:
     return _propagator.extract(carrier)
 
 
-def traceparent_of(span: Span) -> str:
-    """The `traceparent` header value that continues `span` (e.g. for an outgoing request)."""
-    carrier: dict[str, str] = {}
-    _propagator.inject(carrier, context=trace.set_span_in_context(span))
-    return carrier.get("traceparent", "")
-
-
 # --- sessions and turns ---------------------------------------------------------------------
 
 _MS = 1_000_000  # nanoseconds per millisecond

@@ -5,8 +5,8 @@ from rest_framework.views import APIView
 
 from browser import connections
 from browser.api.serializers import BrowserStatusSerializer
-from browser.consumers import STREAMING_MODES
 from browser.protocol import BROWSER_AUDIO_SAMPLE_RATE_HZ
+from media.modes import BROWSER_MODES
 
 
 class BrowserStatusView(APIView):
@@ -33,7 +33,7 @@ class BrowserStatusView(APIView):
                 "turn_metrics": True,
             },
             "active_connections": connections.snapshot(),
-            "streaming_modes": list(STREAMING_MODES),
+            "streaming_modes": [mode.value for mode in BROWSER_MODES],
             "audio_sample_rate": BROWSER_AUDIO_SAMPLE_RATE_HZ,
             "protocols_supported": ["WebSocket"],
             "version": "v1",

@@ -5,12 +5,13 @@ from __future__ import annotations
 from django.utils import timezone
 from rest_framework import serializers
 
-from calls.models import E164_REGEX, Call, CallStatus, StreamingMode
+from calls.models import E164_REGEX, Call, CallStatus
+from media.modes import CALL_MODE_CHOICES
 
 
 class InitiateContextSerializer(serializers.Serializer):
     browser_session_id = serializers.CharField(required=False, allow_blank=True, max_length=128)
-    streaming_mode = serializers.ChoiceField(choices=StreamingMode.choices, required=False)
+    streaming_mode = serializers.ChoiceField(choices=CALL_MODE_CHOICES, required=False)
     record_call = serializers.BooleanField(required=False)
 
 
@@ -26,7 +27,7 @@ class CallInitiateRequestSerializer(serializers.Serializer):
         max_length=64,
         help_text="Unused: calls come from ACS_SOURCE_PHONE_NUMBER.",
     )
-    streaming_mode = serializers.ChoiceField(choices=StreamingMode.choices, required=False)
+    streaming_mode = serializers.ChoiceField(choices=CALL_MODE_CHOICES, required=False)
     record_call = serializers.BooleanField(required=False, allow_null=True, default=None)
     browser_session_id = serializers.CharField(required=False, allow_blank=True, max_length=128)
     context = InitiateContextSerializer(required=False)
@@ -56,7 +57,7 @@ class CallInitiateResponseSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=CallStatus.choices)
     target_number = serializers.CharField()
     message = serializers.CharField()
-    streaming_mode = serializers.ChoiceField(choices=StreamingMode.choices)
+    streaming_mode = serializers.ChoiceField(choices=CALL_MODE_CHOICES)
     initiated_at = serializers.DateTimeField()
     session_id = serializers.CharField()
     details = CallInitiateDetailsSerializer()

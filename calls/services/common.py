@@ -10,8 +10,9 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from calls.models import E164_REGEX, Call, CallEvent, CallStatus, StreamingMode
+from calls.models import E164_REGEX, Call, CallEvent, CallStatus
 from calls.relay import call_envelope, relay_envelope
+from media.modes import CALL_MODES, StreamMode
 
 logger = logging.getLogger(__name__)
 
@@ -41,11 +42,9 @@ def validate_e164(number: str) -> str:
 
 
 def resolve_streaming_mode(streaming_mode: str | None) -> str:
-    mode = (streaming_mode or settings.ACS_STREAMING_MODE or StreamingMode.MEDIA).lower()
-    if mode not in StreamingMode.values:
-        raise InvalidCallRequest(
-            f"streaming_mode {mode!r} is not one of {', '.join(StreamingMode.values)}."
-        )
+    mode = (streaming_mode or settings.ACS_STREAMING_MODE or StreamMode.MEDIA).lower()
+    if mode not in CALL_MODES:
+        raise InvalidCallRequest(f"streaming_mode {mode!r} is not one of {', '.join(CALL_MODES)}.")
     return mode
 
 

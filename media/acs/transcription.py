@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -21,6 +20,7 @@ from media.engine.config import EngineConfig
 from media.engine.emitter import EventEmitter
 from media.engine.events import Event, UserTranscript
 from media.engine.threads import SessionWorkers, ThreadBridge
+from media.engine.utterance import END, ONSET, UtteranceDetector
 from media.providers.base import STT, VAD, ProviderContext, SttResult
 
 logger = logging.getLogger(__name__)
@@ -33,6 +33,10 @@ def transcript_event(session_id: str, turn_id: int, message: TranscriptionData) 
 
 class CallTranscriber:
     """VAD + STT over a call's audio; every final is one numbered utterance.
+
+    Utterances start and end by the conversation engine's rules
+    (:class:`~media.engine.utterance.UtteranceDetector`); the STT gets each one's pre-roll and
+    frames, and is asked for its final when the utterance ends.
 
     Threading: call everything on the loop that called :meth:`start`; STT results arrive on it
     through the provider's bridge. `emit` is called on the loop, in order.
@@ -57,10 +61,7 @@ class CallTranscriber:
         self.turn_id = first_turn_id
         self.utterances = 0
         self._input = InputFramer()
-        self._preroll: deque[bytes] = deque(maxlen=max(1, self.config.preroll_ms // 20))
-        self._in_utterance = False
-        self._speech_ms = 0
-        self._silence_ms = 0
+        self._utterance = UtteranceDetector(self.config)
         self._last_partial = ""
         self._awaiting_final = 0
         self._final_seen: asyncio.Event | None = None
@@ -84,36 +85,19 @@ class CallTranscriber:
             self._on_frame(frame)
 
     def _on_frame(self, frame: bytes) -> None:
-        cfg = self.config
         probability = self.vad.speech_probability(frame)
-        if self.stt.continuous:
-            self.stt.push(frame)
-        if not self._in_utterance:
-            self._preroll.append(frame)
-            if probability >= cfg.vad_start_threshold:
-                self._speech_ms += 20
-                if self._speech_ms >= cfg.speech_onset_ms:
-                    self._in_utterance = True
-                    self._silence_ms = 0
-                    if not self.stt.continuous:
-                        self.stt.begin_utterance(b"".join(self._preroll))
-                    self._preroll.clear()
-            else:
-                self._speech_ms = 0
-            return
-        if not self.stt.continuous:
-            self.stt.push(frame)
-        if probability >= cfg.vad_stop_threshold:
-            self._silence_ms = 0
-            return
-        self._silence_ms += 20
-        if self._silence_ms >= cfg.end_of_turn_silence_ms:
-            self._in_utterance = False
-            self._speech_ms = 0
-            self._silence_ms = 0
-            if not self.stt.continuous:
-                self._awaiting_final += 1
-                self.stt.end_utterance()
+        stt = self.stt
+        utterance = self._utterance
+        if stt.continuous or utterance.in_utterance:
+            stt.push(frame)
+        step = utterance.step(frame, probability, self._loop.time())
+        if step == ONSET:
+            preroll = utterance.take_preroll()
+            if not stt.continuous:
+                stt.begin_utterance(b"".join(preroll))
+        elif step == END and not stt.continuous:
+            self._awaiting_final += 1
+            stt.end_utterance()
 
     def _on_result(self, result: SttResult) -> None:
         if self._closed:
@@ -139,8 +123,8 @@ class CallTranscriber:
         if self._closed:
             return
         if self._started and not self.stt.continuous:
-            if self._in_utterance:
-                self._in_utterance = False
+            if self._utterance.in_utterance:
+                self._utterance.end()
                 self._awaiting_final += 1
                 self.stt.end_utterance()
             timeout_s = (self.stt.final_timeout_ms or self.config.stt_final_timeout_ms) / 1000

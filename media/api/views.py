@@ -6,7 +6,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from media.api.serializers import MediaStatusSerializer
-from media.consumers import MODES
+from media.modes import CALL_MODES
 from media.selectors import STREAM_ENDPOINT, media_status
 
 
@@ -21,7 +21,7 @@ class MediaStatusView(APIView):
         body = {
             "status": "available",
             "streaming_mode": status.streaming_mode,
-            "streaming_modes": list(MODES),
+            "streaming_modes": [mode.value for mode in CALL_MODES],
             "websocket_endpoint": STREAM_ENDPOINT,
             "protocols_supported": ["WebSocket"],
             "sample_rates_hz": status.sample_rates_hz,

@@ -7,7 +7,7 @@ import logging
 from collections import deque
 from typing import Any
 
-from media.engine.audio import InputFramer, sound_end_ms_before
+from media.engine.audio import InputFramer
 from media.engine.config import EngineConfig
 from media.engine.dtmf import DtmfCollector
 from media.engine.events import (
@@ -22,12 +22,10 @@ from media.engine.session_base import SessionBase
 from media.engine.speculation import FINAL, MAX_RESUME_FRAMES, STALE, SpeculationMixin
 from media.engine.threads import SessionWorkers, ThreadBridge
 from media.engine.turn import Turn
+from media.engine.utterance import END, ONSET, PAUSE, SPEECH, UtteranceDetector
 from media.providers.base import ProviderContext, ProviderStartError, SttResult
 
 logger = logging.getLogger(__name__)
-
-# Frames looked back at for the end of the caller's sound (160 ms: longer than the VAD's hold).
-END_LOOKBACK_FRAMES = 8
 
 __all__ = ["ConversationSession", "EngineConfig", "SessionStartError"]
 
@@ -40,14 +38,16 @@ class ConversationSession(SpeculationMixin, SessionBase):
     """One conversation: 20 ms PCM16 frames in, events (text, audio frames, stops) out.
 
     Input: :meth:`push_audio` frames go through the VAD on the loop, in order (a batched VAD
-    answers at the end of the loop iteration, its model run shared by all sessions); at onset
-    (after `speech_onset_ms` of speech) the STT gets the pre-roll and every later frame. After
-    `speculative_silence_ms` of silence the answer is prepared and held; after
-    `end_of_turn_silence_ms` the user's turn ends and the held answer is released at once
-    (see :mod:`media.engine.speculation`; without speculation, the STT is asked for its final
-    then, and the final ends the turn). End of speech, from which a turn's latencies are
-    measured, is the arrival of the last frame the VAD counted as speech. A turn runs the LLM,
-    tools and TTS (:class:`~media.engine.turn.Turn`); audio leaves through the
+    answers at the end of the loop iteration, its model run shared by all sessions), and the
+    :class:`~media.engine.utterance.UtteranceDetector` says where the caller's utterances
+    start and end: at onset (after `speech_onset_ms` of speech) the STT gets the pre-roll and
+    every later frame. After `speculative_silence_ms` of silence the answer is prepared and
+    held; after `end_of_turn_silence_ms` the user's turn ends and the held answer is released
+    at once (see :mod:`media.engine.speculation`; without speculation, the STT is asked for
+    its final then, and the final ends the turn). End of speech, from which a turn's latencies are
+    measured, is where the caller's sound stopped: the arrival of the last frame the VAD counted
+    as speech, less the quiet tail the VAD held on to (`UtteranceDetector.speech_end_at`). A
+    turn runs the LLM, tools and TTS (:class:`~media.engine.turn.Turn`); audio leaves through the
     :class:`~media.engine.pacing.OutputPacer` at real time.
 
     Barge-in is pause first, then cancel. After `barge_in_pause_ms` of speech while the agent
@@ -79,22 +79,13 @@ class ConversationSession(SpeculationMixin, SessionBase):
         # Input state
         cfg = self.config
         self._input = InputFramer()
-        self._preroll: deque[bytes] = deque(maxlen=max(1, cfg.preroll_ms // 20))
         self._vad_frames: deque[tuple[bytes, float]] = deque()  # waiting for their probability
-        self._frame_at = 0.0  # arrival time of the frame being processed
-        self._in_utterance = False
-        self._speech_ms = 0
-        self._silence_ms = 0
-        self._quiet_ms = 0  # consecutive frames not counted as speech, in or out of utterances
-        self._speech_run_at = 0.0  # arrival of the first frame of the current run of speech
+        self.utterance = UtteranceDetector(cfg)
         # Speech over the agent below this does nothing (the pause's gate, else the barge-in's).
         self._first_stop_ms = min(
             (g for g in (cfg.barge_in_pause_ms, cfg.barge_in_min_speech_ms) if g > 0), default=1
         )
         self._paused_at: float | None = None  # when an audible pause put the stop on the wire
-        self._speech_end_at = 0.0
-        self._last_speech_at = 0.0
-        self._recent: deque[bytes] = deque(maxlen=END_LOOKBACK_FRAMES)  # where the sound ended
         self._barged_in_utterance = False
         self._awaiting_final = False
         self._final_parts: list[str] = []
@@ -217,25 +208,13 @@ class ConversationSession(SpeculationMixin, SessionBase):
     def _on_frame_probability(self, p: float) -> None:
         if self._closed or not self._vad_frames:
             return
-        frame, self._frame_at = self._vad_frames.popleft()
+        frame, frame_at = self._vad_frames.popleft()
         cfg = self.config
         stt = self.providers.stt
+        utterance = self.utterance
         if stt.continuous:
             stt.push(frame)
-        if not self._in_utterance:
-            self._preroll.append(frame)
-            if p >= cfg.vad_start_threshold:
-                if not self._speech_ms:
-                    self._speech_run_at = self._frame_at
-                self._speech_ms += 20
-                self._quiet_ms = 0
-                if self._speech_ms >= cfg.speech_onset_ms:
-                    self._on_speech_onset()
-            else:
-                self._speech_ms = 0
-                self._quiet_ms += 20
-        else:
-            self._recent.append(frame)
+        if utterance.in_utterance:
             peek = self._peek
             if not stt.continuous and (peek is None or not stt.peek_ends_utterance):
                 stt.push(frame)
@@ -244,39 +223,31 @@ class ConversationSession(SpeculationMixin, SessionBase):
                 audio.append(frame)
                 if len(audio) > MAX_RESUME_FRAMES and peek is None:
                     self._utt_audio = None
-            if p >= cfg.vad_stop_threshold:
-                if not self._speech_ms:
-                    self._speech_run_at = self._frame_at
-                self._speech_ms += 20
-                self._silence_ms = 0
-                self._quiet_ms = 0
-                self._last_speech_at = self._frame_at
-                if peek is not None:
-                    self._resume_after_peek()
-            else:
-                if self._silence_ms == 0:
-                    self._speech_end_at = self._sound_end()
-                self._silence_ms += 20
-                self._quiet_ms += 20
-                self._speech_ms = 0
-                if self._silence_ms >= cfg.end_of_turn_silence_ms:
-                    self._on_end_of_speech()
-                elif self._silence_ms >= cfg.speculative_silence_ms > 0 and self._can_peek():
-                    self._start_peek()
-        speech_ms = self._speech_ms
+        step = utterance.step(frame, p, frame_at)
+        if step == ONSET:
+            self._on_speech_onset()
+        elif step == SPEECH:
+            if self._peek is not None:
+                self._resume_after_peek()
+        elif step == END:
+            self._on_end_of_speech()
+        elif (
+            step == PAUSE
+            and utterance.silence_ms >= cfg.speculative_silence_ms > 0
+            and self._can_peek()
+        ):
+            self._start_peek()
+        speech_ms = utterance.speech_ms
         if speech_ms >= self._first_stop_ms and self.agent_speaking:
             if speech_ms >= cfg.barge_in_min_speech_ms and not self._barged_in_utterance:
                 self._barged_in_utterance = True
                 self._barge_in("barge_in", self.loop.time())
             elif speech_ms >= cfg.barge_in_pause_ms > 0 and not self.pacer.paused:
                 self._pause_output(self.loop.time())
-        elif self._quiet_ms >= cfg.barge_in_resume_ms and self.pacer.paused:
+        elif utterance.quiet_ms >= cfg.barge_in_resume_ms and self.pacer.paused:
             self._resume_output()  # it was not the caller taking the turn: play on
 
     def _on_speech_onset(self) -> None:
-        self._in_utterance = True
-        self._silence_ms = 0
-        self._last_speech_at = self._frame_at
         self._peek = None
         self._peek_text = ""
         self._barged_in_utterance = False
@@ -284,29 +255,15 @@ class ConversationSession(SpeculationMixin, SessionBase):
             self._final_timer.cancel()
             self._final_timer = None
         self._awaiting_final = False
+        preroll = self.utterance.take_preroll()
         stt = self.providers.stt
         if not stt.continuous:
-            stt.begin_utterance(b"".join(self._preroll))
+            stt.begin_utterance(b"".join(preroll))
             speculate = 0 < self.config.speculative_silence_ms < self.config.end_of_turn_silence_ms
-            self._utt_audio = list(self._preroll) if speculate and stt.peek_ends_utterance else None
-        self._preroll.clear()
-
-    def _sound_end(self) -> float:
-        """When the caller's sound stopped: the VAD holds on to speech for a few frames after
-        it (Silero: 20-80 ms), so the last frames are looked at for the end of the sound
-        itself, as the caller's own clock would place it; the VAD's last speech frame when
-        they say nothing clearer. Called on the first frame of silence (not looked at)."""
-        frames = list(self._recent)[:-1]  # up to the last speech frame
-        ended_ms_before = sound_end_ms_before(frames) if frames else None
-        if ended_ms_before is None:
-            return self._last_speech_at
-        return self._last_speech_at - ended_ms_before / 1000
+            self._utt_audio = preroll if speculate and stt.peek_ends_utterance else None
 
     def _on_end_of_speech(self) -> None:
-        self._in_utterance = False
-        self._speech_ms = 0
-        self._silence_ms = 0
-        self._end_of_speech_at = self._speech_end_at
+        self._end_of_speech_at = self.utterance.speech_end_at
         if self._peek is not None:
             self._confirm_peek()
             return
@@ -343,7 +300,9 @@ class ConversationSession(SpeculationMixin, SessionBase):
             self._final_parts.append(text)
         if self._awaiting_final:
             self._end_of_turn()
-        elif self.providers.stt.continuous and not self._in_utterance and self._final_parts:
+        elif (
+            self.providers.stt.continuous and not self.utterance.in_utterance and self._final_parts
+        ):
             # The recognizer heard speech the VAD missed: answer it.
             self._end_of_speech_at = None
             self._end_of_turn()
@@ -471,7 +430,9 @@ class ConversationSession(SpeculationMixin, SessionBase):
         # For the turn's metrics: the caller's first speech frame → the first stop on the wire
         # (the pause, when there was one); for text, DTMF or a stop button, request → stop.
         stopped_at, self._paused_at = self._paused_at or now, None
-        barge_in_ms = (stopped_at - self._speech_run_at) * 1000.0 if reason == "barge_in" else None
+        barge_in_ms = (
+            (stopped_at - self.utterance.speech_run_at) * 1000.0 if reason == "barge_in" else None
+        )
         self.emitter(BargeIn(self.session_id, cancelled, reason=reason, reaction_ms=reaction_ms))
         if turn is not None:
             turn.interrupt(now, reaction_ms if barge_in_ms is None else barge_in_ms)

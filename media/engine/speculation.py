@@ -77,7 +77,7 @@ class SpeculationMixin:
             self._cancel_speculation()
         if not parts or self.agent_speaking:
             return
-        eos = self._speech_end_at
+        eos = self.utterance.speech_end_at
         now = self.loop.time()
         turn = Turn(
             self,

@@ -522,9 +522,9 @@ async def test_end_of_speech_is_where_the_sound_stopped_not_where_the_vad_let_go
         h.speak(200, silence_ms=0)
         for _ in range(4):  # 80 ms of tail
             h.session.push_audio(tone(20, 16000, 220.0, 10 ** (-55 / 20)))
-        last_speech_at = h.session._last_speech_at
+        last_speech_at = h.session.utterance.last_speech_at
         h.speak(0, silence_ms=60)
-        assert h.session._speech_end_at == pytest.approx(last_speech_at - 0.08, abs=1e-6)
+        assert h.session.utterance.speech_end_at == pytest.approx(last_speech_at - 0.08, abs=1e-6)
 
 
 # --- the agent ends the call ------------------------------------------------------------------

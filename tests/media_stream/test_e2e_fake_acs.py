@@ -303,7 +303,9 @@ def test_the_agent_hangs_up_after_the_callers_goodbye(e2e):
             await client.wait_for_agent_audio()  # the greeting
             await client.wait_agent_quiet(300)
             await client.play(speech(500, rate))
-            await client.play_silence(700)
+            # The end of turn's silence and no more: the farewell and the hang-up come soon
+            # after it, and a caller still sending would find the socket closed.
+            await client.play_silence(e2e.END_OF_TURN_SILENCE_MS + 40)
             ended = client.utterances[-1].ended_at
             heard["farewell"] = await client.wait_for_agent_audio(after=ended)
             await client.wait_closed(15)  # the app hangs up: the caller does nothing more

@@ -21,6 +21,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from media.acs.stream_client import AcsMediaStreamClient, Closed, read_wav, speak_text
+from media.modes import CALL_MODES, StreamMode
 
 DEFAULT_URL = "ws://127.0.0.1:8000/api/v1/media/stream"
 
@@ -34,7 +35,7 @@ class Command(BaseCommand):
         parser.add_argument("--say", action="append", default=[], help="caller utterance (text)")
         parser.add_argument(
             "--mode",
-            choices=["media", "voice_live", "transcription"],
+            choices=[mode.value for mode in CALL_MODES],
             default=None,
             help="streaming mode of the simulated call (default ACS_STREAMING_MODE)",
         )
@@ -93,7 +94,7 @@ class Command(BaseCommand):
         self._print(report, session_id, options)
 
     async def _call(self, url, call_connection_id, mode, utterances, options) -> dict:
-        rate = 24000 if mode == "voice_live" else 16000
+        rate = StreamMode(mode).sample_rate_hz
         speech = []
         for kind, value in utterances:
             if kind == "wav":
@@ -110,7 +111,7 @@ class Command(BaseCommand):
         pause_ms = options["pause_ms"]
         report: dict = {"client": client, "barge_in": None, "said": [], "mode": mode}
         await client.start()
-        if mode != "transcription":
+        if mode != StreamMode.TRANSCRIPTION:
             try:
                 await client.wait_for_agent_audio(timeout_s=timeout_s)  # the greeting
                 await client.wait_agent_quiet(400, timeout_s=timeout_s)
@@ -121,7 +122,7 @@ class Command(BaseCommand):
             report["said"].append(label)
             await client.play(pcm)
             await client.play_silence(pause_ms)
-            if mode == "transcription":
+            if mode == StreamMode.TRANSCRIPTION:
                 continue
             try:
                 first = await client.wait_for_agent_audio(
@@ -157,7 +158,7 @@ class Command(BaseCommand):
 
     def _print(self, report: dict, session_id: str, options) -> None:
         client: AcsMediaStreamClient = report["client"]
-        if report["mode"] == "transcription":
+        if report["mode"] == StreamMode.TRANSCRIPTION:
             self.stdout.write("transcription mode: the agent does not speak, no WAV written")
         else:
             path = options["out"] or str(

@@ -1,33 +1,19 @@
-"""One conversation, hosted for a transport: the glue between a consumer and the engine.
-
-A consumer (browser or ACS media socket) opens a :class:`Conversation` and only decodes and
-encodes frames. The conversation builds the agent roster, restores and saves the session's
-state, makes the providers (TTS from the process-wide pool), picks the realtime service for
-`voice_live` when one is configured (the cascade otherwise), persists turns, and relays every
-event but audio to the dashboards through the channel layer.
-
-Ordering: events reach the consumer's `emit` in engine order. Persistence is handed to the
-metrics writer thread and relay messages to one background task, so neither ever delays an
-audio frame.
-"""
+"""The conversation: a consumer's handle on one engine session (see :mod:`media.conversation`)."""
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import replace
-from functools import lru_cache
 from typing import Any
 
 from channels.db import database_sync_to_async
 from django.conf import settings
-from django.db import connections
 
 from agentbuilder import selectors as agents
 from browser.protocol import encode_event, make_envelope
 from browser.relay import relay_envelope_async
+from media.conversation.providers import realtime_factory, session_providers
 from media.engine.config import EngineConfig
 from media.engine.events import (
     AgentChange,
@@ -38,127 +24,19 @@ from media.engine.events import (
     TurnMetrics,
 )
 from media.engine.session import ConversationSession, SessionStartError
-from media.engine.threads import SessionWorkers, ThreadBridge
-from media.providers import ProviderFactory, ProviderSet, build_providers
-from media.providers.base import TTS, ProviderContext, ProviderStartError
-from media.providers.phrase_cache import PhraseCache, phrase_cache, synthesize_cached
-from media.providers.realtime import RealtimeFactory
-from media.tts_pool import TTSPool, TTSPoolExhausted
+from media.modes import CONVERSATION_MODES, StreamMode
+from media.providers.base import ProviderStartError
 from metrics import selectors as metrics_selectors
 from metrics import services as metrics
-from metrics.tts import configure_tts_pool
 
 logger = logging.getLogger(__name__)
 
 TRANSPORTS = ("browser", "acs")
-STREAMING_MODES = ("realtime", "media", "voice_live")
 RELAY_QUEUE_MAX = 1000
 
 
 class ConversationStartError(RuntimeError):
     """The conversation cannot start (a provider failed, no agent is loaded)."""
-
-
-@lru_cache(maxsize=8)
-def _factory(config_json: str) -> ProviderFactory:
-    return build_providers(json.loads(config_json))
-
-
-def provider_factory() -> ProviderFactory:
-    """The provider factory of the current settings (cached per configuration)."""
-    return _factory(json.dumps(settings.SPEECH_PROVIDERS, sort_keys=True, default=str))
-
-
-def tts_cache_key() -> str:
-    """The phrase cache's name for the configured TTS: the same phrase sounds different with
-    another backend or its options."""
-    return json.dumps(settings.SPEECH_PROVIDERS["tts"], sort_keys=True, default=str)
-
-
-def phrase_cache_warm() -> int:
-    """Synthesize every enabled agent's greeting and return greeting into the phrase cache, so
-    that a process's first caller hears the greeting at once too. Returns how many phrases
-    were synthesized. Blocking (it runs its own event loop): call it at start-up, off the
-    server's loop."""
-    cache = phrase_cache(settings.TTS_PHRASE_CACHE_MB * 1024 * 1024)
-    if cache is None:
-        return 0
-    try:
-        roster = agents.roster_build()
-    finally:
-        connections.close_all()  # this thread's connections: it ends soon
-    phrases = {
-        (text, agent.voice)
-        for agent in roster.agents.values()
-        for text in (agent.greeting, agent.return_greeting)
-        if text and cache.cacheable(text)
-    }
-
-    async def synthesize_all() -> None:
-        loop = asyncio.get_running_loop()
-        tts = provider_factory().create().tts
-        workers = SessionWorkers(ThreadBridge.for_loop(loop))
-        await tts.start(ProviderContext("phrase-cache", workers, tts.sample_rate_hz))
-        key = tts_cache_key()
-        try:
-            for text, voice in sorted(phrases, key=lambda p: p[0]):
-                async for _ in synthesize_cached(cache, key, tts, text, voice):
-                    pass
-        finally:
-            await tts.close()
-
-    asyncio.run(synthesize_all())
-    return len(phrases)
-
-
-def realtime_factory() -> RealtimeFactory | None:
-    """The realtime service for `voice_live`, or None when the cascade stands in for it."""
-    return RealtimeFactory.from_config(settings.REALTIME_SPEECH_PROVIDER)
-
-
-class PooledTTS(TTS):
-    """A session's lease on a pooled synthesizer: closing it gives it back to the pool."""
-
-    def __init__(
-        self,
-        pool: TTSPool,
-        session_id: str,
-        voice: str,
-        *,
-        cache_key: str = "",
-        cache: PhraseCache | None = None,
-    ) -> None:
-        super().__init__()
-        self.pool = pool
-        self.lease_session_id = session_id
-        self.voice = voice
-        self.cache_key = cache_key  # which synthesizer, for the phrase cache
-        self.cache = cache
-        self.inner: TTS | None = None
-
-    @property
-    def sample_rate_hz(self) -> int:  # type: ignore[override]
-        return self.inner.sample_rate_hz if self.inner else TTS.sample_rate_hz
-
-    async def start(self, context: ProviderContext) -> None:
-        try:
-            self.inner = await self.pool.acquire(self.lease_session_id, self.voice)
-        except TTSPoolExhausted as exc:
-            raise ProviderStartError(str(exc)) from exc
-        await self.inner.start(context)
-        self.context = context
-
-    def synthesize(self, text, voice):
-        return synthesize_cached(self.cache, self.cache_key, self.inner, text, voice)
-
-    def cancel(self) -> None:
-        if self.inner is not None:
-            self.inner.cancel()
-
-    async def close(self) -> None:
-        if self.inner is not None:
-            self.inner = None
-            self.pool.release(self.lease_session_id)
 
 
 def _caller_context(
@@ -231,8 +109,8 @@ class Conversation:
         """
         if transport not in TRANSPORTS:
             raise ValueError(f"transport must be one of {TRANSPORTS}, not {transport!r}")
-        if streaming_mode not in STREAMING_MODES:
-            raise ValueError(f"streaming_mode must be one of {STREAMING_MODES}")
+        if streaming_mode not in CONVERSATION_MODES:
+            raise ValueError(f"streaming_mode must be one of {', '.join(CONVERSATION_MODES)}")
         self = cls(
             session_id=session_id,
             transport=transport,
@@ -279,12 +157,14 @@ class Conversation:
             tool_state=tool_state,
             turns_before=state.turn_count if state else 0,
         )
-        realtime = realtime_factory() if self.streaming_mode == "voice_live" else None
+        realtime = realtime_factory() if self.streaming_mode == StreamMode.VOICE_LIVE else None
         if realtime is not None:
             self.uses_realtime_service = True
             self._engine = realtime.create(**session_kwargs)
         else:
-            self._engine = ConversationSession(providers=self._providers(roster), **session_kwargs)
+            self._engine = ConversationSession(
+                providers=session_providers(self.session_id, roster), **session_kwargs
+            )
 
         trace_context = None
         if trace_headers:
@@ -306,21 +186,6 @@ class Conversation:
             await self._shutdown(status="failed")
             raise ConversationStartError(str(exc)) from exc
         self._relay(self._inventory_envelope(roster))
-
-    def _providers(self, roster) -> ProviderSet:
-        """New providers for this session; the TTS is leased from the process's pool.
-
-        Pool entries are keyed by backend and voice, so a synthesizer is only ever handed to
-        a session configured for the same backend.
-        """
-        providers = provider_factory().create()
-        backend = settings.SPEECH_PROVIDERS["tts"]["BACKEND"]
-        pool_key = f"{backend}|{roster.get(roster.entry_agent).voice.name}"
-        cache = phrase_cache(settings.TTS_PHRASE_CACHE_MB * 1024 * 1024)
-        tts = PooledTTS(
-            configure_tts_pool(), self.session_id, pool_key, cache_key=tts_cache_key(), cache=cache
-        )
-        return replace(providers, tts=tts)
 
     # -- the consumer's controls --------------------------------------------------------------
 
