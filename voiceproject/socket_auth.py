@@ -19,10 +19,15 @@ def _token_key(scope: dict) -> str:
 
 @database_sync_to_async
 def _token_user(key: str):
-    from rest_framework.authtoken.models import Token
+    """The token's user by DRF's own check (unknown keys and inactive users refused)."""
+    from rest_framework.authentication import TokenAuthentication
+    from rest_framework.exceptions import AuthenticationFailed
 
-    token = Token.objects.select_related("user").filter(key=key).first()
-    return token.user if token is not None and token.user.is_active else None
+    try:
+        user, _ = TokenAuthentication().authenticate_credentials(key)
+    except AuthenticationFailed:
+        return None
+    return user
 
 
 class TokenAuthMiddleware(BaseMiddleware):
