@@ -114,6 +114,10 @@ def _fail_attempt(code: SecretCode) -> None:
     )
 
 
+NAME_QUESTION = "What is your full name?"
+SSN_QUESTION = "What are the last four digits of your social security number?"
+
+
 @tool(
     name="verify_client_identity",
     description=(
@@ -125,14 +129,14 @@ def _fail_attempt(code: SecretCode) -> None:
         full_name=param(
             "string",
             "the caller's full name, first and last",
-            ask="What is your full name?",
+            ask=NAME_QUESTION,
             minLength=2,
             maxLength=120,
         ),
         ssn_last_4=param(
             "string",
             "the last four digits of the caller's social security number",
-            ask="What are the last four digits of your social security number?",
+            ask=SSN_QUESTION,
             pattern=r"^\d{4}$",
         ),
     ),
@@ -183,14 +187,27 @@ def verify_client_identity(call: Call, *, full_name: str, ssn_last_4: str) -> di
         _fail_attempt(code)
     call.state[IDENTITY_FAILURES] = failures + 1
     remaining = MAX_IDENTITY_FAILURES_PER_SESSION - failures - 1
+    if not remaining:
+        return _not_verified(
+            0, "I couldn't verify your identity. Let me connect you with a colleague."
+        )
+    # Asked again one at a time, the one that matched nothing first: a name misheard in a long
+    # sentence ("game with Brown" for "David Brown") is mostly heard right said on its own.
+    asks = "ssn_last_4" if closeness else "full_name"
+    question = NAME_QUESTION if asks == "full_name" else SSN_QUESTION
+    return {
+        **_not_verified(remaining, f"I couldn't match that name and those digits. {question}"),
+        "asks": asks,
+    }
+
+
+def _not_verified(remaining: int, message: str) -> dict:
     return {
         "success": False,
         "verified": False,
         "error": "identity_not_verified",
         "attempts_remaining": remaining,
-        "message": "I couldn't match that name and those digits. Could you say them again?"
-        if remaining
-        else "I couldn't verify your identity. Let me connect you with a colleague.",
+        "message": message,
     }
 
 

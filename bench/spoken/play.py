@@ -48,6 +48,7 @@ READ_BACK = re.compile(r"did you say ([\d ,.-]+)\?", re.IGNORECASE)
 # A number read digit by digit in an answer that ends with a question ("I can't find a card
 # ending in 2 2 5 4 on your account. What are its last four digits?"): a number heard wrong.
 READ_IN_QUESTION = re.compile(r"\b(\d(?: \d){2,})\b")
+ASKS_NAME = re.compile(r"\byour (?:full )?name\?", re.IGNORECASE)
 TURN_BUDGET_S = 45.0  # the most one turn may take (speech, answer, pauses) before giving up
 STORED_WAIT_S = 5.0
 
@@ -131,9 +132,27 @@ async def _into_agent_speech(caller: Caller, since: float, speaking_s: float) ->
         await asyncio.sleep(0.01)
 
 
-async def read_back(caller: Caller, since: float, wait_s: float = 1.0) -> str | None:
-    """The number the agent's last answer after `since` read back ("Did you say 4 8 1 7?"), or
-    read digit by digit in an answer that asks something."""
+async def reply_key(caller: Caller, since: float, meant: str | None) -> str | None:
+    """The caller's reply to the agent's last answer after `since`: "name" when it asks for
+    the caller's name, "yes" when it read back the number meant (`meant`, or any when None),
+    "digits:<meant>" when it read back another; None when it asked neither."""
+    said = await last_answer(caller, since)
+    if said is None:
+        return None
+    if ASKS_NAME.search(said):
+        return "name"
+    found = READ_BACK.search(said)
+    if found is None and said.rstrip().endswith("?"):
+        found = READ_IN_QUESTION.search(said)
+    if found is None:
+        return None
+    number = re.sub(r"\D", "", found.group(1))
+    meant = meant or number
+    return "yes" if number == meant else f"digits:{meant}"
+
+
+async def last_answer(caller: Caller, since: float, wait_s: float = 1.0) -> str | None:
+    """The text of the agent's last answer after `since`."""
     deadline = caller.loop.time() + wait_s
     while True:
         answers = [
@@ -146,11 +165,7 @@ async def read_back(caller: Caller, since: float, wait_s: float = 1.0) -> str | 
         await asyncio.sleep(0.05)  # the answer's text may land just after its audio
     if not answers:
         return None
-    said = str(answers[-1].get("message") or "")
-    found = READ_BACK.search(said)
-    if found is None and said.rstrip().endswith("?"):
-        found = READ_IN_QUESTION.search(said)
-    return re.sub(r"\D", "", found.group(1)) if found else None
+    return str(answers[-1].get("message") or "")
 
 
 async def converse(
@@ -166,7 +181,8 @@ async def converse(
 
     When the agent reads a number back ("Did you say 4 8 1 7?", or a number in a question: "I
     can't find a card ending in 2 2 5 4 ... What are its last four digits?") the caller answers
-    "Yes, that's right." or "No. It's ..." with the number the turn meant, before going on.
+    "Yes, that's right." or "No. It's ..." with the number the turn meant, and when it asks for
+    the caller's name again, "My name is ...", before going on.
     """
     log = caller.log
     encoded = {key: caller.encode_turn(pcm) for key, pcm in pcm_by_turn.items()}
@@ -207,11 +223,9 @@ async def converse(
                 break
             with contextlib.suppress(TimeoutError):
                 await caller.wait_quiet(quiet_s)
-            number = await read_back(caller, since=turn.true_end)
-            if number is None:
+            key = await reply_key(caller, turn.true_end, entry.get("meant_digits"))
+            if key is None or key not in manifest["replies"]:
                 break
-            meant = entry.get("meant_digits") or number
-            key = "yes" if number == meant else f"digits:{meant}"
             reply = manifest["replies"][key]
             await asyncio.sleep(think_s)
             turn = TurnLog(entry["index"], reply["text"], "", reply_to=entry["index"])

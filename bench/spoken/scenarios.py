@@ -110,8 +110,11 @@ class Scenario:
 
     def replies(self) -> dict[str, CallerTurn]:
         """What the caller says when the agent reads a number back ("Did you say 4 8 1 7?"):
-        "yes" when it heard right, else "digits:<the number meant>" says it again."""
+        "yes" when it heard right, else "digits:<the number meant>" says it again; and "name"
+        when it asks for the caller's name again."""
         out = {"yes": CallerTurn("Yes, | that's right.")}
+        if self.customer is not None:
+            out["name"] = CallerTurn(f"My name is {self.customer.full_name}.")
         for turn in self.turns:
             meant = meant_digits(turn)
             if meant:

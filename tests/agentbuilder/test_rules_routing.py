@@ -359,6 +359,34 @@ def test_a_card_not_found_by_misheard_digits_is_asked_for_again(library, runner)
     assert _cards(client_id)["2250"][0] == "lost"
 
 
+def test_a_misheard_name_is_asked_for_alone_and_the_digits_kept(library, runner):
+    client_id = _customer("David Brown", "7305", "2250", "9471")
+    call = SpokenCall(runner)
+    reply = call.say(
+        "Hi, my name is game with brown and the last four get some my social seven three oh five"
+    )
+    assert reply.endswith("I couldn't match that name and those digits. What is your full name?")
+    call.say("My name is David Brown.")
+    assert _succeeded(call, "verify_client_identity") == [
+        ("Concierge", {"full_name": "David Brown", "ssn_last_4": "7305"})
+    ]
+    assert call.tool_state["client_id"] == client_id
+
+
+def test_wrong_digits_for_a_known_name_are_asked_for_alone(library, runner):
+    _customer("David Brown", "7305", "2250", "9471")
+    call = SpokenCall(runner)
+    reply = call.say("Hi, my name is David Brown and the last four of my social are 7 3 0 6.")
+    assert reply.endswith(
+        "I couldn't match that name and those digits. "
+        "What are the last four digits of your social security number?"
+    )
+    call.say("Seven three oh five.")
+    assert _succeeded(call, "verify_client_identity") == [
+        ("Concierge", {"full_name": "David Brown", "ssn_last_4": "7305"})
+    ]
+
+
 def test_a_stolen_card_before_verifying_is_reported_once_the_caller_is_verified(library, runner):
     client_id = _customer("Sarah Wilson", "1964", "4583", "8306")
     call = SpokenCall(runner)
