@@ -23,10 +23,18 @@ class CallAdmin(admin.ModelAdmin):
         "streaming_mode",
         "record_call",
         "recording_state",
+        "answered_by",
         "created_at",
         "ended_at",
     )
-    list_filter = ("status", "direction", "streaming_mode", "record_call", "recording_state")
+    list_filter = (
+        "status",
+        "direction",
+        "streaming_mode",
+        "record_call",
+        "recording_state",
+        "answered_by",
+    )
     search_fields = (
         "call_connection_id",
         "server_call_id",
@@ -39,7 +47,14 @@ class CallAdmin(admin.ModelAdmin):
     )
     date_hierarchy = "created_at"
     # Set by ACS's callbacks: editing them would only make the record disagree with ACS.
-    readonly_fields = ("id", "recording_id", "recording_state", "created_at", "updated_at")
+    readonly_fields = (
+        "id",
+        "recording_id",
+        "recording_state",
+        "answered_by",
+        "created_at",
+        "updated_at",
+    )
     inlines = [CallEventInline]
 
 

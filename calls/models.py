@@ -42,6 +42,18 @@ class RecordingState(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
+class AnsweredBy(models.TextChoices):
+    """Who picked up an outbound call screened for voicemail (`media/voicemail.py`).
+
+    Blank: the call was not screened.
+    """
+
+    HUMAN = "human", "A person"
+    MACHINE = "machine", "Voicemail"
+    SCREENING = "screening", "A call-screening service"
+    SILENCE = "silence", "Nobody spoke"
+
+
 class Call(models.Model):
     """One ACS call connection, inbound or outbound.
 
@@ -54,6 +66,7 @@ class Call(models.Model):
     Status = CallStatus
     StreamMode = StreamMode
     RecordingState = RecordingState
+    AnsweredBy = AnsweredBy
 
     FINAL_STATUSES = frozenset({CallStatus.DISCONNECTED, CallStatus.FAILED})
 
@@ -93,6 +106,15 @@ class Call(models.Model):
         default="",
         db_index=True,
         help_text="Conversation session: the browser session if linked, else the call id.",
+    )
+    voicemail_message = models.TextField(
+        blank=True,
+        default="",
+        max_length=1000,
+        help_text="Outbound: screen who answers; to voicemail, say this and hang up.",
+    )
+    answered_by = models.CharField(
+        max_length=16, choices=AnsweredBy.choices, blank=True, default=""
     )
     disconnect_reason = models.CharField(max_length=512, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)

@@ -28,10 +28,21 @@ class CallRecord:
     browser_session_id: str
     session_id: str
     disconnect_reason: str
+    voicemail_message: str
+    answered_by: str
     created_at: datetime
     connected_at: datetime | None
     ended_at: datetime | None
     media_connected_at: datetime | None
+
+    @property
+    def screened(self) -> bool:
+        """An outbound call whose callee is screened for voicemail and not yet decided."""
+        return (
+            self.direction == Call.Direction.OUTBOUND
+            and bool(self.voicemail_message)
+            and not self.answered_by
+        )
 
     @property
     def is_final(self) -> bool:
@@ -58,6 +69,8 @@ class CallRecord:
             browser_session_id=call.browser_session_id,
             session_id=call.session_id,
             disconnect_reason=call.disconnect_reason,
+            voicemail_message=call.voicemail_message,
+            answered_by=call.answered_by,
             created_at=call.created_at,
             connected_at=call.connected_at,
             ended_at=call.ended_at,

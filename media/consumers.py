@@ -36,7 +36,10 @@ from django.conf import settings
 from media.acs import codec, live
 from media.acs.transcription import CallTranscriber, transcript_event
 from media.engine.events import AudioFrame, AudioPause, BargeIn, CallEnd, Event, UserTranscript
+from media.engine.snapshot import VoiceSpec
 from media.modes import CALL_MODES, StreamMode
+from media.providers.base import ProviderError
+from media.voicemail import Verdict
 
 logger = logging.getLogger(__name__)
 
@@ -79,6 +82,9 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
     conversation: Any = None
     transcriber: CallTranscriber | None = None
     transcript: Any = None  # media.services.CallTranscript of a transcription-only call
+    screen: Any = None  # media.acs.screening.OutboundScreen while a screened call is decided
+    voicemail_message = ""  # an outbound call screened for voicemail: the message to leave
+    _screening: asyncio.Task | None = None
     _stopped_turn: int | None = None  # the turn whose audio the last StopAudio stopped
     started = False
     failed = False
@@ -111,6 +117,8 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
         mode = (call.streaming_mode or settings.ACS_STREAMING_MODE).lower()
         self.streaming_mode = mode if mode in CALL_MODES else StreamMode.MEDIA
         self.session_id = query.get("session_id") or call.session_id or self.call_connection_id
+        if call.screened:
+            self.voicemail_message = call.voicemail_message
         self.decoder = codec.InboundDecoder()
         self.decoder.set_format(call.sample_rate_hz)
         self.sample_rate_hz = call.sample_rate_hz
@@ -153,7 +161,7 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
                 self._log_bad(codec.BAD_FRAME_SIZE, f"{len(message.pcm)} bytes (used)")
             if not self.started:
                 await self._start("audio")
-            target = self.conversation or self.transcriber
+            target = self.conversation or self.transcriber or self.screen
             if target is not None:
                 target.push_audio(message.pcm, self.sample_rate_hz)
         elif kind is codec.BadInput:
@@ -202,11 +210,20 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
                 self.streaming_mode,
             )
             return
+        if self.voicemail_message:
+            await self._start_screen()
+            return
+        await self._open_conversation()
+
+    def _output_rate_hz(self) -> int:
+        if self.sample_rate_hz in (16000, 24000):
+            return self.sample_rate_hz  # what ACS negotiated is what it plays
+        return StreamMode(self.streaming_mode).sample_rate_hz
+
+    async def _open_conversation(self) -> None:
         from media.conversation import Conversation, ConversationStartError
 
-        output_rate = StreamMode(self.streaming_mode).sample_rate_hz
-        if self.sample_rate_hz in (16000, 24000):
-            output_rate = self.sample_rate_hz  # what ACS negotiated is what it plays
+        output_rate = self._output_rate_hz()
         try:
             self.conversation = await Conversation.open(
                 session_id=self.session_id,
@@ -229,6 +246,75 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
             self.conversation.active_agent,
             self.conversation.resumed,
         )
+
+    async def _start_screen(self) -> None:
+        """Hold the call's audio until who answered is known (`media/acs/screening.py`)."""
+        from media.acs.screening import OutboundScreen
+        from media.conversation.providers import provider_factory
+
+        providers = provider_factory().create()
+        self.screen = OutboundScreen(
+            session_id=self.session_id,
+            stt=providers.stt,
+            vad=providers.vad,
+            tts=providers.tts,
+            voice=VoiceSpec(),
+            message=self.voicemail_message,
+            send_audio=self._send_frame,
+            output_sample_rate_hz=self._output_rate_hz(),
+        )
+        try:
+            await self.screen.start()
+        except ProviderError as exc:
+            logger.error("call %s: screening could not start: %s", self.call_connection_id, exc)
+            await self.screen.close()
+            self.screen = None
+            await self._open_conversation()
+            return
+        self._screening = asyncio.create_task(self._screen_then_answer())
+
+    async def _screen_then_answer(self) -> None:
+        """A person (or a screening service, or silence) gets the agent; a voicemail box the
+        message, then the call ends."""
+        from calls.services import call_answered_by_set
+
+        screen = self.screen
+        try:
+            decision = await screen.decision()
+            await database_sync_to_async(call_answered_by_set)(
+                call_connection_id=self.call_connection_id,
+                answered_by=decision.verdict,
+                reason=decision.reason,
+            )
+        except Exception:  # the callee still gets the agent
+            logger.exception("call %s: screening failed", self.call_connection_id)
+            self.screen = None
+            await screen.close()
+            await self._open_conversation()
+            return
+        logger.info(
+            "call %s: answered by %s (%s, %s ms after the callee spoke)",
+            self.call_connection_id,
+            decision.verdict,
+            decision.reason,
+            decision.after_onset_ms,
+        )
+        if decision.verdict != Verdict.MACHINE:
+            self.screen = None
+            await screen.close()
+            await self._open_conversation()
+            return
+        try:
+            seconds = await screen.leave_message()
+            logger.info("call %s: voicemail left (%.1f s)", self.call_connection_id, seconds)
+        finally:
+            self.screen = None
+            await screen.close()
+        await self._hang_up("voicemail left")
+
+    def _send_frame(self, pcm: bytes) -> Awaitable[None]:
+        self.info.frames_out += 1
+        return self.send(text_data=codec.encode_audio_data(pcm))
 
     async def _start_transcription(self, kind: str) -> None:
         """Transcribe the call audio here unless ACS transcribes it (on its own stream)."""
@@ -269,9 +355,8 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
         """
         kind = type(event)
         if kind is AudioFrame:
-            self.info.frames_out += 1
             self._stopped_turn = None
-            return self.send(text_data=codec.encode_audio_data(event.pcm))
+            return self._send_frame(event.pcm)
         if kind is BargeIn or kind is AudioPause:
             if kind is BargeIn and self._stopped_turn == event.turn_id:
                 return None
@@ -298,12 +383,14 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
                 logger.exception(
                     "call %s: closing the conversation failed", self.call_connection_id
                 )
+        await self._hang_up(f"end_call: {event.reason}")
+
+    async def _hang_up(self, reason: str) -> None:
+        """End the call through Call Automation and close the stream with 1000."""
         from calls.services import call_terminate_async
 
         try:
-            await call_terminate_async(
-                call_connection_id=self.call_connection_id, reason=f"end_call: {event.reason}"
-            )
+            await call_terminate_async(call_connection_id=self.call_connection_id, reason=reason)
         except Exception:  # the stream still ends; ACS ends the call when it goes
             logger.exception("call %s: hang-up failed", self.call_connection_id)
         await self.close(code=1000)
@@ -337,6 +424,12 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
     # -- ending ---------------------------------------------------------------------------------
 
     async def disconnect(self, code: int) -> None:
+        screening, self._screening = self._screening, None
+        if screening is not None and not screening.done():
+            screening.cancel()
+        screen, self.screen = self.screen, None
+        if screen is not None:
+            await screen.close()
         conversation, self.conversation = self.conversation, None
         if conversation is not None:
             try:

@@ -264,6 +264,9 @@ ACS_STREAMING_MODE = env.str("ACS_STREAMING_MODE", default=StreamMode.MEDIA.valu
 ACS_CONNECTION_STRING = env.str("ACS_CONNECTION_STRING", default="")
 ACS_ENDPOINT = env.str("ACS_ENDPOINT", default="")
 ACS_SOURCE_PHONE_NUMBER = env.str("ACS_SOURCE_PHONE_NUMBER", default="")
+# Outbound calls: when set, who answers is screened first (`media/voicemail.py`), and a voicemail
+# box gets this message after its beep instead of the agent (per call: `voicemail_message`).
+VOICEMAIL_MESSAGE = env.str("VOICEMAIL_MESSAGE", default="")
 # Shared secret carried in callback and media URLs when ACS JWT verification is not configured.
 ACS_CALLBACK_SECRET = env.str("ACS_CALLBACK_SECRET", default="")
 ACS_JWT_AUDIENCE = env.str("ACS_JWT_AUDIENCE", default="")

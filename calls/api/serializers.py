@@ -31,6 +31,16 @@ class CallInitiateRequestSerializer(serializers.Serializer):
     record_call = serializers.BooleanField(required=False, allow_null=True, default=None)
     browser_session_id = serializers.CharField(required=False, allow_blank=True, max_length=128)
     context = InitiateContextSerializer(required=False)
+    voicemail_message = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=1000,
+        help_text=(
+            "Screen who answers first; to a voicemail box say this after its beep and hang up "
+            "(a person or a call-screening service gets the agent). Default: VOICEMAIL_MESSAGE; "
+            '"" turns screening off.'
+        ),
+    )
 
     def validate(self, attrs):
         """Effective options: top-level field, then `context`, then the configured default."""
@@ -42,6 +52,7 @@ class CallInitiateRequestSerializer(serializers.Serializer):
             "record_call": bool(record if record is not None else context.get("record_call")),
             "browser_session_id": attrs.get("browser_session_id")
             or context.get("browser_session_id", ""),
+            "voicemail_message": attrs.get("voicemail_message"),
         }
 
 
@@ -100,6 +111,8 @@ class CallSerializer(serializers.ModelSerializer):
             "record_call",
             "recording_id",
             "recording_state",
+            "voicemail_message",
+            "answered_by",
             "browser_session_id",
             "session_id",
             "disconnect_reason",

@@ -39,8 +39,12 @@ def call_initiate(
     streaming_mode: str | None = None,
     record_call: bool = False,
     browser_session_id: str = "",
+    voicemail_message: str | None = None,
 ) -> Call:
     """Dial a phone number through ACS and record the call.
+
+    `voicemail_message` (default `VOICEMAIL_MESSAGE`; "" for none): screen who answers and
+    leave this message on a voicemail box instead of starting the agent.
 
     Raises InvalidCallRequest, acs_client.AcsNotConfigured or acs_client.AcsRequestFailed (the
     call is then stored as failed with ACS's reason).
@@ -60,6 +64,9 @@ def call_initiate(
         record_call=record_call,
         browser_session_id=browser_session_id,
         session_id=browser_session_id,
+        voicemail_message=(
+            settings.VOICEMAIL_MESSAGE if voicemail_message is None else voicemail_message
+        ).strip(),
     )
     call.full_clean()
     call.save()
@@ -221,6 +228,24 @@ async def call_terminate_async(
 
 
 # --- media socket ----------------------------------------------------------------------------
+
+
+@transaction.atomic
+def call_answered_by_set(*, call_connection_id: str, answered_by: str, reason: str = "") -> bool:
+    """Record who picked up a screened outbound call (`Call.AnsweredBy`) and tell the dashboard.
+
+    Returns False when no call has that id.
+    """
+    call = lock_call(call_connection_id=call_connection_id) if call_connection_id else None
+    if call is None:
+        return False
+    call.answered_by = Call.AnsweredBy(answered_by)
+    call.save(update_fields=["answered_by", "updated_at"])
+    relay_on_commit(
+        call, call_payload(call, "call_answered_by", answered_by=answered_by, reason=reason)
+    )
+    logger.info("call %s: answered by %s (%s)", call_connection_id, answered_by, reason)
+    return True
 
 
 @transaction.atomic

@@ -1,0 +1,130 @@
+"""An outbound call's first seconds: who answered, and the message a voicemail box is left.
+
+:class:`OutboundScreen` holds a screened call's audio (`Call.voicemail_message` set) until
+:class:`~media.voicemail.VoicemailScreen` decides who picked up. A person, a call-screening
+service or silence gets the agent (the consumer then opens the conversation, whose greeting
+says who is calling); a voicemail box gets the message once its beep has sounded (or its
+greeting ended), spoken by the configured TTS and paced at real time, and the call ends.
+
+The recognizer is the configured STT in utterance mode, asked for the text of the speech so
+far (a continuous, cloud recognizer is not asked: beep and timing decide). Threading: every
+method runs on the consumer's loop; the recognizer and the synthesizer run on the session's
+workers as in a conversation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+from media.engine.audio import STT_SAMPLE_RATE_HZ, FrameSplitter, InputFramer, frame_bytes
+from media.engine.audio import resample as resample_pcm
+from media.engine.config import EngineConfig
+from media.engine.snapshot import VoiceSpec
+from media.engine.threads import SessionWorkers, ThreadBridge
+from media.providers.base import STT, TTS, VAD, ProviderContext, SttResult
+from media.voicemail import FRAME_MS, MESSAGE_CUE_MAX_MS, Decision, VoicemailScreen
+
+logger = logging.getLogger(__name__)
+
+PLAYOUT_LEAD_MS = 60  # audio handed to ACS ahead of real time, as the conversation's pacer does
+
+
+class OutboundScreen:
+    def __init__(
+        self,
+        *,
+        session_id: str,
+        stt: STT,
+        vad: VAD,
+        tts: TTS,
+        voice: VoiceSpec,
+        message: str,
+        send_audio: Callable[[bytes], Awaitable[None]],
+        output_sample_rate_hz: int,
+    ) -> None:
+        self.session_id = session_id
+        self.stt, self.vad, self.tts, self.voice = stt, vad, tts, voice
+        self.message = message
+        self._send_audio = send_audio
+        self.output_sample_rate_hz = output_sample_rate_hz
+        self.screen = VoicemailScreen(vad.speech_probability, self._transcribe)
+        self._input = InputFramer()
+        self._final: asyncio.Future[str] | None = None
+        self._asking = asyncio.Lock()
+        self.frames_out = 0
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        workers = SessionWorkers(ThreadBridge.for_loop(loop), EngineConfig().max_jobs_in_flight)
+        await self.vad.start(ProviderContext(self.session_id, workers, STT_SAMPLE_RATE_HZ))
+        await self.stt.start(ProviderContext(self.session_id, workers, STT_SAMPLE_RATE_HZ))
+        self.stt.set_listener(self._on_result)
+        await self.tts.start(ProviderContext(self.session_id, workers, self.tts.sample_rate_hz))
+
+    def push_audio(self, pcm16: bytes, sample_rate_hz: int = STT_SAMPLE_RATE_HZ) -> None:
+        for frame in self._input.push(pcm16, sample_rate_hz):
+            self.screen.push(frame)
+
+    async def decision(self) -> Decision:
+        await self.screen.decided.wait()
+        return self.screen.detector.decision  # type: ignore[return-value]
+
+    async def leave_message(self) -> float:
+        """Wait for the beep (or the greeting's end), say the message; seconds of audio sent."""
+        try:
+            await asyncio.wait_for(self.screen.cued.wait(), MESSAGE_CUE_MAX_MS / 1000 + 5)
+        except TimeoutError:
+            logger.info("session %s: no beep or end of greeting heard", self.session_id)
+        rate = self.output_sample_rate_hz
+        splitter = FrameSplitter(frame_bytes(rate))
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        sent_ms = 0.0
+        async for chunk in self.tts.synthesize(self.message, self.voice):
+            pcm = resample_pcm(chunk, self.tts.sample_rate_hz, rate)
+            for frame in splitter.push(pcm):
+                sent_ms = await self._paced(frame, started, sent_ms)
+        last = splitter.flush()
+        if last:
+            sent_ms = await self._paced(last, started, sent_ms)
+        # The box records until the call ends: let the last frame play out first.
+        await asyncio.sleep(max(0.0, started + sent_ms / 1000 - loop.time()))
+        return sent_ms / 1000
+
+    async def _paced(self, frame: bytes, started: float, sent_ms: float) -> float:
+        ahead_s = started + (sent_ms - PLAYOUT_LEAD_MS) / 1000 - asyncio.get_running_loop().time()
+        if ahead_s > 0:
+            await asyncio.sleep(ahead_s)
+        await self._send_audio(frame)
+        self.frames_out += 1
+        return sent_ms + FRAME_MS
+
+    async def _transcribe(self, pcm: bytes) -> str:
+        if self.stt.continuous:
+            return ""
+        async with self._asking:
+            self._final = asyncio.get_running_loop().create_future()
+            self.stt.begin_utterance(b"")
+            step = frame_bytes(STT_SAMPLE_RATE_HZ)
+            for start in range(0, len(pcm) - step + 1, step):
+                self.stt.push(pcm[start : start + step])
+            self.stt.end_utterance()
+            timeout_s = (self.stt.final_timeout_ms or EngineConfig().stt_final_timeout_ms) / 1000
+            try:
+                return await asyncio.wait_for(self._final, timeout_s)
+            finally:
+                self._final = None
+
+    def _on_result(self, result: SttResult) -> None:
+        if result.is_final and self._final is not None and not self._final.done():
+            self._final.set_result(result.text.strip())
+
+    async def close(self) -> None:
+        await self.screen.close()
+        for provider in (self.stt, self.vad, self.tts):
+            try:
+                await provider.close()
+            except Exception:
+                logger.exception("session %s: closing %s failed", self.session_id, provider.kind)
