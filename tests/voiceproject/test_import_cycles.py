@@ -8,7 +8,7 @@ from collections import defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-APPS = ("agentbuilder", "browser", "calls", "media", "metrics", "voiceproject")
+APPS = ("agentbuilder", "browser", "calls", "media", "metrics", "testing", "voiceproject")
 
 
 def _modules() -> dict[str, Path]:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
-    from media.realtime.fake_server.connection import FakeRealtimeConnection
+    from testing.fake_realtime.connection import FakeRealtimeConnection
 
 SPEECH_DBFS = -40.0  # louder 20 ms windows count as speech
 SPEECH_ONSET_MS = 60

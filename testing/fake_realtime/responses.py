@@ -11,11 +11,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from media.realtime.fake_server.replies import Reply
 from media.realtime.protocol import REALTIME_SAMPLE_RATE_HZ
+from testing.fake_realtime.replies import Reply
 
 if TYPE_CHECKING:
-    from media.realtime.fake_server.connection import FakeRealtimeConnection
+    from testing.fake_realtime.connection import FakeRealtimeConnection
 
 AUDIO_CHUNK_MS = 100  # audio per response.audio.delta
 SPEECH_MS_PER_CHAR = 55  # length of the tone standing for the spoken text

@@ -8,12 +8,12 @@ import json
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from media.realtime.fake_server.input_audio import InputAudioMixin
-from media.realtime.fake_server.responses import ResponsesMixin
 from media.realtime.protocol import REALTIME_SAMPLE_RATE_HZ, Dialect, event_type_for
+from testing.fake_realtime.input_audio import InputAudioMixin
+from testing.fake_realtime.responses import ResponsesMixin
 
 if TYPE_CHECKING:
-    from media.realtime.fake_server.server import FakeRealtimeServer
+    from testing.fake_realtime.server import FakeRealtimeServer
 
 
 class FakeRealtimeConnection(InputAudioMixin, ResponsesMixin):
