@@ -6,8 +6,6 @@ class MetricsConfig(AppConfig):
     verbose_name = "Metrics"
 
     def ready(self) -> None:
-        from metrics.tts import configure_tts_pool
         from voiceproject import tracing
 
         tracing.configure_from_settings()
-        configure_tts_pool()

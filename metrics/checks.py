@@ -152,12 +152,9 @@ def _provider_check(kind: str) -> Callable[[], dict[str, Any]]:
     """Readiness of the configured `kind` provider: package installed, credentials present."""
 
     def run() -> dict[str, Any]:
-        from media.conversation import provider_factory
+        from media.speech import provider_check
 
-        report = provider_factory().check()[kind]
-        if not report.get("ok"):
-            raise RuntimeError(report.get("detail") or f"{kind} provider is not ready")
-        return report
+        return provider_check(kind)
 
     return run
 

@@ -12,7 +12,7 @@ audio frame.
 """
 
 from media.conversation.core import Conversation, ConversationStartError
-from media.conversation.providers import (
+from media.speech import (
     PooledTTS,
     phrase_cache_warm,
     provider_factory,

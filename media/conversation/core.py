@@ -13,7 +13,6 @@ from django.conf import settings
 from agentbuilder import selectors as agents
 from browser.protocol import encode_event, make_envelope
 from browser.relay import relay_envelope_async
-from media.conversation.providers import realtime_factory, session_providers
 from media.engine.config import EngineConfig
 from media.engine.events import (
     AgentChange,
@@ -26,6 +25,7 @@ from media.engine.events import (
 from media.engine.session import ConversationSession, SessionStartError
 from media.modes import CONVERSATION_MODES, StreamMode
 from media.providers.base import ProviderStartError
+from media.speech import realtime_factory, session_providers
 from metrics import selectors as metrics_selectors
 from metrics import services as metrics
 

@@ -66,10 +66,18 @@ class SessionBase:
         self.pacer: OutputPacer | None = None
         self._tool_lock = threading.Lock()
         self._turn_id = turns_before
+        self._started = False
+        self._closed = False
 
     @property
     def turn_id(self) -> int:
+        """The id of the latest turn (the one the agent answers or answered last)."""
         return self._turn_id
+
+    @property
+    def closed(self) -> bool:
+        """:meth:`close` was called: nothing more is emitted or answered."""
+        return self._closed
 
     def switch_agent(self, name: str) -> bool:
         """Make `name` the active agent; True when it is its first visit in this session."""
@@ -77,6 +85,12 @@ class SessionBase:
         self.visited_agents.add(name)
         self.active_agent = name
         return first_visit
+
+    def submit_tool(
+        self, name: str, arguments: Mapping[str, Any], context: ToolContext
+    ) -> asyncio.Future:
+        """Run a tool in a worker (:meth:`run_tool_blocking`); its future is on the loop."""
+        return self.workers.bridge.submit(self.run_tool_blocking, name, arguments, context)
 
     def run_tool_blocking(
         self, name: str, arguments: Mapping[str, Any], context: ToolContext

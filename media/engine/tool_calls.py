@@ -1,4 +1,4 @@
-"""Tool calls and handoffs of a turn (a mixin of :class:`~media.engine.turn.Turn`).
+"""Tool calls and handoffs of a turn: :class:`ToolCalls`, owned by the turn.
 
 History invariant: the assistant message announcing tool calls and one result placeholder per
 call are appended together, before any tool runs; each placeholder is then overwritten with
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from media.engine.events import AgentChange, CallEnd, SessionError, ToolEnd, ToolStart
@@ -24,7 +25,7 @@ from media.engine.snapshot import AgentSnapshot, ToolContext, ToolSpec
 from media.providers.base import ToolCallRequest
 
 if TYPE_CHECKING:
-    from media.engine.turn import Turn
+    from media.engine.turn import Turn, TurnHost
 
 logger = logging.getLogger(__name__)
 
@@ -44,19 +45,52 @@ CANCELLED_RESULT = {
 }
 
 
-class ToolCallsMixin:
-    async def _run_tools(
-        self: Turn, agent: AgentSnapshot, calls: list[ToolCallRequest]
+@dataclass(slots=True)
+class _PendingTool:
+    name: str
+    agent: str
+    placeholder: dict[str, Any]  # the history entry the result is written into
+    started: float
+    future: asyncio.Future | None = None
+
+
+class ToolCalls:
+    """The tool calls of one turn, from their placeholders to their results (or cancellation).
+
+    The turn announces each round's calls (:meth:`placeholder`), then awaits :meth:`run`;
+    events go out through the turn (`Turn.emit`: held while speculative, none once cancelled),
+    a fixed text is spoken with `Turn.say`, and every finished call is logged in the turn's
+    metrics. The session is reached only through the turn's
+    :class:`~media.engine.turn.TurnHost`.
+    """
+
+    def __init__(self, host: TurnHost, turn: Turn) -> None:
+        self.host = host
+        self.turn = turn
+        self.pending: dict[str, _PendingTool] = {}
+        self.call_end: CallEnd | None = None  # set by `end_call`; emitted after the farewell
+
+    def placeholder(self, call: ToolCallRequest, agent: str) -> dict[str, Any]:
+        """The history entry standing for `call`'s result ("cancelled" until it finishes)."""
+        placeholder = tool_result_message(call.call_id, CANCELLED_RESULT)
+        self.pending[call.call_id] = _PendingTool(
+            call.name, agent, placeholder, self.host.loop.time()
+        )
+        return placeholder
+
+    async def run(
+        self, agent: AgentSnapshot, calls: list[ToolCallRequest], announced: dict[str, Any]
     ) -> dict[str, Any] | None:
         """Run the round's tools in order; a handoff runs last. Returns the handoff context.
 
-        An `end_call` wins over a handoff of the same round: the turn then ends with the
-        farewell (`call_end` is set) and None is returned.
+        `announced`: the assistant message announcing the calls (its text is the farewell of
+        an `end_call`). An `end_call` wins over a handoff of the same round: the turn then ends
+        with the farewell (`call_end` is set) and None is returned.
 
         A speculative turn waits here for the confirmed end of turn: tools and handoffs change
         the world or the session, so none runs for an utterance the caller may not have ended.
         """
-        await self.confirmed()
+        await self.turn.confirmed()
         handoff: tuple[ToolCallRequest, ToolSpec] | None = None
         ending: ToolCallRequest | None = None
         for call in calls:
@@ -65,47 +99,58 @@ class ToolCallsMixin:
                 if ending is None:
                     ending = call
                 else:
-                    self._finish_tool(call, {"success": False, "error": "the call is ending"})
+                    self._finish(call, {"success": False, "error": "the call is ending"})
                 continue
             if spec is not None and spec.is_handoff:
                 if handoff is None:
                     handoff = (call, spec)
                 else:
-                    self._finish_tool(call, {"success": False, "error": "one handoff at a time"})
+                    self._finish(call, {"success": False, "error": "one handoff at a time"})
                 continue
             await self._run_tool(agent, call, spec)
         if ending is not None:
             if handoff is not None:
-                self._finish_tool(handoff[0], {"success": False, "error": "the call is ending"})
-            self._end_call(agent, ending)
+                self._finish(handoff[0], {"success": False, "error": "the call is ending"})
+            self._end_call(agent, ending, announced)
             return None
         if handoff is None:
             return None
         call, spec = handoff
         return self._handoff(agent, call, spec)
 
-    async def _run_tool(
-        self: Turn, agent: AgentSnapshot, call: ToolCallRequest, spec: ToolSpec | None
-    ) -> None:
-        s = self.s
-        pending = self.pending_tools[call.call_id]
-        self.emit(
+    def _started(self, agent: AgentSnapshot, call: ToolCallRequest) -> None:
+        self.turn.emit(
             ToolStart(
-                s.session_id, self.turn_id, agent.name, call.call_id, call.name, call.arguments
+                self.host.session_id,
+                self.turn.turn_id,
+                agent.name,
+                call.call_id,
+                call.name,
+                call.arguments,
             )
         )
+
+    async def _run_tool(
+        self, agent: AgentSnapshot, call: ToolCallRequest, spec: ToolSpec | None
+    ) -> None:
+        host = self.host
+        pending = self.pending[call.call_id]
+        self._started(agent, call)
         if spec is None:
-            self._finish_tool(call, {"success": False, "error": f"unknown tool {call.name!r}"})
+            self._finish(call, {"success": False, "error": f"unknown tool {call.name!r}"})
             return
-        context = ToolContext(session_id=s.session_id, agent_name=agent.name, state=s.tool_state)
-        pending.future = s.workers.bridge.submit(
-            s.run_tool_blocking, call.name, call.arguments, context
+        context = ToolContext(
+            session_id=host.session_id, agent_name=agent.name, state=host.tool_state
         )
+        pending.future = host.submit_tool(call.name, call.arguments, context)
+        timeout_s = host.config.tool_timeout_s
         try:
-            result = await asyncio.wait_for(asyncio.shield(pending.future), s.config.tool_timeout_s)
+            result = await asyncio.wait_for(asyncio.shield(pending.future), timeout_s)
         except TimeoutError:
-            message = f"tool {call.name} timed out after {s.config.tool_timeout_s:g} s"
-            self.emit(SessionError(s.session_id, self.turn_id, stage="tool", message=message))
+            message = f"tool {call.name} timed out after {timeout_s:g} s"
+            self.turn.emit(
+                SessionError(host.session_id, self.turn.turn_id, stage="tool", message=message)
+            )
             result = {"success": False, "error": "The tool timed out."}
         except asyncio.CancelledError:
             raise
@@ -113,26 +158,23 @@ class ToolCallsMixin:
             result = {"success": False, "error": f"{type(exc).__name__}: {exc}"}
         if not isinstance(result, dict):
             result = {"success": True, "result": result}
-        self._finish_tool(call, result)
+        self._finish(call, result)
 
-    def _finish_tool(
-        self: Turn, call: ToolCallRequest, result: dict[str, Any], status: str | None = None
-    ) -> None:
-        pending = self.pending_tools.pop(call.call_id, None)
+    def _finish(self, call: ToolCallRequest, result: dict[str, Any]) -> None:
+        pending = self.pending.pop(call.call_id, None)
         if pending is None:
             return
         pending.placeholder["content"] = tool_result_message(call.call_id, result)["content"]
-        if status is None:
-            failed = result.get("success") is False or (
-                "error" in result and not result.get("success")
-            )
-            status = "error" if failed else "success"
-        duration_ms = (self.s.loop.time() - pending.started) * 1000
-        self.marks.tools.append({"name": call.name, "duration_ms": duration_ms, "status": status})
-        self.emit(
+        failed = result.get("success") is False or ("error" in result and not result.get("success"))
+        status = "error" if failed else "success"
+        duration_ms = (self.host.loop.time() - pending.started) * 1000
+        self.turn.marks.tools.append(
+            {"name": call.name, "duration_ms": duration_ms, "status": status}
+        )
+        self.turn.emit(
             ToolEnd(
-                self.s.session_id,
-                self.turn_id,
+                self.host.session_id,
+                self.turn.turn_id,
                 pending.agent,
                 call.call_id,
                 call.name,
@@ -142,24 +184,43 @@ class ToolCallsMixin:
             )
         )
 
+    def cancel_pending(self, now: float) -> None:
+        """Barge-in: close every call still running as cancelled (emitted even though the
+        turn is cancelled); a result that comes later is still written into its placeholder."""
+        host = self.host
+        for call_id, pending in list(self.pending.items()):
+            self.pending.pop(call_id)
+            duration_ms = (now - pending.started) * 1000
+            host.emitter(
+                ToolEnd(
+                    host.session_id,
+                    self.turn.turn_id,
+                    pending.agent,
+                    call_id,
+                    pending.name,
+                    "cancelled",
+                    dict(CANCELLED_RESULT),
+                    duration_ms,
+                )
+            )
+            self.turn.marks.tools.append(
+                {"name": pending.name, "duration_ms": duration_ms, "status": "cancelled"}
+            )
+            if pending.future is not None:
+                pending.future.add_done_callback(late_result(pending.placeholder, call_id))
+
     def _handoff(
-        self: Turn, agent: AgentSnapshot, call: ToolCallRequest, spec: ToolSpec
+        self, agent: AgentSnapshot, call: ToolCallRequest, spec: ToolSpec
     ) -> dict[str, Any] | None:
-        s = self.s
+        host = self.host
         target = spec.handoff_target
-        self.emit(
-            ToolStart(
-                s.session_id, self.turn_id, agent.name, call.call_id, call.name, call.arguments
-            )
-        )
-        if not target or target not in s.roster.agents:
-            self._finish_tool(
-                call, {"success": False, "error": f"no agent {target!r} to hand over to"}
-            )
+        self._started(agent, call)
+        if not target or target not in host.roster.agents:
+            self._finish(call, {"success": False, "error": f"no agent {target!r} to hand over to"})
             return None
-        first_visit = s.switch_agent(target)
+        first_visit = host.switch_agent(target)
         context = {k: v for k, v in call.arguments.items() if v not in (None, "")}
-        self._finish_tool(
+        self._finish(
             call,
             {
                 "success": True,
@@ -170,10 +231,12 @@ class ToolCallsMixin:
             },
         )
         reason = str(context.get("reason") or context.get("issue_summary") or call.name)
-        self.emit(
-            AgentChange(s.session_id, self.turn_id, agent.name, target, spec.silent_handoff, reason)
+        self.turn.emit(
+            AgentChange(
+                host.session_id, self.turn.turn_id, agent.name, target, spec.silent_handoff, reason
+            )
         )
-        new_agent = s.roster.get(target)
+        new_agent = host.roster.get(target)
         greeting = (
             ""
             if spec.silent_handoff
@@ -184,54 +247,45 @@ class ToolCallsMixin:
             )
         )
         if greeting:
-            self._say(greeting, target)
+            self.turn.say(greeting, target)
         return context or {"from_agent": agent.name}
 
-    def _end_call(self: Turn, agent: AgentSnapshot, call: ToolCallRequest) -> None:
+    def _end_call(
+        self, agent: AgentSnapshot, call: ToolCallRequest, announced: dict[str, Any]
+    ) -> None:
         """Finish the `end_call` tool and make sure a farewell is said."""
-        s = self.s
-        self.emit(
-            ToolStart(
-                s.session_id, self.turn_id, agent.name, call.call_id, call.name, call.arguments
-            )
-        )
+        host = self.host
+        turn_id = self.turn.turn_id
+        self._started(agent, call)
         reason = str(call.arguments.get("reason") or "").strip() or "the caller said goodbye"
-        self._finish_tool(call, {**END_CALL_RESULT, "reason": reason})
-        announced = next(
-            (
-                m
-                for m in self.messages
-                if any(c["id"] == call.call_id for c in m.get("tool_calls") or ())
-            ),
-            None,
-        )
-        farewell = str((announced or {}).get("content") or "").strip()
+        self._finish(call, {**END_CALL_RESULT, "reason": reason})
+        farewell = str(announced.get("content") or "").strip()
         if not farewell:
             farewell = DEFAULT_FAREWELL
-            self._say(farewell, agent.name)
-        self.call_end = CallEnd(s.session_id, self.turn_id, reason=reason, farewell=farewell)
-        logger.info("session %s: turn %s ends the call (%s)", s.session_id, self.turn_id, reason)
+            self.turn.say(farewell, agent.name)
+        self.call_end = CallEnd(host.session_id, turn_id, reason=reason, farewell=farewell)
+        logger.info("session %s: turn %s ends the call (%s)", host.session_id, turn_id, reason)
 
-    def _end_call_after_playback(self: Turn) -> None:
+    def end_call_after_playback(self) -> None:
         """The farewell's last frame is sent: emit `CallEnd` when the caller has heard it."""
-        s = self.s
-        s.loop.call_at(max(s.pacer.playing_until, s.loop.time()), self._call_end_due)
+        loop = self.host.loop
+        loop.call_at(max(self.host.pacer.playing_until, loop.time()), self._call_end_due)
 
-    def _call_end_due(self: Turn) -> None:
-        s = self.s
-        if getattr(s, "_closed", False):  # the transport ended the conversation meanwhile
+    def _call_end_due(self) -> None:
+        host = self.host
+        if host.closed:  # the transport ended the conversation meanwhile
             return
-        if s.turn_id != self.turn_id:  # a barge-in or a new turn: the caller had more to say
-            logger.info("session %s: the caller spoke, the call goes on", s.session_id)
+        if host.turn_id != self.turn.turn_id:  # a barge-in or a new turn: the caller went on
+            logger.info("session %s: the caller spoke, the call goes on", host.session_id)
             return
-        pacer = s.pacer
+        pacer = host.pacer
         if pacer.paused or pacer.is_playing():
             # The caller may be starting to talk (a pause), or playback resumed after one:
             # decide when what was sent has been heard.
-            when = max(pacer.playing_until, s.loop.time() + pacer.frame_s)
-            s.loop.call_at(when, self._call_end_due)
+            when = max(pacer.playing_until, host.loop.time() + pacer.frame_s)
+            host.loop.call_at(when, self._call_end_due)
             return
-        s.emitter(self.call_end)
+        host.emitter(self.call_end)
 
 
 def late_result(placeholder: dict[str, Any], call_id: str):

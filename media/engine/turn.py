@@ -1,9 +1,11 @@
 """One agent answer: LLM rounds with tools and handoffs, synthesized while the LLM streams.
 
-A :class:`Turn` runs two tasks on the session's loop: the *thinker* (LLM rounds, tools) puts
-text pieces on a queue as the chunker cuts them, and the *speaker* synthesizes each piece and
-hands the audio to the session's pacer. Nothing here emits once the turn is cancelled
-(`cancelled` is set synchronously by the barge-in before the tasks see their CancelledError).
+A :class:`Turn` runs two tasks on the session's loop: the *thinker* (LLM rounds; tools through
+the turn's :class:`~media.engine.tool_calls.ToolCalls`) puts text pieces on a queue as the
+chunker cuts them, and the *speaker* synthesizes each piece and hands the audio to the session's
+pacer. Nothing here emits once the turn is cancelled (`cancelled` is set synchronously by the
+barge-in before the tasks see their CancelledError). The turn reaches its session only through
+:class:`TurnHost`.
 
 A *speculative* turn (started during the caller's pause, before the end of turn is confirmed)
 works on a private copy of the history, keeps its events and audio back, and runs no tool
@@ -16,27 +18,24 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from media.engine.audio import resample
 from media.engine.chunker import TextChunker
-from media.engine.events import (
-    AssistantDelta,
-    AssistantFinal,
-    CallEnd,
-    Event,
-    SessionError,
-    ToolEnd,
-    TurnMetrics,
-)
-from media.engine.history import tool_call_message, tool_result_message, trim_history
+from media.engine.events import AssistantDelta, Event, SessionError, TurnMetrics
+from media.engine.history import tool_call_message, trim_history
 from media.engine.pacing import SpokenSegment
+from media.engine.report import emit_answer, span_ms
 from media.engine.snapshot import AgentSnapshot
-from media.engine.tool_calls import CANCELLED_RESULT, ToolCallsMixin, late_result
+from media.engine.tool_calls import ToolCalls
 from media.providers.base import LLMRequest, TextDelta, ToolCallRequest, Usage
 
 if TYPE_CHECKING:
-    from media.engine.session import ConversationSession
+    from media.engine.config import EngineConfig
+    from media.engine.emitter import EventEmitter
+    from media.engine.pacing import OutputPacer
+    from media.engine.snapshot import AgentRoster, ToolContext
+    from media.providers import ProviderSet
 
 logger = logging.getLogger(__name__)
 
@@ -58,15 +57,6 @@ class _Piece:
 
 
 @dataclass(slots=True)
-class _PendingTool:
-    name: str
-    agent: str
-    placeholder: dict[str, Any]
-    started: float
-    future: asyncio.Future | None = None
-
-
-@dataclass(slots=True)
 class _Marks:
     """Loop times of the turn's milestones (None until reached)."""
 
@@ -83,12 +73,49 @@ class _Marks:
     tools: list[dict[str, Any]] = field(default_factory=list)
 
 
-class Turn(ToolCallsMixin):
-    """The agent's answer to one user turn (or the greeting)."""
+class TurnHost(Protocol):
+    """What a :class:`Turn` needs of its session (the cascade's `ConversationSession`).
+
+    Read: the wiring (`session_id`, `config`, `roster`, `providers` for the LLM and TTS, `loop`,
+    `emitter`, `pacer`) and the conversation (`history`, `tool_state`, `active_agent`, the
+    current `turn_id`, `closed`). Changed: `switch_agent` on a handoff; `history` in place.
+    `submit_tool` runs a tool in a worker and returns its future on the loop.
+    """
+
+    session_id: str
+    config: EngineConfig
+    roster: AgentRoster
+    providers: ProviderSet
+    loop: asyncio.AbstractEventLoop
+    emitter: EventEmitter
+    pacer: OutputPacer
+    history: list[dict[str, Any]]
+    tool_state: dict[str, Any]
+    active_agent: str
+
+    @property
+    def turn_id(self) -> int: ...
+
+    @property
+    def closed(self) -> bool: ...
+
+    def switch_agent(self, name: str) -> bool: ...
+
+    def submit_tool(self, name: str, arguments: Any, context: ToolContext) -> asyncio.Future: ...
+
+
+class Turn:
+    """The agent's answer to one user turn (or the greeting).
+
+    Life cycle, driven by the session: :meth:`start` (tasks run), then :meth:`release` for a
+    speculative turn whose end of turn is confirmed, then :meth:`finish` when its last frame
+    has been sent or :meth:`cancel_tasks` + :meth:`interrupt` on a barge-in. `finish` and
+    `interrupt` each report the answer (`AssistantFinal`) and the metrics (`TurnMetrics`) once.
+    """
 
     def __init__(
         self,
-        session: ConversationSession,
+        host: TurnHost,
         turn_id: int,
         user_text: str,
         *,
@@ -97,7 +124,7 @@ class Turn(ToolCallsMixin):
         greeting: str = "",
         speculative: bool = False,
     ) -> None:
-        self.s = session
+        self.host = host
         self.turn_id = turn_id
         self.user_text = user_text
         self.greeting = greeting
@@ -107,16 +134,13 @@ class Turn(ToolCallsMixin):
         self.pieces: asyncio.Queue[_Piece | None] = asyncio.Queue()
         self.segments: list[tuple[SpokenSegment, _Piece]] = []
         self.messages: list[dict[str, Any]] = []  # assistant messages written by this turn
-        self.pending_tools: dict[str, _PendingTool] = {}
-        self.call_end: CallEnd | None = None  # set by `end_call`; emitted after the farewell
+        self.tools = ToolCalls(host, self)
         self._streamed_any = False  # an AssistantDelta of this turn has been emitted
         self.thinker: asyncio.Task | None = None
         self.speaker: asyncio.Task | None = None
         # Held back until release() while speculative: events, then audio and the turn's end.
         self.held = speculative
-        self.history: list[dict[str, Any]] = (
-            list(session.history) if speculative else session.history
-        )
+        self.history: list[dict[str, Any]] = list(host.history) if speculative else host.history
         self._held_events: list[Event] = []
         self._held_audio: list[tuple[bytes, SpokenSegment] | None] = []
         self._confirmed = asyncio.Event()
@@ -126,9 +150,9 @@ class Turn(ToolCallsMixin):
     # -- life cycle ---------------------------------------------------------------------------
 
     def start(self) -> None:
-        loop = self.s.loop
-        self.speaker = loop.create_task(self._speak(), name=f"speak-{self.s.session_id}")
-        self.thinker = loop.create_task(self._think(), name=f"think-{self.s.session_id}")
+        loop = self.host.loop
+        self.speaker = loop.create_task(self._speak(), name=f"speak-{self.host.session_id}")
+        self.thinker = loop.create_task(self._think(), name=f"think-{self.host.session_id}")
 
     def emit(self, event: Event) -> None:
         if self.cancelled:
@@ -136,7 +160,7 @@ class Turn(ToolCallsMixin):
         if self.held:
             self._held_events.append(event)
         else:
-            self.s.emitter(event)
+            self.host.emitter(event)
 
     def release(self) -> None:
         """The end of turn is confirmed: adopt the history, emit what was held, play the audio.
@@ -145,22 +169,22 @@ class Turn(ToolCallsMixin):
         """
         if not self.held:
             return
-        s = self.s
+        host = self.host
         self.held = False
-        s.history[:] = self.history
-        self.history = s.history
+        host.history[:] = self.history
+        self.history = host.history
         events, self._held_events = self._held_events, []
         for event in events:
-            s.emitter(event)
+            host.emitter(event)
         self._confirmed.set()
         audio, self._held_audio = self._held_audio, []
         for item in audio:
             if self.cancelled:  # stopped by something the first frame's emit triggered
                 return
             if item is None:
-                s.pacer.end_turn(self.turn_id)
+                host.pacer.end_turn(self.turn_id)
             else:
-                s.pacer.enqueue(self.turn_id, *item)
+                host.pacer.enqueue(self.turn_id, *item)
 
     async def confirmed(self) -> None:
         """Wait until the turn is no longer speculative (tools have side effects)."""
@@ -171,7 +195,7 @@ class Turn(ToolCallsMixin):
         if self.held:
             self._held_audio.append((pcm, segment))
         else:
-            self.s.pacer.enqueue(self.turn_id, pcm, segment)
+            self.host.pacer.enqueue(self.turn_id, pcm, segment)
 
     def cancel_tasks(self) -> None:
         self.cancelled = True
@@ -186,31 +210,32 @@ class Turn(ToolCallsMixin):
     # -- thinking -----------------------------------------------------------------------------
 
     async def _think(self) -> None:
-        s = self.s
+        host = self.host
         try:
             if self.greeting:
-                self._say(self.greeting, s.active_agent)
+                self.say(self.greeting, host.active_agent)
             else:
                 self.history.append({"role": "user", "content": self.user_text})
-                trim_history(self.history, s.config.max_history_messages)
+                trim_history(self.history, host.config.max_history_messages)
                 await self._rounds()
         except asyncio.CancelledError:
             raise
         except StageError as exc:
             self._fail(exc.stage, str(exc))
         except Exception as exc:  # a bug must not end the session
-            logger.exception("session %s: turn %s failed", s.session_id, self.turn_id)
+            logger.exception("session %s: turn %s failed", host.session_id, self.turn_id)
             self._fail("session", f"{type(exc).__name__}: {exc}")
         finally:
             if not self.cancelled:
                 self.pieces.put_nowait(None)
 
     def _fail(self, stage: str, message: str) -> None:
-        logger.warning("session %s: %s failed: %s", self.s.session_id, stage, message)
-        self.emit(SessionError(self.s.session_id, self.turn_id, stage=stage, message=message))
-        self._say(self.s.config.apology_text, self.s.active_agent, is_apology=True)
+        host = self.host
+        logger.warning("session %s: %s failed: %s", host.session_id, stage, message)
+        self.emit(SessionError(host.session_id, self.turn_id, stage=stage, message=message))
+        self.say(host.config.apology_text, host.active_agent, is_apology=True)
 
-    def _say(self, text: str, agent: str, is_apology: bool = False) -> None:
+    def say(self, text: str, agent: str, is_apology: bool = False) -> None:
         """Speak a fixed text (greeting, apology) as its own assistant message."""
         message = {"role": "assistant", "content": text}
         self.history.append(message)
@@ -225,20 +250,20 @@ class Turn(ToolCallsMixin):
         if starts_message and self._streamed_any and not text[:1].isspace():
             text = " " + text
         self._streamed_any = True
-        self.emit(AssistantDelta(self.s.session_id, self.turn_id, agent=agent, text=text))
+        self.emit(AssistantDelta(self.host.session_id, self.turn_id, agent=agent, text=text))
 
     async def _rounds(self) -> None:
-        s = self.s
+        host = self.host
         handoff_context: dict[str, Any] | None = None
-        for _ in range(s.config.max_tool_rounds):
-            agent = s.roster.get(s.active_agent)
-            calls = await self._llm_round(agent, handoff_context)
+        for _ in range(host.config.max_tool_rounds):
+            agent = host.roster.get(host.active_agent)
+            calls, announced = await self._llm_round(agent, handoff_context)
             if not calls:
                 return
-            handoff_context = await self._run_tools(agent, calls)
-            if self.call_end is not None:
+            handoff_context = await self.tools.run(agent, calls, announced)
+            if self.tools.call_end is not None:
                 return  # the farewell is the turn's last word
-        raise StageError("llm", f"no answer after {s.config.max_tool_rounds} tool rounds")
+        raise StageError("llm", f"no answer after {host.config.max_tool_rounds} tool rounds")
 
     def _system_prompt(self, agent: AgentSnapshot, handoff: dict[str, Any] | None) -> str:
         text = agent.instructions or f"You are {agent.name}. {agent.description}".strip()
@@ -252,27 +277,31 @@ class Turn(ToolCallsMixin):
 
     async def _llm_round(
         self, agent: AgentSnapshot, handoff: dict[str, Any] | None
-    ) -> list[ToolCallRequest]:
-        s = self.s
-        cfg = s.config
+    ) -> tuple[list[ToolCallRequest], dict[str, Any]]:
+        """One LLM round, its text streamed and cut into pieces as it comes.
+
+        Returns the tool calls it asked for and the assistant message announcing them.
+        """
+        host = self.host
+        cfg = host.config
         request = LLMRequest(
-            session_id=s.session_id,
+            session_id=host.session_id,
             agent=agent,
             messages=[{"role": "system", "content": self._system_prompt(agent, handoff)}]
             + self.history,
             tools=agent.tools,
             handoff_context=handoff,
-            tool_state=s.tool_state,
+            tool_state=host.tool_state,
             can_retry=lambda: not self.audio_started,
         )
-        loop = s.loop
+        loop = host.loop
         marks = self.marks
         if marks.llm_start is None:
             marks.llm_start = loop.time()
         message: dict[str, Any] | None = None
         chunker = TextChunker()
         calls: list[ToolCallRequest] = []
-        stream = s.providers.llm.stream(request)
+        stream = host.providers.llm.stream(request)
         try:
             async with asyncio.timeout(cfg.llm_first_token_timeout_s) as deadline:
                 async for event in stream:
@@ -310,33 +339,31 @@ class Turn(ToolCallsMixin):
         rest = chunker.flush()
         if rest and message is not None:
             self.pieces.put_nowait(_Piece(rest, message, agent.name))
-        if calls:
-            announced = tool_call_message(
-                message["content"] if message else "",
-                [(c.call_id, c.name, c.arguments) for c in calls],
-            )
-            if message is not None:
-                message.update(announced)
-            else:
-                self.history.append(announced)
-                self.messages.append(announced)
-            # Placeholders first: the history is consistent at every await below.
-            for call in calls:
-                placeholder = tool_result_message(call.call_id, CANCELLED_RESULT)
-                self.history.append(placeholder)
-                self.pending_tools[call.call_id] = _PendingTool(
-                    call.name, agent.name, placeholder, loop.time()
-                )
-        return calls
+        if not calls:
+            return calls, {}
+        announced = tool_call_message(
+            message["content"] if message else "",
+            [(c.call_id, c.name, c.arguments) for c in calls],
+        )
+        if message is not None:
+            message.update(announced)
+            announced = message
+        else:
+            self.history.append(announced)
+            self.messages.append(announced)
+        # Placeholders first: the history is consistent at every await below.
+        for call in calls:
+            self.history.append(self.tools.placeholder(call, agent.name))
+        return calls, announced
 
     # -- speaking -----------------------------------------------------------------------------
 
     async def _speak(self) -> None:
-        s = self.s
-        cfg = s.config
-        tts = s.providers.tts
-        loop = s.loop
-        out_rate = s.output_sample_rate_hz
+        host = self.host
+        cfg = host.config
+        tts = host.providers.tts
+        loop = host.loop
+        out_rate = host.pacer.sample_rate_hz
         marks = self.marks
         skip_answer = False  # after a TTS failure only the apology is attempted
         while True:
@@ -347,10 +374,11 @@ class Turn(ToolCallsMixin):
                 continue
             segment = SpokenSegment(self.turn_id, piece.text)
             self.segments.append((segment, piece))
-            voice = s.roster.get(piece.agent).voice if piece.agent in s.roster.agents else None
+            roster = host.roster
+            voice = roster.get(piece.agent).voice if piece.agent in roster.agents else None
             if marks.tts_start is None:
                 marks.tts_start = loop.time()
-            stream = tts.synthesize(piece.text, voice or s.roster.get(s.active_agent).voice)
+            stream = tts.synthesize(piece.text, voice or roster.get(host.active_agent).voice)
             try:
                 async with asyncio.timeout(cfg.tts_timeout_s) as deadline:
                     async for pcm in stream:
@@ -370,8 +398,8 @@ class Turn(ToolCallsMixin):
                     if isinstance(exc, TimeoutError)
                     else f"{type(exc).__name__}: {exc}"
                 )
-                logger.warning("session %s: tts failed: %s", s.session_id, message)
-                self.emit(SessionError(s.session_id, self.turn_id, stage="tts", message=message))
+                logger.warning("session %s: tts failed: %s", host.session_id, message)
+                self.emit(SessionError(host.session_id, self.turn_id, stage="tts", message=message))
                 if not piece.is_apology and not skip_answer:
                     skip_answer = True
                     # Try the apology next; the rest of the answer is not spoken.
@@ -386,7 +414,7 @@ class Turn(ToolCallsMixin):
         if self.held:
             self._held_audio.append(None)
         else:
-            s.pacer.end_turn(self.turn_id)
+            host.pacer.end_turn(self.turn_id)
 
     # -- ending -------------------------------------------------------------------------------
 
@@ -397,16 +425,15 @@ class Turn(ToolCallsMixin):
         self.finished = True
         spoken = self._emit_finals(interrupted=False, now=None)
         self._emit_metrics(spoken, interrupted=False, barge_in_ms=None)
-        if self.call_end is not None:
-            self._end_call_after_playback()
+        if self.tools.call_end is not None:
+            self.tools.end_call_after_playback()
 
     def interrupt(self, now: float, barge_in_ms: float | None) -> None:
         """Barge-in: keep in history only what was heard; close every tool call."""
         if self.finished:
             return
         self.finished = True
-        s = self.s
-        frame_s = s.pacer.frame_s
+        frame_s = self.host.pacer.frame_s
         heard: dict[int, list[str]] = {}
         for segment, piece in self.segments:
             if piece.message is not None:
@@ -422,78 +449,48 @@ class Turn(ToolCallsMixin):
             else:
                 with contextlib.suppress(ValueError):
                     self.history.remove(message)
-        for call_id, pending in list(self.pending_tools.items()):
-            self.pending_tools.pop(call_id)
-            s.emitter(
-                ToolEnd(
-                    s.session_id,
-                    self.turn_id,
-                    pending.agent,
-                    call_id,
-                    pending.name,
-                    "cancelled",
-                    dict(CANCELLED_RESULT),
-                    (now - pending.started) * 1000,
-                )
-            )
-            self.marks.tools.append(
-                {
-                    "name": pending.name,
-                    "duration_ms": (now - pending.started) * 1000,
-                    "status": "cancelled",
-                }
-            )
-            if pending.future is not None:
-                pending.future.add_done_callback(late_result(pending.placeholder, call_id))
+        self.tools.cancel_pending(now)
         spoken = self._emit_finals(interrupted=True, now=now)
         self._emit_metrics(spoken, interrupted=True, barge_in_ms=barge_in_ms)
 
     def _emit_finals(self, interrupted: bool, now: float | None) -> str:
         """Emit the answer per agent, as heard by `now` (all of it when None); returns it."""
-        s = self.s
+        host = self.host
         groups: list[tuple[str, list[str]]] = []
         for segment, piece in self.segments:
-            text = segment.text if now is None else segment.text_played(now, s.pacer.frame_s)
+            text = segment.text if now is None else segment.text_played(now, host.pacer.frame_s)
             if not groups or groups[-1][0] != piece.agent:
                 groups.append((piece.agent, []))
             if text:
                 groups[-1][1].append(text)
         if not groups:
-            groups = [(s.active_agent, [])]
-        for i, (agent, texts) in enumerate(groups):
-            last = i == len(groups) - 1
-            s.emitter(
-                AssistantFinal(
-                    s.session_id,
-                    self.turn_id,
-                    agent=agent,
-                    text=" ".join(texts),
-                    interrupted=interrupted and last,
-                    is_greeting=bool(self.greeting),
-                )
-            )
+            groups = [(host.active_agent, [])]
+        emit_answer(
+            host.emitter,
+            host.session_id,
+            self.turn_id,
+            [(agent, " ".join(texts)) for agent, texts in groups],
+            interrupted=interrupted,
+            is_greeting=bool(self.greeting),
+        )
         return " ".join(text for _, texts in groups for text in texts)
 
     def _emit_metrics(self, spoken: str, interrupted: bool, barge_in_ms: float | None) -> None:
-        s = self.s
+        host = self.host
         m = self.marks
-
-        def ms(a: float | None, b: float | None) -> float | None:
-            return None if a is None or b is None else (b - a) * 1000.0
-
-        s.emitter(
+        host.emitter(
             TurnMetrics(
-                s.session_id,
+                host.session_id,
                 self.turn_id,
-                agent=s.active_agent,
+                agent=host.active_agent,
                 user_text=self.user_text,
                 assistant_text=spoken,
                 interrupted=interrupted,
                 stt_final_ms=m.stt_final_ms,
-                llm_ttft_ms=ms(m.llm_start, m.llm_first_token),
-                llm_total_ms=ms(m.llm_start, m.llm_end),
-                tts_ttfb_ms=ms(m.tts_start, m.tts_first_byte),
-                first_audio_ms=ms(m.start, m.first_audio),
+                llm_ttft_ms=span_ms(m.llm_start, m.llm_first_token),
+                llm_total_ms=span_ms(m.llm_start, m.llm_end),
+                tts_ttfb_ms=span_ms(m.tts_start, m.tts_first_byte),
+                first_audio_ms=span_ms(m.start, m.first_audio),
                 barge_in_ms=barge_in_ms,
                 tokens_in=m.tokens_in,
                 tokens_out=m.tokens_out,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from calls.fake_acs import FakeAcsServer, MediaStreamRequest
+from testing.fake_acs import FakeAcsServer, MediaStreamRequest
 
 SOURCE_NUMBER = "+14255550100"
 CALLBACK_SECRET = "test-callback-secret"

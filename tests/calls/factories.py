@@ -25,7 +25,7 @@ def make_call(**fields) -> Call:
 
 def cloud_event(call: Call, name: str, *, event_id: str | None = None, **data) -> dict:
     """A Call Automation callback event about `call`, as ACS posts it."""
-    from calls.fake_acs.events import cloud_event as build
+    from testing.fake_acs.events import cloud_event as build
 
     event = build(
         name,

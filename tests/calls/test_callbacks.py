@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from calls.fake_acs import AcsJwtSigner
 from calls.models import Call, CallEvent
+from testing.fake_acs import AcsJwtSigner
 from tests.calls.conftest import CALLBACK_SECRET
 from tests.calls.factories import cloud_event, make_call
 

@@ -1,4 +1,4 @@
-"""The fake ACS as users run it: `python -m calls.fake_acs` and `manage.py acs_urls`."""
+"""The fake ACS as users run it: `python -m testing.fake_acs` and `manage.py acs_urls`."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 from django.core.management import call_command
 
 from calls import acs_client
-from calls.fake_acs.__main__ import main as fake_acs_cli
+from testing.fake_acs.__main__ import main as fake_acs_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture
 def fake_acs_process():
     process = subprocess.Popen(
-        [sys.executable, "-m", "calls.fake_acs", "serve", "--port", "0", "--no-media"],
+        [sys.executable, "-m", "testing.fake_acs", "serve", "--port", "0", "--no-media"],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         text=True,

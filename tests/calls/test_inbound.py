@@ -5,9 +5,9 @@ from __future__ import annotations
 from urllib.parse import parse_qs, urlsplit
 
 from calls.auth import event_grid_webhook_url
-from calls.fake_acs import EventGridFake
-from calls.fake_acs.events import subscription_validation_event
 from calls.models import Call, CallEvent
+from testing.fake_acs import EventGridFake
+from testing.fake_acs.events import subscription_validation_event
 from tests.calls.conftest import CALLBACK_SECRET, requests_to
 
 CALLER, ACS_NUMBER = "+14255550177", "+14255550100"

@@ -13,7 +13,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.server import serve
 
 from calls.auth import media_socket_authorize, media_socket_authorize_async, media_stream_url
-from calls.fake_acs import AcsJwtSigner, FakeAcsServer, open_media_socket
+from testing.fake_acs import AcsJwtSigner, FakeAcsServer, open_media_socket
 from tests.calls.conftest import CALLBACK_SECRET
 
 AUDIENCE = "acs-resource-immutable-id"
@@ -144,7 +144,7 @@ def test_fake_acs_opens_the_media_socket_like_acs(auth_client, acs_settings, med
 
 
 def test_media_socket_refused_without_credentials(acs_settings, media_endpoint):
-    from calls.fake_acs import MediaStreamRequest
+    from testing.fake_acs import MediaStreamRequest
 
     request = MediaStreamRequest(
         url=f"ws://127.0.0.1:{media_endpoint.port}/api/v1/media/stream",

@@ -9,8 +9,8 @@ import pytest
 
 from calls.auth import event_grid_webhook_url
 from calls.checks import acs_settings_check
-from calls.fake_acs import EventGridFake
 from calls.models import Call
+from testing.fake_acs import EventGridFake
 from tests.calls.conftest import CALLBACK_SECRET, requests_to
 from tests.calls.factories import cloud_event, make_call
 from voiceproject.celery import app as celery_app

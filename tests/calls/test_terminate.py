@@ -126,7 +126,7 @@ async def test_a_consumer_can_hang_up_without_blocking_its_loop(acs_settings, fa
 
 
 def _fake_connected_call(call_connection_id: str):
-    from calls.fake_acs import FakeCall
+    from testing.fake_acs import FakeCall
 
     return FakeCall(
         call_connection_id=call_connection_id,

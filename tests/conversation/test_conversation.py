@@ -10,8 +10,8 @@ from browser.relay import DASHBOARD_GROUP
 from media.conversation import Conversation, ConversationStartError
 from media.engine.config import EngineConfig
 from media.engine.events import AssistantFinal, AudioFrame, TurnMetrics
+from media.speech import configure_tts_pool
 from metrics.models import ConversationSession, Turn
-from metrics.tts import configure_tts_pool
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -13,11 +13,11 @@ from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 
 from agentbuilder.services import library_load
-from media.acs.stream_client import AcsMediaStreamClient, CommunicatorTransport
 from media.engine.audio import tone
-from media.realtime.fake_server import FakeRealtimeServer, Reply
 from metrics import services as metrics_services
 from metrics.models import ConversationSession, Turn
+from testing.acs_stream_client import AcsMediaStreamClient, CommunicatorTransport
+from testing.fake_realtime import FakeRealtimeServer, Reply
 from tests.media_stream.media import (
     SECRET,
     drain_metrics,  # noqa: F401 - fixture

@@ -12,10 +12,10 @@ from channels.testing import WebsocketCommunicator
 
 from calls.models import Call
 from media.acs import codec, live
-from media.acs.stream_client import AcsMediaStreamClient, CommunicatorTransport
 from media.engine.audio import silence, tone
 from metrics import services as metrics_services
 from metrics.models import ConversationSession, Turn
+from testing.acs_stream_client import AcsMediaStreamClient, CommunicatorTransport
 from tests.media_stream.media import (
     SECRET,
     close_info,

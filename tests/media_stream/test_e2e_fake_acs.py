@@ -17,15 +17,15 @@ import pytest
 
 from agentbuilder.services import library_load
 from calls.auth import event_grid_webhook_url
-from calls.fake_acs import EventGridFake, FakeAcsServer
 from calls.models import Call
 from media.acs import live
-from media.acs.stream_client import fake_acs_hook
 from media.engine.audio import tone
-from media.realtime.fake_server import FakeRealtimeServer, Reply
 from metrics import services as metrics_services
 from metrics.models import ConversationSession, Turn
 from metrics.selectors import session_state_get
+from testing.acs_stream_client import fake_acs_hook
+from testing.fake_acs import EventGridFake, FakeAcsServer
+from testing.fake_realtime import FakeRealtimeServer, Reply
 from tests.media_stream.media import SECRET, fake_speech_providers
 
 CALLER = "+14255550100"

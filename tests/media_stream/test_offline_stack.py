@@ -11,9 +11,9 @@ from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 
 from agentbuilder.services import library_load
-from media.acs.stream_client import AcsMediaStreamClient, CommunicatorTransport, speak_text
 from metrics import services as metrics_services
 from metrics.models import ConversationSession, Turn
+from testing.acs_stream_client import AcsMediaStreamClient, CommunicatorTransport, speak_text
 from tests.media_stream.media import SECRET, drain_metrics, make_call, stream_path  # noqa: F401
 from voiceproject.asgi import application
 

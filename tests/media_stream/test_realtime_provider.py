@@ -19,7 +19,7 @@ from media.engine.events import (
     UserTranscript,
 )
 from media.providers.realtime import RealtimeEndpoint, RealtimeFactory, RealtimeStartError
-from media.realtime.fake_server import FakeRealtimeServer, Reply
+from testing.fake_realtime import FakeRealtimeServer, Reply
 
 SPEECH_16K = tone(400, 16000, 220.0, 0.5)
 SILENCE_16K = silence(400, 16000)

@@ -249,7 +249,7 @@ def test_readiness_includes_the_pool(client, configured_pool):
 
 
 def test_the_default_pool_builds_the_configured_provider(settings):
-    from metrics.tts import configure_tts_pool, settings_tts_factory
+    from media.speech import configure_tts_pool, settings_tts_factory
 
     settings.SPEECH_PROVIDERS = {
         **settings.SPEECH_PROVIDERS,

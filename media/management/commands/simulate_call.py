@@ -20,8 +20,8 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from media.acs.stream_client import AcsMediaStreamClient, Closed, read_wav, speak_text
 from media.modes import CALL_MODES, StreamMode
+from testing.acs_stream_client import AcsMediaStreamClient, Closed, read_wav, speak_text
 
 DEFAULT_URL = "ws://127.0.0.1:8000/api/v1/media/stream"
 

@@ -6,9 +6,11 @@ service does turn detection, recognition, the model and the voice; this class br
 both ways, runs the agents' tools locally, switches agents on handoff, paces the service's
 audio at real time and handles barge-in.
 
-The package: `core` (the session: public API, connection, outbound events), `inbound` (the
-service's events), `tools` (tool calls and handoffs), `turns` (turns, barge-in, metrics and
-history), `state` (what the session tracks per response and per turn).
+The package, one class per module: `core` (:class:`RealtimeSession`: public API, connection,
+outbound events, dispatch of the service's events), `turns` (`RealtimeTurns`: the service's
+speech, transcript and response events, turns, barge-in, reports and history; and
+`RealtimeHost`, what the parts need of the session), `tools` (`RealtimeTools`: tool calls and
+handoffs), `state` (what is tracked per response and per turn).
 """
 
 from media.realtime.session.core import RealtimeSession

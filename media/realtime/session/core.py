@@ -1,4 +1,10 @@
-"""The realtime session: public API, connection to the service and outbound events."""
+"""The realtime session: public API, connection to the service and outbound events.
+
+The session owns its parts and dispatches the service's events to them:
+:class:`~media.realtime.session.turns.RealtimeTurns` (turns, responses, barge-in, reports) and
+:class:`~media.realtime.session.tools.RealtimeTools` (tools and handoffs); both reach it through
+:class:`~media.realtime.session.turns.RealtimeHost`.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +18,7 @@ from typing import Any
 from media.engine.audio import StreamResampler
 from media.engine.dtmf import DtmfCollector
 from media.engine.events import SessionError
-from media.engine.pacing import OutputPacer
+from media.engine.output import AgentAudio
 from media.engine.session_base import SessionBase
 from media.engine.snapshot import AgentSnapshot
 from media.engine.threads import SessionWorkers, ThreadBridge
@@ -24,17 +30,18 @@ from media.realtime.protocol import (
     normalize_event_type,
     session_config,
 )
-from media.realtime.session.inbound import InboundEventsMixin
-from media.realtime.session.state import RealtimeStartError, ResponseState, TurnState
-from media.realtime.session.tools import ToolCallsMixin
-from media.realtime.session.turns import TurnsMixin
+from media.realtime.session.state import RealtimeStartError
+from media.realtime.session.tools import RealtimeTools
+from media.realtime.session.turns import RealtimeTurns
 
 logger = logging.getLogger(__name__)
 
 _MAX_EVENT_BYTES = 16 * 1024 * 1024
+# Errors the service reports for a cancel or truncate that raced its own cancellation.
+_BENIGN_ERRORS = frozenset({"response_cancel_not_active", "item_truncate_invalid_item_id"})
 
 
-class RealtimeSession(InboundEventsMixin, ToolCallsMixin, TurnsMixin, SessionBase):
+class RealtimeSession(SessionBase):
     """One conversation over a realtime service WebSocket (raw JSON events, both dialects).
 
     Same public API and events as :class:`~media.engine.session.ConversationSession`:
@@ -42,10 +49,11 @@ class RealtimeSession(InboundEventsMixin, ToolCallsMixin, TurnsMixin, SessionBas
     `active_agent`, `history`, `tool_state`, `agent_speaking`.
 
     Barge-in: the service's `input_audio_buffer.speech_started` (or typed text, DTMF or
-    :meth:`interrupt`) while the agent speaks runs synchronously on the loop: the pacer is
-    cleared, queued frames of the turn are purged, `BargeIn` is emitted, and
-    `conversation.item.truncate` (at the milliseconds actually played) plus `response.cancel`
-    are queued for the service; deltas of the cancelled response that arrive later are dropped.
+    :meth:`interrupt`) while the agent speaks runs synchronously on the loop, through the
+    same :class:`~media.engine.output.AgentAudio` stop as the cascade: the pacer is cleared,
+    queued frames of the turn are purged, `conversation.item.truncate` (at the milliseconds
+    actually played) plus `response.cancel` are queued for the service, and `BargeIn` is
+    emitted; deltas of the cancelled response that arrive later are dropped.
     So no `AudioFrame` of a cancelled turn follows its `BargeIn`.
 
     Threading: all methods run on the loop that called :meth:`start`. Tools run in the worker
@@ -67,30 +75,45 @@ class RealtimeSession(InboundEventsMixin, ToolCallsMixin, TurnsMixin, SessionBas
         self.endpoint = endpoint
         self.connect_timeout_s = connect_timeout_s
         self.events_received = 0
-        self.truncations: list[tuple[str, int]] = []
+        self.audio: AgentAudio | None = None  # built on start, on the session's loop
+        self.turns = turns = RealtimeTurns(self)
+        self.tools = tools = RealtimeTools(self, turns)
         self._ws: Any = None
         self._outbox: asyncio.Queue[str | None] = asyncio.Queue()
         self._reader: asyncio.Task | None = None
         self._writer: asyncio.Task | None = None
-        self._turn: TurnState | None = None  # the turn the agent is answering
-        self._responses: dict[str, ResponseState] = {}
-        self._cancelled_responses: set[str] = set()
-        self._active_response: ResponseState | None = None
-        self._user_turn_id: int | None = None  # turn of the utterance being spoken
-        self._speech_stopped_at: float | None = None
         self._input_resampler: StreamResampler | None = None
         self._dtmf = DtmfCollector(self._on_dtmf, flush_ms=self.config.dtmf_flush_ms)
-        self._started = False
-        self._closed = False
         self._lost = False
+        self._handlers: dict[str, Callable[[dict[str, Any]], None]] = {
+            "input_audio_buffer.speech_started": turns.on_speech_started,
+            "input_audio_buffer.speech_stopped": turns.on_speech_stopped,
+            "conversation.item.input_audio_transcription.delta": turns.on_transcription_delta,
+            "conversation.item.input_audio_transcription.completed": turns.on_transcription_done,
+            "response.created": turns.on_response_created,
+            "response.audio.delta": turns.on_audio_delta,
+            "response.audio_transcript.delta": turns.on_transcript_delta,
+            "response.audio_transcript.done": turns.on_transcript_done,
+            "response.text.delta": turns.on_transcript_delta,
+            "response.function_call_arguments.done": tools.on_function_call_done,
+            "response.done": self._on_response_done,
+            "error": self._on_error,
+        }
 
     # -- public API -------------------------------------------------------------------------
 
     @property
     def agent_speaking(self) -> bool:
-        return (self._turn is not None and not self._turn.finished) or (
-            self.pacer is not None and self.pacer.is_playing()
-        )
+        return self.audio is not None and self.turns.agent_speaking
+
+    @property
+    def truncations(self) -> list[tuple[str, int]]:
+        """`(item_id, audio_end_ms)` of every truncate sent to the service."""
+        return self.turns.truncations
+
+    @property
+    def dialect(self) -> str:
+        return self.endpoint.dialect
 
     async def start(self) -> None:
         """Connect, configure the active agent, replay history, and greet.
@@ -106,14 +129,16 @@ class RealtimeSession(InboundEventsMixin, ToolCallsMixin, TurnsMixin, SessionBas
         self.workers = SessionWorkers(
             ThreadBridge.for_loop(self.loop), self.config.max_jobs_in_flight
         )
-        self.pacer = OutputPacer(
+        self.audio = AgentAudio(
             self.loop,
-            self.output_sample_rate_hz,
-            self._send_frame,
-            self._on_turn_audio_end,
-            lead_ms=self.config.output_lead_ms,
-            speed=self.config.pacing_speed,
+            session_id=self.session_id,
+            emitter=self.emitter,
+            sample_rate_hz=self.output_sample_rate_hz,
+            config=self.config,
+            on_frame=self.turns.on_frame_sent,
+            on_audio_end=self.turns.on_audio_end,
         )
+        self.pacer = self.audio.pacer
         url = self.endpoint.url
         try:
             headers = await self.endpoint.headers()
@@ -128,7 +153,7 @@ class RealtimeSession(InboundEventsMixin, ToolCallsMixin, TurnsMixin, SessionBas
             self._ws = await connect(url, **kwargs)
             async with asyncio.timeout(self.connect_timeout_s):
                 await self._expect("session.created")
-                update = self._session_update(self.roster.get(self.active_agent))
+                update = self.session_update(self.roster.get(self.active_agent))
                 await self._ws.send(json.dumps(update))
                 await self._expect("session.updated")
         except ProviderStartError as exc:
@@ -149,9 +174,9 @@ class RealtimeSession(InboundEventsMixin, ToolCallsMixin, TurnsMixin, SessionBas
         agent = self.roster.get(self.active_agent)
         greeting = (agent.return_greeting or agent.greeting) if self.resumed else agent.greeting
         if greeting:
-            turn = self._new_turn("", started_at=self.loop.time())
+            turn = self.turns.new_turn("", started_at=self.loop.time())
             turn.is_greeting = True
-            self._say(greeting)
+            self.say(greeting)
 
     def push_audio(self, pcm16: bytes, sample_rate_hz: int = 16000) -> None:
         """Caller audio, PCM16 mono at any rate and chunk size (resampled to 24 kHz)."""
@@ -175,7 +200,7 @@ class RealtimeSession(InboundEventsMixin, ToolCallsMixin, TurnsMixin, SessionBas
     async def send_text(self, text: str) -> None:
         text = text.strip()
         if text and self._started and not self._closed:
-            self._user_message(text, source="text")
+            self.turns.user_message(text, source="text")
 
     def push_dtmf(self, digits: str) -> None:
         """DTMF tones; sent to the agent as one text message after a pause or on '#'."""
@@ -187,7 +212,7 @@ class RealtimeSession(InboundEventsMixin, ToolCallsMixin, TurnsMixin, SessionBas
         """Stop the agent now. Returns False when it was not speaking."""
         if not self._started:
             return False
-        return self._barge_in(reason, self.loop.time())
+        return self.turns.barge_in(reason, self.loop.time())
 
     async def close(self) -> None:
         if self._closed:
@@ -196,7 +221,7 @@ class RealtimeSession(InboundEventsMixin, ToolCallsMixin, TurnsMixin, SessionBas
         self._dtmf.close()
         if self.pacer is not None:
             self.pacer.clear()
-        for response in self._responses.values():
+        for response in self.turns.responses():
             for job in response.tool_jobs.values():
                 job.cancel()
         if self._writer is not None:
@@ -211,8 +236,18 @@ class RealtimeSession(InboundEventsMixin, ToolCallsMixin, TurnsMixin, SessionBas
 
     # -- outbound -----------------------------------------------------------------------------
 
-    def _ws_send(self, event: dict[str, Any]) -> None:
+    # -- RealtimeHost -------------------------------------------------------------------------
+
+    def send(self, event: dict[str, Any]) -> None:
+        """Queue `event` for the service (sent by the writer task, in queue order)."""
         self._outbox.put_nowait(json.dumps(event))
+
+    def advance_turn(self, at_least: int | None) -> int:
+        self._turn_id = max(self._turn_id + 1, at_least or 0)
+        return self._turn_id
+
+    def _on_dtmf(self, digits: str) -> None:
+        self.turns.user_message(digits, source="dtmf")
 
     async def _write(self) -> None:
         ws = self._ws
@@ -236,7 +271,8 @@ class RealtimeSession(InboundEventsMixin, ToolCallsMixin, TurnsMixin, SessionBas
             except Exception:  # noqa: BLE001 - the socket is going away either way
                 logger.debug("session %s: realtime socket close failed", self.session_id)
 
-    def _session_update(self, agent: AgentSnapshot, suffix: str = "") -> dict[str, Any]:
+    def session_update(self, agent: AgentSnapshot, suffix: str = "") -> dict[str, Any]:
+        """The `session.update` that configures the service for `agent`."""
         return {
             "type": "session.update",
             "session": session_config(
@@ -256,16 +292,16 @@ class RealtimeSession(InboundEventsMixin, ToolCallsMixin, TurnsMixin, SessionBas
             role = message.get("role")
             content = message.get("content")
             if role in ("user", "assistant") and isinstance(content, str) and content:
-                self._ws_send(
+                self.send(
                     {
                         "type": "conversation.item.create",
                         "item": message_item(dialect, role, content),
                     }
                 )
 
-    def _say(self, text: str) -> None:
+    def say(self, text: str) -> None:
         """Ask the service to speak `text` as it is (greetings)."""
-        self._ws_send(
+        self.send(
             {
                 "type": "response.create",
                 "response": {
@@ -330,22 +366,22 @@ class RealtimeSession(InboundEventsMixin, ToolCallsMixin, TurnsMixin, SessionBas
 
     def _dispatch(self, event: dict[str, Any]) -> None:
         kind = normalize_event_type(str(event.get("type", "")))
-        handler = _HANDLERS.get(kind)
+        handler = self._handlers.get(kind)
         if handler is not None:
-            handler(self, event)
+            handler(event)
 
+    def _on_response_done(self, event: dict[str, Any]) -> None:
+        response = self.turns.on_response_done(event)
+        if response is not None:  # its tool calls: outputs, then the next response
+            self.loop.create_task(self.tools.finish(response, self.turns.turn))
 
-_HANDLERS: dict[str, Callable[[RealtimeSession, dict[str, Any]], None]] = {
-    "input_audio_buffer.speech_started": RealtimeSession._on_speech_started,
-    "input_audio_buffer.speech_stopped": RealtimeSession._on_speech_stopped,
-    "conversation.item.input_audio_transcription.delta": RealtimeSession._on_transcription_delta,
-    "conversation.item.input_audio_transcription.completed": RealtimeSession._on_transcription_done,
-    "response.created": RealtimeSession._on_response_created,
-    "response.audio.delta": RealtimeSession._on_audio_delta,
-    "response.audio_transcript.delta": RealtimeSession._on_transcript_delta,
-    "response.audio_transcript.done": RealtimeSession._on_transcript_done,
-    "response.text.delta": RealtimeSession._on_transcript_delta,
-    "response.function_call_arguments.done": RealtimeSession._on_function_call_done,
-    "response.done": RealtimeSession._on_response_done,
-    "error": RealtimeSession._on_error,
-}
+    def _on_error(self, event: dict[str, Any]) -> None:
+        error = event.get("error") or {}
+        code = str(error.get("code") or "")
+        if code in _BENIGN_ERRORS:
+            return
+        message = str(error.get("message") or error)
+        logger.warning("session %s: realtime error %s: %s", self.session_id, code, message)
+        self.emitter(
+            SessionError(self.session_id, self._turn_id, stage="realtime", message=message)
+        )

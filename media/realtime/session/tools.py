@@ -1,4 +1,4 @@
-"""Tool calls and handoffs (a mixin of :class:`~media.realtime.session.RealtimeSession`).
+"""Tool calls and handoffs of a realtime conversation (:class:`RealtimeTools`).
 
 Tools run in the worker pool as their `function_call_arguments.done` arrives; at
 `response.done` their outputs are sent in call order, then the handoff (at most one per
@@ -17,15 +17,27 @@ from media.engine.snapshot import ToolContext
 from media.realtime.session.state import ResponseState, TurnState
 
 if TYPE_CHECKING:
-    from media.realtime.session.core import RealtimeSession
+    from media.realtime.session.turns import RealtimeHost, RealtimeTurns
 
 
-class ToolCallsMixin:
-    def _on_function_call_done(self: RealtimeSession, event: dict[str, Any]) -> None:
-        response = self._response_for(event)
+class RealtimeTools:
+    """Runs the tools the service asks for, sends their outputs, and switches agent on a
+    handoff. Reaches the session through :class:`~media.realtime.session.turns.RealtimeHost`
+    and the responses through :class:`~media.realtime.session.turns.RealtimeTurns`.
+
+    Threading: loop only; the tools themselves run in the worker pool (`submit_tool`).
+    """
+
+    def __init__(self, host: RealtimeHost, turns: RealtimeTurns) -> None:
+        self.host = host
+        self.turns = turns
+
+    def on_function_call_done(self, event: dict[str, Any]) -> None:
+        host = self.host
+        response = self.turns.response_for(event)
         if response is None:
             return
-        self._mark_first_delta(response)
+        self.turns.mark_first_delta(response)
         call_id = str(event.get("call_id") or "")
         name = str(event.get("name") or "")
         raw = event.get("arguments") or "{}"
@@ -36,31 +48,30 @@ class ToolCallsMixin:
         except ValueError:
             arguments = {}
         response.calls.append((call_id, name, arguments))
-        response.tool_started[call_id] = self.loop.time()
-        agent = self.roster.get(response.agent)
+        response.tool_started[call_id] = host.loop.time()
+        agent = host.roster.get(response.agent)
         spec = agent.tool(name)
-        self.emitter(
-            ToolStart(self.session_id, response.turn_id, response.agent, call_id, name, arguments)
+        host.emitter(
+            ToolStart(host.session_id, response.turn_id, response.agent, call_id, name, arguments)
         )
         if spec is not None and spec.is_handoff:
             return  # runs at response.done, after the other tools of the response
         if spec is None:
-            future = self.loop.create_future()
+            future = host.loop.create_future()
             future.set_result({"success": False, "error": f"unknown tool {name!r}"})
         else:
-            context = ToolContext(self.session_id, response.agent, self.tool_state)
-            future = self.workers.bridge.submit(self.run_tool_blocking, name, arguments, context)
+            context = ToolContext(host.session_id, response.agent, host.tool_state)
+            future = host.submit_tool(name, arguments, context)
         response.tool_jobs[call_id] = future
 
-    async def _finish_tools(
-        self: RealtimeSession, response: ResponseState, turn: TurnState
-    ) -> None:
+    async def finish(self, response: ResponseState, turn: TurnState) -> None:
         """Send each tool's output, switch agent on a handoff, then ask for the next response."""
+        host = self.host
         calls = [tool_call_message(response.text, [(c, n, a) for c, n, a in response.calls])]
-        self._append_history(calls[0])
+        self.turns.append_history(calls[0])
         handoff: tuple[str, str, dict[str, Any]] | None = None
         for call_id, name, arguments in response.calls:
-            spec = self.roster.get(response.agent).tool(name)
+            spec = host.roster.get(response.agent).tool(name)
             if spec is not None and spec.is_handoff:
                 if handoff is None:
                     handoff = (call_id, name, arguments)
@@ -69,7 +80,7 @@ class ToolCallsMixin:
                 continue
             job = response.tool_jobs[call_id]
             try:
-                result = await asyncio.wait_for(asyncio.shield(job), self.config.tool_timeout_s)
+                result = await asyncio.wait_for(asyncio.shield(job), host.config.tool_timeout_s)
             except TimeoutError:
                 result = {"success": False, "error": "The tool timed out."}
             except asyncio.CancelledError:
@@ -78,41 +89,42 @@ class ToolCallsMixin:
                 result = {"success": False, "error": f"{type(exc).__name__}: {exc}"}
             if not isinstance(result, dict):
                 result = {"success": True, "result": result}
-            if turn.finished or self._closed:
+            if turn.finished or host.closed:
                 return
             self._tool_output(turn, response, call_id, name, result)
         greeting = ""
         if handoff is not None:
             greeting = self._handoff(turn, response, *handoff)
-        if turn.finished or self._closed:
+        if turn.finished or host.closed:
             return
         if greeting:
-            self._say(greeting)
+            host.say(greeting)
         else:
-            self._ws_send({"type": "response.create"})
+            host.send({"type": "response.create"})
 
     def _tool_output(
-        self: RealtimeSession,
+        self,
         turn: TurnState,
         response: ResponseState,
         call_id: str,
         name: str,
         result: dict,
     ) -> None:
+        host = self.host
         failed = result.get("success") is False or ("error" in result and not result.get("success"))
         status = "error" if failed else "success"
-        started = response.tool_started.get(call_id, self.loop.time())
-        duration_ms = (self.loop.time() - started) * 1000.0
+        started = response.tool_started.get(call_id, host.loop.time())
+        duration_ms = (host.loop.time() - started) * 1000.0
         turn.tools.append({"name": name, "duration_ms": duration_ms, "status": status})
-        self.emitter(
+        host.emitter(
             ToolEnd(
-                self.session_id, turn.turn_id, response.agent, call_id, name, status, result,
+                host.session_id, turn.turn_id, response.agent, call_id, name, status, result,
                 duration_ms,
             )
         )  # fmt: skip
         message = tool_result_message(call_id, result)
-        self._append_history(message)
-        self._ws_send(
+        self.turns.append_history(message)
+        host.send(
             {
                 "type": "conversation.item.create",
                 "item": {
@@ -124,7 +136,7 @@ class ToolCallsMixin:
         )
 
     def _handoff(
-        self: RealtimeSession,
+        self,
         turn: TurnState,
         response: ResponseState,
         call_id: str,
@@ -132,15 +144,16 @@ class ToolCallsMixin:
         arguments: dict[str, Any],
     ) -> str:
         """Switch to the handoff's target agent with a session update; returns its greeting."""
+        host = self.host
         previous = response.agent
-        spec = self.roster.get(previous).tool(name)
+        spec = host.roster.get(previous).tool(name)
         target = spec.handoff_target if spec else None
-        if not target or target not in self.roster.agents:
+        if not target or target not in host.roster.agents:
             self._tool_output(
                 turn, response, call_id, name, {"success": False, "error": f"no agent {target!r}"}
             )
             return ""
-        first_visit = self.switch_agent(target)
+        first_visit = host.switch_agent(target)
         context = {k: v for k, v in arguments.items() if v not in (None, "")}
         details = ", ".join(f"{k}: {v}" for k, v in context.items())
         suffix = (
@@ -148,8 +161,8 @@ class ToolCallsMixin:
             if details
             else f"The caller was just transferred to you from {previous}."
         )
-        agent = self.roster.get(target)
-        self._ws_send(self._session_update(agent, suffix))
+        agent = host.roster.get(target)
+        host.send(host.session_update(agent, suffix))
         self._tool_output(
             turn,
             response,
@@ -164,9 +177,9 @@ class ToolCallsMixin:
             },
         )
         reason = str(context.get("reason") or context.get("issue_summary") or name)
-        self.emitter(
+        host.emitter(
             AgentChange(
-                self.session_id, turn.turn_id, previous, target, spec.silent_handoff, reason
+                host.session_id, turn.turn_id, previous, target, spec.silent_handoff, reason
             )
         )
         if spec.silent_handoff:

@@ -1,86 +1,311 @@
-"""Turns, barge-in, metrics and history.
+"""The turns of a realtime conversation: the service's speech, transcript and response events,
+barge-in, and each turn's report.
 
-A mixin of :class:`~media.realtime.session.RealtimeSession`.
+Speech start and stop, the caller's transcription, and the responses: their audio is paced
+out, their transcript streamed as `AssistantDelta`; events of a cancelled response are dropped.
 """
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import binascii
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from media.engine.audio import FRAME_MS
-from media.engine.events import AssistantFinal, AudioFrame, BargeIn, TurnMetrics, UserTranscript
+from media.engine.audio import FRAME_MS, StreamResampler
+from media.engine.events import AssistantDelta, SessionError, TurnMetrics, UserTranscript
 from media.engine.history import trim_history
-from media.realtime.protocol import message_item
-from media.realtime.session.state import TurnState
+from media.engine.pacing import SpokenSegment
+from media.engine.report import emit_answer, span_ms
+from media.realtime.protocol import REALTIME_SAMPLE_RATE_HZ, message_item
+from media.realtime.session.state import ResponseState, TurnState
 
 if TYPE_CHECKING:
-    from media.realtime.session.core import RealtimeSession
+    from media.engine.config import EngineConfig
+    from media.engine.emitter import EventEmitter
+    from media.engine.output import AgentAudio
+    from media.engine.snapshot import AgentRoster, ToolContext
 
 logger = logging.getLogger(__name__)
 
 
-class TurnsMixin:
-    def _next_turn_id(self: RealtimeSession) -> int:
+class RealtimeHost(Protocol):
+    """What the realtime session's parts (:class:`RealtimeTurns`, `RealtimeTools`) need of it.
+
+    Read: the wiring (`session_id`, `config`, `roster`, `loop`, `emitter`, `audio`,
+    `output_sample_rate_hz`, `dialect`) and the conversation (`history`, `active_agent`,
+    `closed`). Changed: `history` in place, the turn counter (:meth:`advance_turn`),
+    `switch_agent` on a handoff. Outbound: :meth:`send` queues one event for the service.
+    """
+
+    session_id: str
+    config: EngineConfig
+    roster: AgentRoster
+    loop: asyncio.AbstractEventLoop
+    emitter: EventEmitter
+    audio: AgentAudio
+    output_sample_rate_hz: int
+    history: list[dict[str, Any]]
+    active_agent: str
+
+    @property
+    def turn_id(self) -> int: ...
+
+    @property
+    def closed(self) -> bool: ...
+
+    @property
+    def dialect(self) -> str: ...
+
+    def advance_turn(self, at_least: int | None) -> int:
+        """Make the next turn id current (at least `at_least`) and return it."""
+        ...
+
+    def send(self, event: dict[str, Any]) -> None: ...
+
+    def say(self, text: str) -> None:
+        """Ask the service to speak `text` as it is."""
+        ...
+
+    def session_update(self, agent: Any, suffix: str = "") -> dict[str, Any]: ...
+
+    def switch_agent(self, name: str) -> bool: ...
+
+    def submit_tool(self, name: str, arguments: Any, context: ToolContext) -> asyncio.Future: ...
+
+
+class RealtimeTurns:
+    """The turn the agent answers, the service's responses, and barge-in.
+
+    Handlers (`on_*`) take the service's events, in the order the session reads them.
+    Barge-in runs through the shared :class:`~media.engine.output.AgentAudio`: the pacer is
+    cleared, queued frames of the turn purged, and inside that stop `response.cancel` and
+    `conversation.item.truncate` (at the milliseconds actually played) are queued; `BargeIn`
+    follows; deltas of the cancelled response that arrive later are dropped.
+
+    Threading: loop only.
+    """
+
+    def __init__(self, host: RealtimeHost) -> None:
+        self.host = host
+        self.turn: TurnState | None = None  # the turn the agent is answering
+        self.truncations: list[tuple[str, int]] = []
+        self._responses: dict[str, ResponseState] = {}
+        self._cancelled: set[str] = set()
+        self._active: ResponseState | None = None
+        self._user_turn_id: int | None = None  # turn of the utterance being spoken
+        self._speech_stopped_at: float | None = None
+
+    @property
+    def agent_speaking(self) -> bool:
+        turn = self.turn
+        return (turn is not None and not turn.finished) or self.host.audio.pacer.is_playing()
+
+    def responses(self) -> list[ResponseState]:
+        return list(self._responses.values())
+
+    # -- turns ---------------------------------------------------------------------------------
+
+    def next_turn_id(self) -> int:
         if self._user_turn_id is not None:
             return self._user_turn_id
-        return self._turn_id + 1
+        return self.host.turn_id + 1
 
-    def _new_turn(
-        self: RealtimeSession, user_text: str, *, started_at: float, turn_id: int | None = None
+    def new_turn(
+        self, user_text: str, *, started_at: float, turn_id: int | None = None
     ) -> TurnState:
-        self._turn_id = max(self._turn_id + 1, turn_id or 0)
-        turn = TurnState(self._turn_id, user_text, started_at)
-        self._turn = turn
+        turn = TurnState(self.host.advance_turn(turn_id), user_text, started_at)
+        self.turn = turn
         return turn
 
-    def _user_message(self: RealtimeSession, text: str, *, source: str) -> None:
-        now = self.loop.time()
-        self._barge_in(f"user_{source}", now)
-        turn = self._new_turn(text, started_at=now)
-        self.emitter(UserTranscript(self.session_id, turn.turn_id, text, True, source))
-        self._append_history({"role": "user", "content": text})
-        self._ws_send(
-            {
-                "type": "conversation.item.create",
-                "item": message_item(self.endpoint.dialect, "user", text),
-            }
+    def user_message(self, text: str, *, source: str) -> None:
+        """Typed text or DTMF: stop the agent, then ask the service to answer `text`."""
+        host = self.host
+        now = host.loop.time()
+        self.barge_in(f"user_{source}", now)
+        turn = self.new_turn(text, started_at=now)
+        host.emitter(UserTranscript(host.session_id, turn.turn_id, text, True, source))
+        self.append_history({"role": "user", "content": text})
+        host.send(
+            {"type": "conversation.item.create", "item": message_item(host.dialect, "user", text)}
         )
-        self._ws_send({"type": "response.create"})
+        host.send({"type": "response.create"})
 
-    def _on_dtmf(self: RealtimeSession, digits: str) -> None:
-        self._user_message(digits, source="dtmf")
+    def append_history(self, message: dict[str, Any]) -> None:
+        history = self.host.history
+        history.append(message)
+        trim_history(history, self.host.config.max_history_messages)
 
-    def _append_history(self: RealtimeSession, message: dict[str, Any]) -> None:
-        self.history.append(message)
-        trim_history(self.history, self.config.max_history_messages)
+    # -- the caller's speech -------------------------------------------------------------------
 
-    def _send_frame(
-        self: RealtimeSession, turn_id: int, pcm: bytes, index: int, is_last: bool
-    ) -> None:
-        turn = self._turn
+    def on_speech_started(self, event: dict[str, Any]) -> None:
+        self.barge_in("barge_in", self.host.loop.time())
+        self._user_turn_id = self.next_turn_id()
+        self._speech_stopped_at = None
+
+    def on_speech_stopped(self, event: dict[str, Any]) -> None:
+        self._speech_stopped_at = self.host.loop.time()
+
+    def on_transcription_delta(self, event: dict[str, Any]) -> None:
+        delta = str(event.get("delta") or "").strip()
+        if delta:
+            host = self.host
+            host.emitter(UserTranscript(host.session_id, self.next_turn_id(), delta, False))
+
+    def on_transcription_done(self, event: dict[str, Any]) -> None:
+        text = str(event.get("transcript") or "").strip()
+        if not text:
+            return
+        host = self.host
+        now = host.loop.time()
+        turn_id = self.next_turn_id()
+        self._user_turn_id = None
+        host.emitter(UserTranscript(host.session_id, turn_id, text, True, "voice"))
+        self.append_history({"role": "user", "content": text})
+        eos = self._speech_stopped_at if self._speech_stopped_at is not None else now
+        turn = self.turn
+        if turn is None or turn.turn_id != turn_id:
+            turn = self.new_turn(text, started_at=eos, turn_id=turn_id)
+        else:
+            turn.user_text = text
+        turn.stt_final_ms = (now - eos) * 1000.0
+
+    # -- responses -----------------------------------------------------------------------------
+
+    def on_response_created(self, event: dict[str, Any]) -> None:
+        response_id = str((event.get("response") or {}).get("id") or "")
+        turn = self.turn
+        now = self.host.loop.time()
+        if turn is None or turn.finished:
+            # A response the service started on its own (server VAD before any transcript).
+            turn = self.new_turn(
+                "", started_at=self._speech_stopped_at or now, turn_id=self._user_turn_id
+            )
+        if turn.response_created_at is None:
+            turn.response_created_at = now
+        response = ResponseState(response_id, turn.turn_id, self.host.active_agent)
+        self._responses[response_id] = response
+        self._active = response
+        turn.responses.append(response)
+
+    def response_for(self, event: dict[str, Any]) -> ResponseState | None:
+        """The live response an event belongs to (None when unknown or cancelled)."""
+        response_id = str(event.get("response_id") or "")
+        if response_id in self._cancelled:
+            return None
+        return self._responses.get(response_id)
+
+    def mark_first_delta(self, response: ResponseState) -> None:
+        turn = self.turn
+        if turn is not None and turn.turn_id == response.turn_id and turn.first_delta_at is None:
+            turn.first_delta_at = self.host.loop.time()
+
+    def on_audio_delta(self, event: dict[str, Any]) -> None:
+        response = self.response_for(event)
+        if response is None:
+            return
+        host = self.host
+        try:
+            pcm = base64.b64decode(event.get("delta") or "", validate=True)
+        except (binascii.Error, ValueError):
+            logger.warning("session %s: realtime audio delta is not base64", host.session_id)
+            return
+        self.mark_first_delta(response)
+        if not response.item_id:
+            response.item_id = str(event.get("item_id") or "")
+        if response.segment is None:
+            response.segment = SpokenSegment(response.turn_id, response.text)
+        if host.output_sample_rate_hz != REALTIME_SAMPLE_RATE_HZ:
+            if response.resampler is None:
+                response.resampler = StreamResampler(
+                    REALTIME_SAMPLE_RATE_HZ, host.output_sample_rate_hz
+                )
+            pcm = response.resampler.process(pcm)
+        if pcm:
+            host.audio.pacer.enqueue(response.turn_id, pcm, response.segment)
+
+    def on_transcript_delta(self, event: dict[str, Any]) -> None:
+        response = self.response_for(event)
+        delta = str(event.get("delta") or "")
+        if response is None or not delta:
+            return
+        self.mark_first_delta(response)
+        if not response.item_id:
+            response.item_id = str(event.get("item_id") or "")
+        response.text += delta
+        if response.segment is not None:
+            response.segment.text = response.text
+        host = self.host
+        host.emitter(AssistantDelta(host.session_id, response.turn_id, response.agent, delta))
+
+    def on_transcript_done(self, event: dict[str, Any]) -> None:
+        response = self.response_for(event)
+        transcript = str(event.get("transcript") or "")
+        if response is not None and transcript and not response.text:
+            response.text = transcript
+            host = self.host
+            host.emitter(
+                AssistantDelta(host.session_id, response.turn_id, response.agent, transcript)
+            )
+        if response is not None and response.segment is not None:
+            response.segment.text = response.text
+
+    def on_response_done(self, event: dict[str, Any]) -> ResponseState | None:
+        """Returns the response when its tool calls are to be finished now, else None."""
+        body = event.get("response") or {}
+        response_id = str(body.get("id") or "")
+        response = self._responses.get(response_id)
+        if response is None:
+            return None
+        response.done = True
+        if self._active is response:
+            self._active = None
+        turn = self.turn
+        usage = body.get("usage") or {}
+        if turn is not None and turn.turn_id == response.turn_id:
+            turn.tokens_in += int(usage.get("input_tokens") or 0)
+            turn.tokens_out += int(usage.get("output_tokens") or 0)
+        if response_id in self._cancelled:
+            return None
+        if turn is None or turn.turn_id != response.turn_id:
+            return None
+        status = body.get("status")
+        if status == "failed" or status == "incomplete":
+            details = body.get("status_details") or {}
+            message = str((details.get("error") or {}).get("message") or details or status)
+            host = self.host
+            host.emitter(
+                SessionError(host.session_id, response.turn_id, stage="llm", message=message)
+            )
+        if status == "cancelled":
+            return None
+        if response.calls:
+            return response
+        self.host.audio.pacer.end_turn(response.turn_id)
+        return None
+
+    # -- output and the end of a turn ----------------------------------------------------------
+
+    def on_frame_sent(self, turn_id: int) -> None:
+        turn = self.turn
         if turn is not None and turn.turn_id == turn_id and turn.first_audio_at is None:
-            turn.first_audio_at = self.loop.time()
-        self.emitter(
-            AudioFrame(self.session_id, turn_id, pcm, self.output_sample_rate_hz, index, is_last)
-        )
+            turn.first_audio_at = self.host.loop.time()
 
-    def _on_turn_audio_end(self: RealtimeSession, turn_id: int) -> None:
-        turn = self._turn
+    def on_audio_end(self, turn_id: int) -> None:
+        turn = self.turn
         if turn is None or turn.turn_id != turn_id or turn.finished:
             return
         turn.finished = True
-        self._finish_turn(turn, interrupted=False, now=None, barge_in_ms=None)
+        self._report(turn, interrupted=False, now=None, barge_in_ms=None)
 
-    def _finish_turn(
-        self: RealtimeSession,
-        turn: TurnState,
-        *,
-        interrupted: bool,
-        now: float | None,
-        barge_in_ms: float | None,
+    def _report(
+        self, turn: TurnState, *, interrupted: bool, now: float | None, barge_in_ms: float | None
     ) -> None:
-        frame_s = self.pacer.frame_s
+        """Keep what was said (heard by `now`, all of it when None) and emit the answer and
+        the turn's metrics."""
+        host = self.host
+        frame_s = host.audio.pacer.frame_s
         spoken: list[tuple[str, str]] = []
         for response in turn.responses:
             if response.segment is not None and now is not None:
@@ -92,32 +317,29 @@ class TurnsMixin:
             if response.text or response.segment is not None:
                 spoken.append((response.agent, text))
         if not spoken:
-            spoken = [(self.active_agent, "")]
-        for i, (agent, text) in enumerate(spoken):
+            spoken = [(host.active_agent, "")]
+        for _, text in spoken:
             if text:
-                self._append_history({"role": "assistant", "content": text})
-            self.emitter(
-                AssistantFinal(
-                    self.session_id, turn.turn_id, agent=agent, text=text,
-                    interrupted=interrupted and i == len(spoken) - 1,
-                    is_greeting=turn.is_greeting,
-                )
-            )  # fmt: skip
-
-        def ms(a: float | None, b: float | None) -> float | None:
-            return None if a is None or b is None else (b - a) * 1000.0
-
-        self.emitter(
+                self.append_history({"role": "assistant", "content": text})
+        emit_answer(
+            host.emitter,
+            host.session_id,
+            turn.turn_id,
+            spoken,
+            interrupted=interrupted,
+            is_greeting=turn.is_greeting,
+        )
+        host.emitter(
             TurnMetrics(
-                self.session_id,
+                host.session_id,
                 turn.turn_id,
-                agent=self.active_agent,
+                agent=host.active_agent,
                 user_text=turn.user_text,
                 assistant_text=" ".join(r.text for r in turn.responses if r.text),
                 interrupted=interrupted,
                 stt_final_ms=turn.stt_final_ms,
-                llm_ttft_ms=ms(turn.response_created_at, turn.first_delta_at),
-                first_audio_ms=ms(turn.started_at, turn.first_audio_at),
+                llm_ttft_ms=span_ms(turn.response_created_at, turn.first_delta_at),
+                first_audio_ms=span_ms(turn.started_at, turn.first_audio_at),
                 barge_in_ms=barge_in_ms,
                 tokens_in=turn.tokens_in,
                 tokens_out=turn.tokens_out,
@@ -125,46 +347,53 @@ class TurnsMixin:
             )
         )
 
-    def _barge_in(self: RealtimeSession, reason: str, decided_at: float) -> bool:
+    def barge_in(self, reason: str, decided_at: float) -> bool:
         """Cancel the agent's answer now. Synchronous: nothing can interleave."""
-        turn = self._turn
-        playing = self.pacer is not None and self.pacer.is_playing()
-        if (turn is None or turn.finished) and not playing:
+        host = self.host
+        turn = self.turn
+        pacer = host.audio.pacer
+        if (turn is None or turn.finished) and not pacer.is_playing():
             return False
-        now = self.loop.time()
-        cancelled = turn.turn_id if turn is not None else self._turn_id
-        # Frames played before the stop, per item, for the truncate (sent - discarded).
-        self.pacer.clear()
-        self.emitter.drop_audio_before(cancelled + 1)
-        active = self._active_response
-        if active is not None and not active.done:
-            self._cancelled_responses.add(active.id)
-            self._ws_send({"type": "response.cancel"})
-        if turn is not None:
-            for response in turn.responses:
-                self._cancelled_responses.add(response.id)
-                for job in response.tool_jobs.values():
-                    job.cancel()
-                if response.segment is not None and response.item_id:
-                    played = response.segment.frames_played(now, self.pacer.frame_s)
-                    audio_end_ms = played * FRAME_MS
-                    if played < response.segment.frames_total or not response.done:
-                        self.truncations.append((response.item_id, audio_end_ms))
-                        self._ws_send(
-                            {
-                                "type": "conversation.item.truncate",
-                                "item_id": response.item_id,
-                                "content_index": 0,
-                                "audio_end_ms": audio_end_ms,
-                            }
-                        )
-        reaction_ms = (self.loop.time() - decided_at) * 1000.0
-        self.emitter(BargeIn(self.session_id, cancelled, reason=reason, reaction_ms=reaction_ms))
+        cancelled = turn.turn_id if turn is not None else host.turn_id
+        stopped: list[float] = []
+
+        def cancel(stop_at: float) -> None:
+            stopped.append(stop_at)
+            active = self._active
+            if active is not None and not active.done:
+                self._cancelled.add(active.id)
+                host.send({"type": "response.cancel"})
+            if turn is not None:
+                for response in turn.responses:
+                    self._cancel_response(response, stop_at)
+
+        _, reaction_ms, _ = host.audio.barge_in(cancelled, reason, decided_at, cancel)
         if turn is not None and not turn.finished:
             turn.finished = True
-            self._finish_turn(turn, interrupted=True, now=now, barge_in_ms=reaction_ms)
-        self._turn = None
+            self._report(turn, interrupted=True, now=stopped[0], barge_in_ms=reaction_ms)
+        self.turn = None
         logger.info(
-            "session %s: barge-in (%s) cancelled turn %s", self.session_id, reason, cancelled
+            "session %s: barge-in (%s) cancelled turn %s", host.session_id, reason, cancelled
         )
         return True
+
+    def _cancel_response(self, response: ResponseState, stop_at: float) -> None:
+        """Drop the response's later events, cancel its tools, and truncate its item to the
+        milliseconds played by `stop_at` (frames sent less those taken back)."""
+        self._cancelled.add(response.id)
+        for job in response.tool_jobs.values():
+            job.cancel()
+        segment = response.segment
+        if segment is not None and response.item_id:
+            played = segment.frames_played(stop_at, self.host.audio.pacer.frame_s)
+            audio_end_ms = played * FRAME_MS
+            if played < segment.frames_total or not response.done:
+                self.truncations.append((response.item_id, audio_end_ms))
+                self.host.send(
+                    {
+                        "type": "conversation.item.truncate",
+                        "item_id": response.item_id,
+                        "content_index": 0,
+                        "audio_end_ms": audio_end_ms,
+                    }
+                )

@@ -7,7 +7,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from calls.fake_acs.media import MediaStreamRequest
+from testing.fake_acs.media import MediaStreamRequest
 
 
 @dataclass(slots=True)

@@ -10,14 +10,14 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qsl
 
-from media.realtime.fake_server.connection import FakeRealtimeConnection
-from media.realtime.fake_server.replies import (
+from media.realtime.protocol import Dialect, dialect_for_path
+from testing.fake_realtime.connection import FakeRealtimeConnection
+from testing.fake_realtime.replies import (
     Responder,
     Transcriber,
     default_respond,
     default_transcribe,
 )
-from media.realtime.protocol import Dialect, dialect_for_path
 
 logger = logging.getLogger(__name__)
 
@@ -124,11 +124,11 @@ async def _serve_forever(port: int) -> None:
 
 
 def main() -> None:
-    from media.realtime import fake_server
+    from testing import fake_realtime
 
     parser = argparse.ArgumentParser(
-        prog="python -m media.realtime.fake_server",
-        description=fake_server.__doc__.splitlines()[0],
+        prog="python -m testing.fake_realtime",
+        description=fake_realtime.__doc__.splitlines()[0],
     )
     parser.add_argument("--port", type=int, default=8765)
     args = parser.parse_args()

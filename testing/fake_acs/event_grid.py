@@ -9,7 +9,7 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
-from calls.fake_acs import events as ev
+from testing.fake_acs import events as ev
 
 logger = logging.getLogger(__name__)
 

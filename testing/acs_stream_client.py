@@ -402,7 +402,7 @@ Scenario = Callable[["AcsMediaStreamClient", Any], Awaitable[None]]
 
 
 def fake_acs_hook(scenario: Scenario, clients: list[AcsMediaStreamClient] | None = None):
-    """A media-stream hook for `calls.fake_acs.FakeAcsServer(on_media_stream=...)`.
+    """A media-stream hook for `testing.fake_acs.FakeAcsServer(on_media_stream=...)`.
 
     For each stream the fake would open, connects like ACS (its URL, headers and rate), sends
     the first message, runs `scenario(client, request)` (what the caller says), then keeps the

@@ -6,15 +6,15 @@
         EventGridFake(event_grid_webhook_url()).deliver([invite.event])
         fake.flush()                              # callbacks posted, media socket opened
 
-Run on its own with `python -m calls.fake_acs` (see `--help`).
+Run on its own with `python -m testing.fake_acs` (see `--help`).
 """
 
-from calls.fake_acs.event_grid import Delivery, EventGridFake, post_events
-from calls.fake_acs.media import MediaStreamHook, MediaStreamRequest, open_media_socket
-from calls.fake_acs.recording import FakeRecording
-from calls.fake_acs.server import FakeAcsServer
-from calls.fake_acs.signing import ACS_JWT_ISSUER, AcsJwtSigner
-from calls.fake_acs.state import FakeCall, IncomingCallInvite, RecordedRequest
+from testing.fake_acs.event_grid import Delivery, EventGridFake, post_events
+from testing.fake_acs.media import MediaStreamHook, MediaStreamRequest, open_media_socket
+from testing.fake_acs.recording import FakeRecording
+from testing.fake_acs.server import FakeAcsServer
+from testing.fake_acs.signing import ACS_JWT_ISSUER, AcsJwtSigner
+from testing.fake_acs.state import FakeCall, IncomingCallInvite, RecordedRequest
 
 __all__ = [
     "ACS_JWT_ISSUER",

@@ -8,15 +8,15 @@ import json
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from media.realtime.fake_server.input_audio import InputAudioMixin
-from media.realtime.fake_server.responses import ResponsesMixin
 from media.realtime.protocol import REALTIME_SAMPLE_RATE_HZ, Dialect, event_type_for
+from testing.fake_realtime.input_audio import InputAudio
+from testing.fake_realtime.responses import Responses
 
 if TYPE_CHECKING:
-    from media.realtime.fake_server.server import FakeRealtimeServer
+    from testing.fake_realtime.server import FakeRealtimeServer
 
 
-class FakeRealtimeConnection(InputAudioMixin, ResponsesMixin):
+class FakeRealtimeConnection:
     """One client session on the fake server. Runs on the server's loop only."""
 
     def __init__(self, server: FakeRealtimeServer, ws: Any, dialect: Dialect, path: str) -> None:
@@ -36,17 +36,8 @@ class FakeRealtimeConnection(InputAudioMixin, ResponsesMixin):
         self.last_tool_output: str | None = None
         self.pending_instructions = ""
         self.last_user_text = ""
-        self._buffer = bytearray()
-        self._vad_pos = 0
-        self._current_item = ""
-        self._speech_ms = 0
-        self._silence_ms = 0
-        self._in_speech = False
-        self._utterance_start_ms = 0
-        self._audio_ms = 0
-        self._response: asyncio.Task | None = None
-        self._response_id: str | None = None
-        self._awaiting_tool_output = False
+        self.input = InputAudio(self)
+        self.responses = Responses(self)
         self._send_lock = asyncio.Lock()
 
     # -- session settings -------------------------------------------------------------------
@@ -115,8 +106,8 @@ class FakeRealtimeConnection(InputAudioMixin, ResponsesMixin):
                 self.received.append(event)
                 await self.handle(event)
         finally:
-            if self._response is not None:
-                self._response.cancel()
+            if self.responses.task is not None:
+                self.responses.task.cancel()
 
     async def handle(self, event: dict[str, Any]) -> None:
         kind = event.get("type")
@@ -129,28 +120,28 @@ class FakeRealtimeConnection(InputAudioMixin, ResponsesMixin):
             except ValueError:
                 await self.error("audio is not base64", code="invalid_value", event_id=eid)
                 return
-            await self._append(pcm)
+            await self.input.append(pcm)
         elif kind == "input_audio_buffer.commit":
-            await self._commit()
+            await self.input.commit()
         elif kind == "input_audio_buffer.clear":
-            self._buffer.clear()
+            self.input.clear()
             await self.send({"type": "input_audio_buffer.cleared"})
         elif kind == "conversation.item.create":
             await self._item_create(event.get("item") or {}, eid)
         elif kind == "response.create":
             response = event.get("response") or {}
             self.pending_instructions = str(response.get("instructions") or "")
-            if self._response is not None and not self._response.done():
+            if self.responses.running:
                 await self.error(
                     "a response is already in progress",
                     code="conversation_already_has_active_response",
                     event_id=eid,
                 )
                 return
-            self._start_response()
+            self.responses.start()
         elif kind == "response.cancel":
             self.cancels += 1
-            if not await self._cancel_response():
+            if not await self.responses.cancel():
                 await self.error(
                     "there is no active response to cancel",
                     code="response_cancel_not_active",
@@ -218,7 +209,7 @@ class FakeRealtimeConnection(InputAudioMixin, ResponsesMixin):
                 return
             self.function_outputs.append(item)
             self.last_tool_output = str(item.get("output", ""))
-            self._awaiting_tool_output = False
+            self.responses.awaiting_tool_output = False
         elif item_type == "message":
             role = item.get("role")
             content = item.get("content") or []

@@ -23,22 +23,22 @@ loopback, so that the realtime provider is exercised over a real WebSocket with 
 What the model says is scripted by a `respond(connection, user_text)` callable returning a
 :class:`Reply`; the default says the quoted text of response instructions (greetings) and
 otherwise calls a tool whose name appears in the user's words, or answers "You said: …".
-Run it standalone with `python -m media.realtime.fake_server --port 8765`.
+Run it standalone with `python -m testing.fake_realtime --port 8765`.
 
 The package: `server` (the listener), `connection` (one client: settings, I/O, client events),
 `input_audio` (buffer and server VAD), `responses` (spoken replies and tool calls), `replies`
 (the scripts).
 """
 
-from media.realtime.fake_server.connection import FakeRealtimeConnection
-from media.realtime.fake_server.replies import (
+from testing.fake_realtime.connection import FakeRealtimeConnection
+from testing.fake_realtime.replies import (
     Reply,
     Responder,
     Transcriber,
     default_respond,
     default_transcribe,
 )
-from media.realtime.fake_server.server import FakeRealtimeServer, main
+from testing.fake_realtime.server import FakeRealtimeServer, main
 
 __all__ = [
     "FakeRealtimeConnection",

@@ -1,11 +1,11 @@
-"""Run the fake ACS on its own: `python -m calls.fake_acs --help`.
+"""Run the fake ACS on its own: `python -m testing.fake_acs --help`.
 
-    python -m calls.fake_acs serve --port 8765 --access-key <base64>
+    python -m testing.fake_acs serve --port 8765 --access-key <base64>
         # then start the app with ACS_CONNECTION_STRING=endpoint=http://127.0.0.1:8765/;accesskey=...
-    python -m calls.fake_acs ring --fake http://127.0.0.1:8765 \\
+    python -m testing.fake_acs ring --fake http://127.0.0.1:8765 \\
         --webhook "$(python manage.py acs_urls --event-grid)" --from +14255550177
-    python -m calls.fake_acs calls --fake http://127.0.0.1:8765
-    python -m calls.fake_acs hangup --fake http://127.0.0.1:8765 <call_connection_id>
+    python -m testing.fake_acs calls --fake http://127.0.0.1:8765
+    python -m testing.fake_acs hangup --fake http://127.0.0.1:8765 <call_connection_id>
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ import sys
 import threading
 import urllib.request
 
-from calls.fake_acs.media import open_media_socket
-from calls.fake_acs.server import FakeAcsServer
-from calls.fake_acs.signing import AcsJwtSigner
+from testing.fake_acs.media import open_media_socket
+from testing.fake_acs.server import FakeAcsServer
+from testing.fake_acs.signing import AcsJwtSigner
 
 
 def _control(base: str, method: str, path: str, body: dict | None = None) -> dict | None:
@@ -59,7 +59,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m calls.fake_acs",
+        prog="python -m testing.fake_acs",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -1,4 +1,5 @@
-"""Responses of the fake service (a mixin of its connection): spoken text or a tool call."""
+"""Responses of the fake service (:class:`Responses`, owned by its connection): spoken text or
+a tool call."""
 
 from __future__ import annotations
 
@@ -11,29 +12,42 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from media.realtime.fake_server.replies import Reply
 from media.realtime.protocol import REALTIME_SAMPLE_RATE_HZ
+from testing.fake_realtime.replies import Reply
 
 if TYPE_CHECKING:
-    from media.realtime.fake_server.connection import FakeRealtimeConnection
+    from testing.fake_realtime.connection import FakeRealtimeConnection
 
 AUDIO_CHUNK_MS = 100  # audio per response.audio.delta
 SPEECH_MS_PER_CHAR = 55  # length of the tone standing for the spoken text
 
 
-class ResponsesMixin:
-    def _start_response(self: FakeRealtimeConnection) -> None:
-        self._response_id = f"resp_{uuid.uuid4().hex[:12]}"
-        self._response = asyncio.ensure_future(self._respond_quietly(self._response_id))
+class Responses:
+    """The connection's response in progress (one at a time), streamed event by event."""
 
-    async def _respond_quietly(self: FakeRealtimeConnection, response_id: str) -> None:
+    def __init__(self, conn: FakeRealtimeConnection) -> None:
+        self.conn = conn
+        self.task: asyncio.Task | None = None
+        self.response_id: str | None = None
+        self.awaiting_tool_output = False
+
+    @property
+    def running(self) -> bool:
+        return self.task is not None and not self.task.done()
+
+    def start(self) -> None:
+        self.response_id = f"resp_{uuid.uuid4().hex[:12]}"
+        self.task = asyncio.ensure_future(self._respond_quietly(self.response_id))
+
+    async def _respond_quietly(self, response_id: str) -> None:
         from websockets.exceptions import ConnectionClosed
 
         with contextlib.suppress(ConnectionClosed):
             await self._respond(response_id)
 
-    async def _cancel_response(self: FakeRealtimeConnection) -> bool:
-        task = self._response
+    async def cancel(self) -> bool:
+        """Cancel the response in progress; False when there is none."""
+        task = self.task
         if task is None or task.done():
             return False
         task.cancel()
@@ -41,11 +55,12 @@ class ResponsesMixin:
             await task
         return True
 
-    async def _respond(self: FakeRealtimeConnection, response_id: str) -> None:
-        reply = self.server.respond(self, self.last_user_text)
+    async def _respond(self, response_id: str) -> None:
+        conn = self.conn
+        reply = conn.server.respond(conn, conn.last_user_text)
         output: list[dict[str, Any]] = []
         status = "completed"
-        await self.send(
+        await conn.send(
             {
                 "type": "response.created",
                 "response": {"id": response_id, "status": "in_progress", "output": []},
@@ -58,7 +73,7 @@ class ResponsesMixin:
                 output.append(await self._speak(response_id, reply.text))
         except asyncio.CancelledError:
             status = "cancelled"
-        await self.send(
+        await conn.send(
             {
                 "type": "response.done",
                 "response": {
@@ -69,9 +84,9 @@ class ResponsesMixin:
                     else None,
                     "output": output,
                     "usage": {
-                        "input_tokens": 20 + len(self.last_user_text) // 4,
+                        "input_tokens": 20 + len(conn.last_user_text) // 4,
                         "output_tokens": 10 + len(reply.text) // 4,
-                        "total_tokens": 30 + (len(self.last_user_text) + len(reply.text)) // 4,
+                        "total_tokens": 30 + (len(conn.last_user_text) + len(reply.text)) // 4,
                     },
                 },
             }
@@ -79,21 +94,20 @@ class ResponsesMixin:
         if status == "cancelled":
             raise asyncio.CancelledError
 
-    async def _function_call(
-        self: FakeRealtimeConnection, response_id: str, reply: Reply
-    ) -> dict[str, Any]:
+    async def _function_call(self, response_id: str, reply: Reply) -> dict[str, Any]:
+        conn = self.conn
         item_id = f"item_{uuid.uuid4().hex[:12]}"
         call_id = f"call_{uuid.uuid4().hex[:12]}"
         arguments = json.dumps(reply.arguments)
         item = {"id": item_id, "type": "function_call", "call_id": call_id, "name": reply.tool}
-        self.items[item_id] = item
+        conn.items[item_id] = item
         base = {"response_id": response_id, "item_id": item_id, "output_index": 0}
-        await self.send(
+        await conn.send(
             {"type": "response.output_item.added", "response_id": response_id, "item": item}
         )
         half = len(arguments) // 2
         for piece in (arguments[:half], arguments[half:]):
-            await self.send(
+            await conn.send(
                 {
                     "type": "response.function_call_arguments.delta",
                     **base,
@@ -101,7 +115,7 @@ class ResponsesMixin:
                     "delta": piece,
                 }
             )
-        await self.send(
+        await conn.send(
             {
                 "type": "response.function_call_arguments.done",
                 **base,
@@ -111,21 +125,22 @@ class ResponsesMixin:
             }
         )
         done = {**item, "arguments": arguments, "status": "completed"}
-        await self.send(
+        await conn.send(
             {"type": "response.output_item.done", "response_id": response_id, "item": done}
         )
-        self._awaiting_tool_output = True
+        self.awaiting_tool_output = True
         return done
 
-    async def _speak(self: FakeRealtimeConnection, response_id: str, text: str) -> dict[str, Any]:
+    async def _speak(self, response_id: str, text: str) -> dict[str, Any]:
+        conn = self.conn
         item_id = f"item_{uuid.uuid4().hex[:12]}"
         item = {"id": item_id, "type": "message", "role": "assistant", "content": []}
-        self.items[item_id] = item
+        conn.items[item_id] = item
         base = {"response_id": response_id, "item_id": item_id, "output_index": 0}
-        await self.send(
+        await conn.send(
             {"type": "response.output_item.added", "response_id": response_id, "item": item}
         )
-        await self.send(
+        await conn.send(
             {
                 "type": "response.content_part.added",
                 **base,
@@ -139,44 +154,44 @@ class ResponsesMixin:
         words = text.split()
         per_chunk = max(1, -(-len(words) // chunks))
         t = np.arange(rate * AUDIO_CHUNK_MS // 1000, dtype=np.float32) / rate
-        tone = (np.sin(2 * np.pi * self.server.tone_hz * t) * 0.3 * 32767).astype(np.int16)
+        tone = (np.sin(2 * np.pi * conn.server.tone_hz * t) * 0.3 * 32767).astype(np.int16)
         chunk_b64 = base64.b64encode(tone.tobytes()).decode("ascii")
         for i in range(chunks):
             piece = " ".join(words[i * per_chunk : (i + 1) * per_chunk])
             if piece:
-                await self.send(
+                await conn.send(
                     {
-                        "type": self.name("response.audio_transcript.delta"),
+                        "type": conn.name("response.audio_transcript.delta"),
                         **base,
                         "content_index": 0,
                         "delta": piece if i == 0 else " " + piece,
                     }
                 )
-            await self.send(
+            await conn.send(
                 {
-                    "type": self.name("response.audio.delta"),
+                    "type": conn.name("response.audio.delta"),
                     **base,
                     "content_index": 0,
                     "delta": chunk_b64,
                 }
             )
-            await asyncio.sleep(self.server.chunk_interval_s)
-        await self.send({"type": self.name("response.audio.done"), **base, "content_index": 0})
-        await self.send(
+            await asyncio.sleep(conn.server.chunk_interval_s)
+        await conn.send({"type": conn.name("response.audio.done"), **base, "content_index": 0})
+        await conn.send(
             {
-                "type": self.name("response.audio_transcript.done"),
+                "type": conn.name("response.audio_transcript.done"),
                 **base,
                 "content_index": 0,
                 "transcript": text,
             }
         )
         part = {"type": "audio", "transcript": text}
-        await self.send(
+        await conn.send(
             {"type": "response.content_part.done", **base, "content_index": 0, "part": part}
         )
         item["content"] = [part]
         done = {**item, "status": "completed"}
-        await self.send(
+        await conn.send(
             {"type": "response.output_item.done", "response_id": response_id, "item": done}
         )
         return done

@@ -11,11 +11,11 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from calls.fake_acs import events as ev
-from calls.fake_acs.handler import AcsError
+from testing.fake_acs import events as ev
+from testing.fake_acs.handler import AcsError
 
 if TYPE_CHECKING:
-    from calls.fake_acs.state import FakeCall
+    from testing.fake_acs.state import FakeCall
 
 RECORDINGS_PREFIX = "/calling/recordings"
 CONTENT_TYPES = {"audio", "audioVideo"}

@@ -22,13 +22,13 @@ import uuid
 from http.server import ThreadingHTTPServer
 from typing import Any
 
-from calls.fake_acs import events as ev
-from calls.fake_acs.event_grid import Delivery, post_events
-from calls.fake_acs.handler import AcsError, RestHandler
-from calls.fake_acs.media import MediaStreamHook, MediaStreamRequest, open_media_socket
-from calls.fake_acs.recording import RECORDINGS_PREFIX, FakeRecording, RecordingOperations
-from calls.fake_acs.signing import AcsJwtSigner, new_access_key
-from calls.fake_acs.state import FakeCall, IncomingCallInvite, RecordedRequest
+from testing.fake_acs import events as ev
+from testing.fake_acs.event_grid import Delivery, post_events
+from testing.fake_acs.handler import AcsError, RestHandler
+from testing.fake_acs.media import MediaStreamHook, MediaStreamRequest, open_media_socket
+from testing.fake_acs.recording import RECORDINGS_PREFIX, FakeRecording, RecordingOperations
+from testing.fake_acs.signing import AcsJwtSigner, new_access_key
+from testing.fake_acs.state import FakeCall, IncomingCallInvite, RecordedRequest
 
 logger = logging.getLogger(__name__)
 

@@ -1,5 +1,11 @@
-"""The providers a conversation runs with: the configured factory, the realtime service for
-`voice_live`, the TTS leased from the process's pool, and the phrase cache warmed ahead."""
+"""Settings → speech providers: the configured factory and its readiness, the realtime service
+for `voice_live`, the process's TTS pool (what it builds, how large it is) and a session's lease
+on it, and the phrase cache warmed ahead.
+
+The one place the Django side turns `SPEECH_PROVIDERS`, `REALTIME_SPEECH_PROVIDER`, `TTS_POOL_*`
+and `TTS_PHRASE_CACHE_MB` into providers; conversations (`media.conversation`), start-up
+(`voiceproject.asgi`) and readiness (`metrics.checks`) all ask here.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,7 @@ import asyncio
 import json
 from dataclasses import replace
 from functools import lru_cache
+from typing import Any
 
 from django.conf import settings
 from django.db import connections
@@ -14,12 +21,11 @@ from django.db import connections
 from agentbuilder import selectors as agents
 from media.engine.snapshot import AgentRoster
 from media.engine.threads import SessionWorkers, ThreadBridge
-from media.providers import ProviderFactory, ProviderSet, build_providers
+from media.providers import ProviderFactory, ProviderSet, build_providers, import_backend
 from media.providers.base import TTS, ProviderContext, ProviderStartError
 from media.providers.phrase_cache import PhraseCache, phrase_cache, synthesize_cached
 from media.providers.realtime import RealtimeFactory
-from media.tts_pool import TTSPool, TTSPoolExhausted
-from metrics.tts import configure_tts_pool
+from media.tts_pool import TTSPool, TTSPoolExhausted, configure_default_pool, default_pool
 
 
 @lru_cache(maxsize=8)
@@ -30,6 +36,39 @@ def _factory(config_json: str) -> ProviderFactory:
 def provider_factory() -> ProviderFactory:
     """The provider factory of the current settings (cached per configuration)."""
     return _factory(json.dumps(settings.SPEECH_PROVIDERS, sort_keys=True, default=str))
+
+
+def provider_check(kind: str) -> dict[str, Any]:
+    """Readiness of the configured `kind` provider: package installed, credentials present.
+
+    Raises:
+        RuntimeError: the provider is not ready; the message says why.
+    """
+    report = provider_factory().check()[kind]
+    if not report.get("ok"):
+        raise RuntimeError(report.get("detail") or f"{kind} provider is not ready")
+    return report
+
+
+def settings_tts_factory(voice: str) -> Any:
+    """A new TTS provider of the configured backend (the voice is chosen per `synthesize`)."""
+    entry = settings.SPEECH_PROVIDERS["tts"]
+    return import_backend(entry["BACKEND"], "tts")(**dict(entry.get("OPTIONS") or {}))
+
+
+def configure_tts_pool(*, force: bool = False) -> TTSPool:
+    """Set up the process-wide TTS pool once (nothing is built until a session asks)."""
+    pool = default_pool()
+    if pool is not None and not force:
+        return pool
+    return configure_default_pool(
+        settings_tts_factory,
+        max_size=settings.TTS_POOL_MAX_SIZE,
+        warm_voices=settings.TTS_POOL_WARM_VOICES,
+        warm_per_voice=settings.TTS_POOL_WARM_PER_VOICE,
+        acquire_timeout_s=settings.TTS_POOL_ACQUIRE_TIMEOUT_S,
+        max_waiters=settings.TTS_POOL_MAX_WAITERS,
+    )
 
 
 def tts_cache_key() -> str:

@@ -1,5 +1,5 @@
 """HTTP side of the fake ACS: parsing, HMAC and api-version checks, JSON answers, and the
-operator routes under `/_fake/` used by `python -m calls.fake_acs`."""
+operator routes under `/_fake/` used by `python -m testing.fake_acs`."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from calls.fake_acs.signing import hmac_check
+from testing.fake_acs.signing import hmac_check
 
 if TYPE_CHECKING:
-    from calls.fake_acs.server import FakeAcsServer
+    from testing.fake_acs.server import FakeAcsServer
 
 logger = logging.getLogger(__name__)
 

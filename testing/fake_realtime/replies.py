@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from media.realtime.fake_server.connection import FakeRealtimeConnection
+    from testing.fake_realtime.connection import FakeRealtimeConnection
 
 
 @dataclass(slots=True)
