@@ -250,7 +250,7 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
     async def _start_screen(self) -> None:
         """Hold the call's audio until who answered is known (`media/acs/screening.py`)."""
         from media.acs.screening import OutboundScreen
-        from media.conversation.providers import provider_factory
+        from media.speech import provider_factory
 
         providers = provider_factory().create()
         self.screen = OutboundScreen(

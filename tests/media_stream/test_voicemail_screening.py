@@ -14,11 +14,11 @@ import threading
 import numpy as np
 import pytest
 
-from calls.fake_acs import FakeAcsServer
 from calls.models import Call
-from media.acs.stream_client import fake_acs_hook, speak_text
 from media.engine.audio import tone
 from media.voicemail import AnsweringMachineDetector, ToneDetector, Verdict, words_verdict
+from testing.acs_stream_client import fake_acs_hook, speak_text
+from testing.fake_acs import FakeAcsServer
 from tests.media_stream import test_e2e_fake_acs as calls_e2e
 from tests.media_stream.media import fake_speech_providers
 from tests.media_stream.test_e2e_fake_acs import speech
