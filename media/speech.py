@@ -10,6 +10,7 @@ and `TTS_PHRASE_CACHE_MB` into providers; conversations (`media.conversation`), 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 from dataclasses import replace
 from functools import lru_cache
@@ -166,11 +167,14 @@ class PooledTTS(TTS):
 def session_providers(session_id: str, roster: AgentRoster) -> ProviderSet:
     """New providers for a session; the TTS is leased from the process's pool.
 
-    Pool entries are keyed by backend and voice, so a synthesizer is only ever handed to
-    a session configured for the same backend.
+    Pool entries are keyed by backend, options and voice, so a synthesizer is only ever handed
+    to a session configured for the same backend with the same options.
     """
     providers = provider_factory().create()
-    backend = settings.SPEECH_PROVIDERS["tts"]["BACKEND"]
+    entry = settings.SPEECH_PROVIDERS["tts"]
+    backend = entry["BACKEND"]
+    if entry.get("OPTIONS"):
+        backend += "#" + hashlib.sha256(tts_cache_key().encode()).hexdigest()[:8]
     pool_key = f"{backend}|{roster.get(roster.entry_agent).voice.name}"
     cache = phrase_cache(settings.TTS_PHRASE_CACHE_MB * 1024 * 1024)
     tts = PooledTTS(

@@ -311,6 +311,10 @@ SESSION_AGENT_TTL_SECONDS = env.int("SESSION_AGENT_TTL_SECONDS", default=86400)
 # Browser conversations without signing in: on in DEBUG (make run), off in production.
 BROWSER_ALLOW_ANONYMOUS = env.bool("BROWSER_ALLOW_ANONYMOUS", default=DEBUG)
 END_OF_TURN_SILENCE_MS = env.int("END_OF_TURN_SILENCE_MS", default=400)
+# How long a conversation waits on a provider or a tool before it apologises and goes on.
+LLM_TIMEOUT_S = env.float("LLM_TIMEOUT_S", default=15.0)  # first token, and between two
+TTS_TIMEOUT_S = env.float("TTS_TIMEOUT_S", default=10.0)  # first audio of each piece
+TOOL_TIMEOUT_S = env.float("TOOL_TIMEOUT_S", default=10.0)
 # Speech over the agent that stops its audio at once (resumed if it was a noise); 0 = off.
 BARGE_IN_PAUSE_MS = env.int("BARGE_IN_PAUSE_MS", default=40)
 

@@ -143,6 +143,10 @@ class Conversation:
         config = config or EngineConfig(
             end_of_turn_silence_ms=settings.END_OF_TURN_SILENCE_MS,
             barge_in_pause_ms=settings.BARGE_IN_PAUSE_MS,
+            llm_first_token_timeout_s=settings.LLM_TIMEOUT_S,
+            llm_idle_timeout_s=settings.LLM_TIMEOUT_S,
+            tts_timeout_s=settings.TTS_TIMEOUT_S,
+            tool_timeout_s=settings.TOOL_TIMEOUT_S,
         )
         session_kwargs = dict(
             session_id=self.session_id,

@@ -65,6 +65,7 @@ class EngineConfig:
     llm_idle_timeout_s: float = 15.0  # longest gap between two streamed chunks
     tts_timeout_s: float = 10.0  # first audio of one piece
     apology_text: str = "Sorry, I ran into a problem. Could you say that again?"
+    unheard_text: str = "Sorry, I didn't catch that. Could you say it again?"
     max_history_messages: int = 200  # oldest turns are dropped past this (system prompt kept)
 
     # Workers

@@ -17,7 +17,10 @@ utterance.
 Each peek is answered by exactly one speculative STT result, in order, so one slot per
 unanswered peek says what its answer is for by the time it arrives: `SPECULATE` (the silence
 goes on: answer it, held; the slot becomes `ANSWERED`), `FINAL` (the end of turn came first: it
-is the utterance's final) or `STALE` (the caller resumed, or the final timed out: drop it).
+is the utterance's final) or `STALE` (the caller resumed: drop it). When the final times out,
+the recognizer has broken that promise: every slot is given up, so that an answer it lost does
+not shift each later answer onto the utterance before (one arriving after the timeout would be
+taken for the next utterance's; the timeout is set well past the recognizer's slowest answer).
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ import logging
 from collections import deque
 from typing import TYPE_CHECKING, Protocol
 
-from media.engine.events import SessionError, UserTranscript
+from media.engine.events import UserTranscript
 
 if TYPE_CHECKING:
     from media.engine.config import EngineConfig
@@ -75,6 +78,10 @@ class EndOfTurnHost(Protocol):
 
     def hold_turn(self, text: str, *, started_at: float, stt_final_ms: float) -> Turn:
         """Start a speculative turn answering `text`, its output held."""
+        ...
+
+    def stt_failed(self, message: str) -> None:
+        """The caller spoke and the recognizer gave nothing: report it, ask them again."""
         ...
 
     def adopt_turn(self, turn: Turn, text: str) -> None:
@@ -212,9 +219,7 @@ class EndOfTurn:
 
     def _on_final_timeout(self) -> None:
         self._final_timer = None
-        for slot in self._peeks:  # a peek answer arriving now belongs to no turn
-            if slot[0] == FINAL:
-                slot[0] = STALE
+        self._peeks.clear()  # see the module docstring
         self.cancel_held()
         if self._awaiting_final:
             if not self._final_parts and self._last_partial:
@@ -222,11 +227,7 @@ class EndOfTurn:
             if not self._final_parts:
                 host = self.host
                 logger.warning("session %s: no final from the recognizer in time", host.session_id)
-                host.emitter(
-                    SessionError(
-                        host.session_id, host.turn_id, stage="stt", message="final timed out"
-                    )
-                )
+                host.stt_failed("final timed out")
             self._end_of_turn()
 
     def _end_of_turn(self) -> None:

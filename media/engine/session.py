@@ -117,7 +117,7 @@ class ConversationSession(SessionBase):
         self.pacer = self.audio.pacer
         context = ProviderContext(self.session_id, self.workers, self.output_sample_rate_hz)
         await _start_providers(self.providers, context, self.session_id)
-        self.providers.stt.set_listener(self.end_of_turn.on_stt_result, self._on_stt_error)
+        self.providers.stt.set_listener(self.end_of_turn.on_stt_result, self.stt_failed)
         self._started = True
         agent = self.roster.get(self.active_agent)
         greeting = (agent.return_greeting or agent.greeting) if self.resumed else agent.greeting
@@ -205,9 +205,12 @@ class ConversationSession(SessionBase):
         elif utterance.quiet_ms >= cfg.barge_in_resume_ms and self.pacer.paused:
             self.audio.resume()  # it was not the caller taking the turn: play on
 
-    def _on_stt_error(self, message: str) -> None:
+    def stt_failed(self, message: str) -> None:
+        """Report a recognizer failure; unless the agent is talking, ask the caller again."""
         logger.warning("session %s: stt failed: %s", self.session_id, message)
         self.emitter(SessionError(self.session_id, self._turn_id, stage="stt", message=message))
+        if not self.agent_speaking and not self.closed:
+            self._start_turn("", started_at=self.loop.time(), apology=self.config.unheard_text)
 
     def _on_dtmf(self, digits: str) -> None:
         self.user_turn(digits, source="dtmf", started_at=self.loop.time(), stt_final_ms=None)
@@ -252,7 +255,13 @@ class ConversationSession(SessionBase):
         turn.release()
 
     def _start_turn(
-        self, text: str, *, started_at: float, stt_final_ms: float | None = None, greeting: str = ""
+        self,
+        text: str,
+        *,
+        started_at: float,
+        stt_final_ms: float | None = None,
+        greeting: str = "",
+        apology: str = "",
     ) -> None:
         self.audio.resume()  # a pause held nothing of an earlier turn (a barge-in came first)
         self._turn_id = self.next_turn_id()
@@ -264,6 +273,7 @@ class ConversationSession(SessionBase):
             started_at=started_at,
             stt_final_ms=stt_final_ms,
             greeting=greeting,
+            apology=apology,
         )
         self._turn = turn
         turn.start()

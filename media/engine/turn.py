@@ -122,12 +122,14 @@ class Turn:
         started_at: float,
         stt_final_ms: float | None = None,
         greeting: str = "",
+        apology: str = "",
         speculative: bool = False,
     ) -> None:
         self.host = host
         self.turn_id = turn_id
         self.user_text = user_text
         self.greeting = greeting
+        self.apology = apology  # said instead of an answer (the caller was not heard)
         self.cancelled = False
         self.finished = False
         self.marks = _Marks(start=started_at, stt_final_ms=stt_final_ms)
@@ -214,6 +216,8 @@ class Turn:
         try:
             if self.greeting:
                 self.say(self.greeting, host.active_agent)
+            elif self.apology:
+                self.say(self.apology, host.active_agent, is_apology=True)
             else:
                 self.history.append({"role": "user", "content": self.user_text})
                 trim_history(self.history, host.config.max_history_messages)

@@ -66,6 +66,8 @@ class ScriptedSTT(STT):
             word is heard per `ms_per_word` of loud audio, and partials, peeks and the final
             hold only the words heard so far (an utterance spoken in two parts).
         fail_start: raise at start (to test start-up failures).
+        fail_on / hang_on: an utterance whose transcript contains this substring ends in a
+            recognizer error / never gets its final.
 
     Peeks answer mid-utterance (`peek_ends_utterance = False`): the utterance goes on after
     a resume with the words it already heard.
@@ -81,6 +83,8 @@ class ScriptedSTT(STT):
         final_delay_ms: float = 0.0,
         ms_per_word: float = 0.0,
         fail_start: bool = False,
+        fail_on: str | None = None,
+        hang_on: str | None = None,
         **options: Any,
     ) -> None:
         super().__init__(**options)
@@ -90,6 +94,8 @@ class ScriptedSTT(STT):
         self._final_delay_s = final_delay_ms / 1000.0
         self._ms_per_word = ms_per_word
         self._fail_start = fail_start
+        self._fail_on = fail_on
+        self._hang_on = hang_on
         self._current: str | None = None
         self._frames = 0
         self._loud_ms = 0.0
@@ -139,14 +145,22 @@ class ScriptedSTT(STT):
         else:
             loop.call_soon(self._deliver, result)
 
+    def _final(self, result: SttResult) -> None:
+        if self._hang_on and self._hang_on in result.text:
+            return
+        if self._fail_on and self._fail_on in result.text:
+            asyncio.get_running_loop().call_soon(self._report_error, "scripted recognizer failure")
+            return
+        self._answer(result)
+
     def end_utterance(self) -> None:
         text = self._heard()
         self._current = None
-        self._answer(SttResult(text, True))
+        self._final(SttResult(text, True))
 
     def peek_final(self) -> None:
         self.peeks += 1
-        self._answer(SttResult(self._heard(), True, speculative=True))
+        self._final(SttResult(self._heard(), True, speculative=True))
 
     def resume_utterance(self, audio: bytes) -> None:
         self.resumes += 1
