@@ -68,6 +68,7 @@ class LoopLagSnapshot:
     stalls: dict[str, int]  # "over_50_ms" -> wake-ups at least that late, over the window
     ready_limit_ms: float  # 0: the lag never makes the process unready
     saturated: bool  # p99 over `ready_limit_ms` (when that is > 0)
+    tasks: int | None = None  # asyncio tasks on the loop, counted once a second
     series: list[LoopLagPoint] = field(default_factory=list)
 
 
@@ -106,6 +107,8 @@ class LoopLagMonitor:
         self._series: deque[LoopLagPoint] = deque(maxlen=series_s)
         self._second: int | None = None  # Unix second being accumulated
         self._second_lags: list[float] = []
+        self.tasks: int | None = None
+        self._tasks_counted_at = -math.inf
 
     @property
     def running(self) -> bool:
@@ -139,6 +142,9 @@ class LoopLagMonitor:
             return
         self._arm(now)  # first: recording can never stop the ticker
         lag_ms = max(0.0, (now - due) * 1000)
+        if now - self._tasks_counted_at >= 1.0:  # on the loop: all_tasks is safe here
+            self._tasks_counted_at = now
+            self.tasks = len(asyncio.all_tasks(self.loop))
         self.record(lag_ms, monotonic_s=time.monotonic(), wall_s=time.time())
 
     def record(self, lag_ms: float, *, monotonic_s: float, wall_s: float) -> None:
@@ -199,6 +205,7 @@ class LoopLagMonitor:
             stalls=stalls,
             ready_limit_ms=ready_limit_ms,
             saturated=ready_limit_ms > 0 and p99 is not None and p99 > ready_limit_ms,
+            tasks=self.tasks,
             series=points,
         )
 

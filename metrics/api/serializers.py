@@ -64,6 +64,9 @@ class LoopLagSerializer(serializers.Serializer):
     stalls = StallCountsSerializer(help_text="Wake-ups at least this late in the window")
     ready_limit_ms = serializers.FloatField(help_text="LOOP_LAG_READY_MS (0: never unready)")
     saturated = serializers.BooleanField(help_text="p99 over ready_limit_ms: readiness is 503")
+    tasks = serializers.IntegerField(
+        allow_null=True, help_text="asyncio tasks on the event loop (a leak grows it)"
+    )
 
 
 class LoopLagPointSerializer(serializers.Serializer):
