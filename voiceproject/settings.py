@@ -68,7 +68,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "voiceproject.middleware.StaticFilesMiddleware",  # WhiteNoise, async-capable
     # Outside CommonMiddleware: its slash-appending redirects win over the API's JSON 404.
     "voiceproject.middleware.ApiErrorMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
