@@ -1,10 +1,10 @@
 """HTTP middleware: the API's answers kept JSON where Django would answer otherwise, and
 static files; both run in an async chain as well as a sync one.
 
-Under ASGI, one sync-only middleware makes Django run everything inside it in a worker thread,
-and sync work of every request goes to the same single thread: 200 concurrent liveness probes
-queued there one after another. Middleware here is async-capable, so a request reaches its
-view on the event loop, and only a sync view takes the thread.
+Under ASGI a sync-only middleware splits Django's async chain: the part outside it is handed
+to the request's worker thread and the part inside it back to the loop, more hand-offs on every
+request. Both are async-capable, so nothing here adds one (the liveness probes skip the chain
+altogether, `voiceproject.api.loop`).
 """
 
 from __future__ import annotations
