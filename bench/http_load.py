@@ -119,6 +119,9 @@ async def run(args) -> None:
         ("/api/v1/calls/", args.calls_clients, args.calls_requests, args.token),
     ]
     for path, clients, per_client, token in rounds:
+        if path == "/api/v1/calls/" and not token:
+            print(f"{path}: skipped (no --token)")
+            continue
         await load(args.base_url, path, clients=clients, per_client=2, token=token)  # warm-up
         result = await load(
             args.base_url, path, clients=clients, per_client=per_client, token=token
