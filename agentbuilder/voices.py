@@ -15,6 +15,7 @@ from functools import lru_cache
 DEFAULT_VOICE = "en-US-AvaMultilingualNeural"
 PIPER_VOICE = "en_US-joe-medium"
 
+VOICE_CATEGORIES = ("turbo", "standard", "hd", "local")
 _TURBO = ["Alloy", "Echo", "Fable", "Onyx", "Nova", "Shimmer"]
 _STANDARD = ["Ava", "Andrew", "Emma", "Brian"]
 
@@ -23,7 +24,7 @@ _STANDARD = ["Ava", "Andrew", "Emma", "Brian"]
 class Voice:
     name: str
     display_name: str
-    category: str  # turbo | standard | hd | local
+    category: str  # one of VOICE_CATEGORIES
     language: str = "en-US"
     provider: str = "azure"
 

@@ -19,6 +19,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.urls import get_resolver  # noqa: E402
 
 from metrics import loop_lag  # noqa: E402
+from voiceproject.api.loop import probe_lane, probe_view  # noqa: E402
 from voiceproject.routing import websocket_urlpatterns  # noqa: E402
 from voiceproject.socket_auth import TokenAuthMiddleware  # noqa: E402
 
@@ -67,6 +68,15 @@ async def application(scope, receive, send):
     or socket (idempotent per loop).
     """
     loop_lag.ensure_started()
+    return await serve(scope, receive, send)
+
+
+async def serve(scope, receive, send):
+    """Probes (`voiceproject.api.loop`) on the loop, without the middleware chain; the rest
+    through the router."""
+    probe = probe_view(scope)
+    if probe is not None:
+        return await probe_lane(probe, scope, receive, send, django_asgi_app)
     return await router(scope, receive, send)
 
 

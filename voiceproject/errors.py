@@ -33,7 +33,8 @@ def api_exception_handler(exc, context):
     if isinstance(data, dict) and "detail" in data and len(data) == 1:
         response.data = {"error": code, "detail": data["detail"]}
     else:
-        response.data = {"error": code, "detail": "Invalid request.", "fields": data}
+        fields = data if isinstance(data, dict) else {"non_field_errors": data}
+        response.data = {"error": code, "detail": "Invalid request.", "fields": fields}
     return response
 
 

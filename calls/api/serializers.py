@@ -5,17 +5,18 @@ from __future__ import annotations
 from django.utils import timezone
 from rest_framework import serializers
 
-from calls.models import E164_REGEX, Call, CallStatus
+from calls.models import E164_REGEX, Call, CallStatus, RecordingState
 from media.modes import CALL_MODE_CHOICES
+from voiceproject.schema import JsonBodySerializer, QuerySerializer
 
 
-class InitiateContextSerializer(serializers.Serializer):
+class InitiateContextSerializer(JsonBodySerializer):
     browser_session_id = serializers.CharField(required=False, allow_blank=True, max_length=128)
     streaming_mode = serializers.ChoiceField(choices=CALL_MODE_CHOICES, required=False)
     record_call = serializers.BooleanField(required=False)
 
 
-class CallInitiateRequestSerializer(serializers.Serializer):
+class CallInitiateRequestSerializer(JsonBodySerializer):
     target_number = serializers.RegexField(
         E164_REGEX,
         max_length=16,
@@ -74,7 +75,7 @@ class CallInitiateResponseSerializer(serializers.Serializer):
     details = CallInitiateDetailsSerializer()
 
 
-class CallListQuerySerializer(serializers.Serializer):
+class CallListQuerySerializer(QuerySerializer):
     page = serializers.IntegerField(min_value=1, default=1)
     limit = serializers.IntegerField(min_value=1, max_value=100, default=10)
     status_filter = serializers.ChoiceField(choices=CallStatus.choices, required=False)
@@ -91,6 +92,13 @@ class CallSerializer(serializers.ModelSerializer):
     duration = serializers.SerializerMethodField(help_text="Seconds connected, when known.")
     participants = serializers.SerializerMethodField()
     events = CallEventBriefSerializer(many=True, read_only=True)
+    # Declared here: a read-only model field would lose `allow_blank`, and the schema its "".
+    recording_state = serializers.ChoiceField(
+        choices=RecordingState.choices,
+        allow_blank=True,
+        read_only=True,
+        help_text="Blank: nothing was recorded.",
+    )
 
     class Meta:
         model = Call
@@ -143,7 +151,7 @@ class CallListResponseSerializer(serializers.Serializer):
     limit = serializers.IntegerField()
 
 
-class CallTerminateRequestSerializer(serializers.Serializer):
+class CallTerminateRequestSerializer(JsonBodySerializer):
     call_id = serializers.CharField(max_length=128, help_text="ACS call connection id.")
     session_id = serializers.CharField(required=False, allow_blank=True, max_length=128)
     reason = serializers.CharField(required=False, default="normal", max_length=200)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from azure.communication.callautomation._api_versions import DEFAULT_VERSION
 from django.db.models import Prefetch
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, status
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
@@ -28,12 +28,9 @@ from calls.api.serializers import (
 from calls.models import CallEvent
 from calls.selectors import call_list
 from voiceproject.pagination import page_get
+from voiceproject.schema import error_response
 
 EVENT_ARRAY = {"application/json": {"type": "array", "items": {"type": "object"}}}
-ERRORS = {
-    400: OpenApiResponse(description="Invalid request (`error` says which)."),
-    401: OpenApiResponse(description="Not authenticated (`detail` says why)."),
-}
 
 
 class InvalidRequest(exceptions.APIException):
@@ -115,10 +112,9 @@ class CallInitiateView(APIView):
         parameters=[SESSION_TOKEN_PARAMETER],
         responses={
             200: CallInitiateResponseSerializer,
-            **ERRORS,
-            403: OpenApiResponse(description="`browser_session_id` is another client's."),
-            502: OpenApiResponse(description="ACS refused the call."),
-            503: OpenApiResponse(description="ACS is not configured."),
+            403: error_response("`browser_session_id` is another client's."),
+            502: error_response("ACS refused the call."),
+            503: error_response("ACS is not configured."),
         },
         tags=["calls"],
     )
@@ -157,8 +153,7 @@ class CallListView(APIView):
         parameters=[CallListQuerySerializer],
         responses={
             200: CallListResponseSerializer,
-            **ERRORS,
-            404: OpenApiResponse(description="Invalid page: past the last page."),
+            404: error_response("Invalid page: past the last page."),
         },
         tags=["calls"],
     )
@@ -188,9 +183,9 @@ class CallTerminateView(APIView):
         request=CallTerminateRequestSerializer,
         responses={
             200: CallTerminateResponseSerializer,
-            **ERRORS,
-            404: OpenApiResponse(description="Unknown call."),
-            502: OpenApiResponse(description="ACS refused the hang-up."),
+            404: error_response("Unknown call."),
+            502: error_response("ACS refused the hang-up."),
+            503: error_response("ACS is not configured."),
         },
         tags=["calls"],
     )
@@ -230,9 +225,8 @@ class CallAnswerView(APIView):
         ],
         responses={
             200: EventGridResponseSerializer,
-            **ERRORS,
-            502: OpenApiResponse(description="ACS refused to answer."),
-            503: OpenApiResponse(description="ACS is not configured."),
+            502: error_response("ACS refused to answer."),
+            503: error_response("ACS is not configured."),
         },
         tags=["calls"],
     )
@@ -272,8 +266,7 @@ class CallCallbacksView(APIView):
         request=EVENT_ARRAY,
         responses={
             200: CallbackResponseSerializer,
-            **ERRORS,
-            404: OpenApiResponse(description="Every event names an unknown call."),
+            404: error_response("Every event names an unknown call."),
         },
         tags=["calls"],
     )

@@ -1,5 +1,7 @@
 from rest_framework import serializers
 
+from voiceproject.schema import QuerySerializer
+
 
 class HealthDetailsSerializer(serializers.Serializer):
     api_version = serializers.CharField()
@@ -139,7 +141,7 @@ class SessionListSerializer(serializers.Serializer):
     sessions = SessionListItemSerializer(many=True)
 
 
-class SessionListQuerySerializer(serializers.Serializer):
+class SessionListQuerySerializer(QuerySerializer):
     status = serializers.ChoiceField(
         choices=["active", "completed", "failed", "abandoned"], required=False
     )
@@ -185,7 +187,7 @@ class SessionErrorSerializer(serializers.Serializer):
     timestamp = serializers.DateTimeField(source="created_at")
 
 
-class SessionDetailQuerySerializer(serializers.Serializer):
+class SessionDetailQuerySerializer(QuerySerializer):
     include_turns = serializers.BooleanField(default=False)
 
 
@@ -219,7 +221,7 @@ class SessionDetailSerializer(serializers.Serializer):
         return _transport_type(obj.session.transport)
 
 
-class SummaryQuerySerializer(serializers.Serializer):
+class SummaryQuerySerializer(QuerySerializer):
     window_minutes = serializers.IntegerField(min_value=1, max_value=1440, default=60)
 
 

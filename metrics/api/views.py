@@ -24,17 +24,17 @@ from metrics.api.serializers import (
     TTSPoolMetricsSerializer,
     TTSPoolStatusSerializer,
 )
+from voiceproject.api.loop import LoopAPIView
 
 
-class HealthView(APIView):
-    """Liveness for load balancers: answers as long as the process serves requests."""
-
-    permission_classes = [AllowAny]
-    authentication_classes: list = []
+class HealthView(LoopAPIView):
+    """Liveness for load balancers: answers as long as the process serves requests (on the
+    event loop, from memory: never behind other requests' database work)."""
 
     @extend_schema(responses=HealthSerializer, tags=["health"])
     def get(self, request):
-        return Response(HealthSerializer(selectors.health_report()).data)
+        # The report is plain JSON values already: no serializer pass on the probe's path.
+        return Response(selectors.health_report())
 
 
 class ReadinessView(APIView):
@@ -179,12 +179,9 @@ class TTSPoolMetricsView(APIView):
         return Response(TTSPoolMetricsSerializer(body).data)
 
 
-class TTSPoolStatusView(APIView):
-    """For load balancers: in-memory only, `ok` unless synthesizers cannot be built (503)."""
-
-    permission_classes = [AllowAny]
-    authentication_classes: list = []
-    throttle_classes: list = []
+class TTSPoolStatusView(LoopAPIView):
+    """For load balancers: in-memory only (on the event loop), `ok` unless synthesizers cannot
+    be built (503)."""
 
     @extend_schema(
         responses={200: TTSPoolStatusSerializer, 503: TTSPoolStatusSerializer}, tags=["tts"]

@@ -31,6 +31,24 @@ async def open_socket(path: str, *, user=None, origin=ORIGIN) -> WebsocketCommun
 
 
 @pytest.fixture
+def fake_speech(settings):
+    """Scripted speech, the rules engine, anonymous conversations, the shipped agents."""
+    from agentbuilder.services.library import library_load
+
+    settings.SPEECH_PROVIDERS = {
+        "stt": {
+            "BACKEND": "media.providers.fakes.ScriptedSTT",
+            "OPTIONS": {"script": ["what can you help me with"]},
+        },
+        "tts": {"BACKEND": "media.providers.fakes.FakeTTS", "OPTIONS": {"ms_per_char": 2}},
+        "llm": {"BACKEND": "media.providers.rules.RulesDialogueEngine", "OPTIONS": {}},
+        "vad": {"BACKEND": "media.providers.fakes.EnergyVAD", "OPTIONS": {}},
+    }
+    settings.BROWSER_ALLOW_ANONYMOUS = True
+    library_load()
+
+
+@pytest.fixture
 def anonymous_conversations(settings):
     settings.BROWSER_ALLOW_ANONYMOUS = True
 

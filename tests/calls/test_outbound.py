@@ -83,7 +83,7 @@ def test_transcription_mode_sends_transcription_options(auth_client, acs_setting
         "https://speech.example.cognitiveservices.azure.com/"
     )
     response = _initiate(
-        auth_client, context={"streaming_mode": "transcription", "record_call": "1"}
+        auth_client, context={"streaming_mode": "transcription", "record_call": True}
     )
 
     assert response.status_code == 200

@@ -17,6 +17,16 @@ SECRET = "media-test-secret"
 
 
 @pytest.fixture
+def media_socket_settings(settings):
+    """The media socket authenticated by the URL secret, transcription by the fakes."""
+    settings.ACS_CALLBACK_SECRET = SECRET
+    settings.ACS_JWKS_URL = ""
+    settings.ACS_JWT_AUDIENCE = ""
+    settings.ACS_COGNITIVE_SERVICES_ENDPOINT = ""
+    return settings
+
+
+@pytest.fixture
 async def drain_metrics():
     """Wait for the background metrics writer, so no write races the test database teardown."""
     yield

@@ -23,22 +23,17 @@ from tests.media_stream.media import (
     eventually,
     fake_speech_providers,
     make_call,
+    media_socket_settings,  # noqa: F401 - fixture
     stream_path,
 )
 from voiceproject.asgi import application
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("drain_metrics")]
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("drain_metrics", "media_socket_settings"),
+]
 
 SPEECH = tone(600, 16000, 220.0, 0.5)
-
-
-@pytest.fixture(autouse=True)
-def media_settings(settings):
-    settings.ACS_CALLBACK_SECRET = SECRET
-    settings.ACS_JWKS_URL = ""
-    settings.ACS_JWT_AUDIENCE = ""
-    settings.ACS_COGNITIVE_SERVICES_ENDPOINT = ""
-    return settings
 
 
 async def connect(path: str, headers=None) -> WebsocketCommunicator:

@@ -79,16 +79,28 @@ def test_a_body_over_the_upload_limit_is_a_json_413(api_client, settings, path, 
     assert str(settings.DATA_UPLOAD_MAX_MEMORY_SIZE) in body["detail"]
 
 
-def test_an_oversized_form_field_read_by_a_view_is_a_json_413(api_client):
-    # Multipart bodies pass the Content-Length check (files do not count towards the limit);
-    # Django raises only when the view parses the oversized field.
+def test_a_form_body_is_refused_with_415_the_api_reads_json(api_client):
+    # Form input reads an empty field as one left out, against the schema's lengths.
     response = api_client.post(
-        "/api/v1/auth/token",
-        {"username": "x" * (3 * 1024 * 1024), "password": "p"},
-        format="multipart",
+        "/api/v1/auth/token", {"username": "x", "password": "p"}, format="multipart"
     )
-    assert response.status_code == 413
-    assert response.json()["error"] == "request_too_large"
+    assert response.status_code == 415
+    assert response.json()["error"] == "unsupported_media_type"
+
+
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"username": 5, "password": "p"}, "username"),
+        ({"target_number": "+14255550123", "record_call": "1"}, "record_call"),
+        ({"target_number": "+14255550123", "context": {"record_call": "yes"}}, "context"),
+    ],
+)
+def test_a_value_of_another_json_type_than_the_schema_gives_is_a_400(auth_client, body, field):
+    path = "/api/v1/auth/token" if "username" in body else "/api/v1/calls/initiate"
+    response = auth_client.post(path, body, format="json")
+    assert response.status_code == 400
+    assert field in response.json()["fields"]
 
 
 @pytest.mark.parametrize("debug", [True, False])

@@ -1,7 +1,9 @@
 from rest_framework import serializers
 
+from voiceproject.schema import JsonBodySerializer
 
-class TokenRequestSerializer(serializers.Serializer):
+
+class TokenRequestSerializer(JsonBodySerializer):
     username = serializers.CharField(max_length=150)
     password = serializers.CharField(max_length=256, style={"input_type": "password"})
 

@@ -7,6 +7,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from voiceproject.api.serializers import MeSerializer, TokenRequestSerializer, TokenSerializer
+from voiceproject.schema import error_response
 from voiceproject.throttling import AnonymousRateThrottle
 
 
@@ -20,7 +21,11 @@ class TokenView(APIView):
     def get_authenticate_header(self, request):
         return "Token"
 
-    @extend_schema(request=TokenRequestSerializer, responses=TokenSerializer, tags=["auth"])
+    @extend_schema(
+        request=TokenRequestSerializer,
+        responses={200: TokenSerializer, 401: error_response("Wrong username or password.")},
+        tags=["auth"],
+    )
     def post(self, request):
         body = TokenRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)

@@ -5,8 +5,10 @@ Response field names follow the original API so its clients keep working.
 
 from agentbuilder.api.serializers.agents import (
     AgentBriefSerializer,
+    AgentDetailQuerySerializer,
     AgentDetailResponseSerializer,
     AgentDetailSerializer,
+    AgentListQuerySerializer,
     AgentListResponseSerializer,
     AgentSummarySerializer,
     AgentUpdateRequestSerializer,
@@ -35,6 +37,7 @@ from agentbuilder.api.serializers.builder import (
     ToolListQuerySerializer,
     ToolListResponseSerializer,
     VoiceInfoSerializer,
+    VoiceListQuerySerializer,
     VoiceListResponseSerializer,
 )
 from agentbuilder.api.serializers.common import (
@@ -56,8 +59,10 @@ from agentbuilder.api.serializers.demo import (
 
 __all__ = [
     "AgentBriefSerializer",
+    "AgentDetailQuerySerializer",
     "AgentDetailResponseSerializer",
     "AgentDetailSerializer",
+    "AgentListQuerySerializer",
     "AgentListResponseSerializer",
     "AgentSummarySerializer",
     "AgentUpdateRequestSerializer",
@@ -95,6 +100,7 @@ __all__ = [
     "ToolListResponseSerializer",
     "VerificationCodesSerializer",
     "VoiceInfoSerializer",
+    "VoiceListQuerySerializer",
     "VoiceListResponseSerializer",
     "VoiceSettingsSerializer",
 ]

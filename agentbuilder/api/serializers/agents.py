@@ -11,6 +11,22 @@ from agentbuilder.api.serializers.common import (
     validate_voice_name,
 )
 from agentbuilder.validation import VOICE_RATE_RE
+from voiceproject.schema import QuerySerializer
+
+
+class AgentListQuerySerializer(QuerySerializer):
+    include_state = serializers.BooleanField(
+        required=False, help_text="Accepted for compatibility; no effect."
+    )
+
+
+class AgentDetailQuerySerializer(QuerySerializer):
+    session_id = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=120,
+        help_text="Render the prompt with this session's caller.",
+    )
 
 
 class AgentVoiceSerializer(serializers.Serializer):

@@ -11,6 +11,8 @@ from agentbuilder.api.serializers.common import (
 )
 from agentbuilder.rendering import template_error
 from agentbuilder.validation import NAME_RE, NAME_RULE
+from agentbuilder.voices import VOICE_CATEGORIES
+from voiceproject.schema import QuerySerializer
 
 
 def validate_jinja(value: str) -> str:
@@ -20,12 +22,18 @@ def validate_jinja(value: str) -> str:
     return value
 
 
-class ToolListQuerySerializer(serializers.Serializer):
+class ToolListQuerySerializer(QuerySerializer):
     category = serializers.CharField(
         max_length=40, required=False, allow_blank=True, help_text="Only tools with this tag."
     )
     include_handoffs = serializers.BooleanField(
         default=True, help_text="Include the agents' handoff tools (true or false)."
+    )
+
+
+class VoiceListQuerySerializer(QuerySerializer):
+    category = serializers.ChoiceField(
+        choices=VOICE_CATEGORIES, required=False, help_text="Only voices of this category."
     )
 
 

@@ -7,9 +7,10 @@ from collections.abc import Mapping
 from rest_framework import serializers
 
 from agentbuilder.validation import MODEL_LIMITS, VOICE_RATE_RE, voice_error
+from voiceproject.schema import JsonBodySerializer
 
 
-class StrictSerializer(serializers.Serializer):
+class StrictSerializer(JsonBodySerializer):
     """A request body whose unknown keys are errors naming them, not silently dropped."""
 
     def to_internal_value(self, data):

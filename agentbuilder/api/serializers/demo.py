@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from voiceproject.schema import JsonBodySerializer, QuerySerializer
 
-class DemoUserRequestSerializer(serializers.Serializer):
+
+class DemoUserRequestSerializer(JsonBodySerializer):
     full_name = serializers.CharField(min_length=1, max_length=120)
     email = serializers.EmailField()
     phone_number = serializers.RegexField(r"^\+\d{10,15}$", required=False)
@@ -18,7 +20,7 @@ class DemoUserRequestSerializer(serializers.Serializer):
         return value
 
 
-class DemoUserLookupSerializer(serializers.Serializer):
+class DemoUserLookupSerializer(QuerySerializer):
     email = serializers.EmailField()
     session_id = serializers.CharField(min_length=5, max_length=120, required=False)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -11,7 +11,9 @@ from rest_framework.views import APIView
 from agentbuilder import selectors, services
 from agentbuilder.api import presenters
 from agentbuilder.api.serializers import (
+    AgentDetailQuerySerializer,
     AgentDetailResponseSerializer,
+    AgentListQuerySerializer,
     AgentListResponseSerializer,
     AgentUpdateRequestSerializer,
     AgentUpdateResponseSerializer,
@@ -34,15 +36,12 @@ class AgentListView(APIView):
     @extend_schema(
         operation_id="agents_list",
         tags=TAGS,
-        parameters=[
-            OpenApiParameter(
-                "include_state", bool, description="Accepted for compatibility; no effect."
-            )
-        ],
+        parameters=[AgentListQuerySerializer],
         responses=AgentListResponseSerializer,
     )
     def get(self, request):
         watch = Stopwatch()
+        AgentListQuerySerializer(data=request.query_params).is_valid(raise_exception=True)
         agents = list(selectors.agent_list())
         enabled = [a for a in agents if a.enabled]
         triggers = selectors.handoff_map(enabled)
@@ -81,17 +80,15 @@ class AgentDetailView(APIView):
     @extend_schema(
         operation_id="agents_retrieve",
         tags=TAGS,
-        parameters=[
-            OpenApiParameter(
-                "session_id", str, description="Render the prompt with this session's caller."
-            )
-        ],
+        parameters=[AgentDetailQuerySerializer],
         responses=AgentDetailResponseSerializer,
     )
     def get(self, request, name: str):
         watch = Stopwatch()
+        query = AgentDetailQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
         agent = self._agent(name)
-        session_id = request.query_params.get("session_id", "")[:120]
+        session_id = query.validated_data.get("session_id", "")
         body = {"status": "success", "agent": presenters.agent_detail(agent, session_id=session_id)}
         body["response_time_ms"] = watch.ms
         return Response(AgentDetailResponseSerializer(body).data)

@@ -7,7 +7,7 @@ from collections import Counter
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.exceptions import ValidationError as DRFValidationError
@@ -28,6 +28,7 @@ from agentbuilder.api.serializers import (
     TemplateListResponseSerializer,
     ToolListQuerySerializer,
     ToolListResponseSerializer,
+    VoiceListQuerySerializer,
     VoiceListResponseSerializer,
 )
 from agentbuilder.api.views.common import (
@@ -43,6 +44,7 @@ from agentbuilder.voices import voice_catalogue
 from browser.api.sessions import SESSION_TOKEN_PARAMETER, request_session_access, request_user
 from browser.selectors import SessionAccess
 from browser.services import new_session_id, session_claim
+from voiceproject.schema import error_response
 
 TAGS = ["agent-builder"]
 SESSION_ID = OpenApiParameter(
@@ -95,13 +97,13 @@ class BuilderVoiceListView(APIView):
 
     @extend_schema(
         tags=TAGS,
-        parameters=[
-            OpenApiParameter("category", str, enum=["turbo", "standard", "hd", "local"]),
-        ],
+        parameters=[VoiceListQuerySerializer],
         responses=VoiceListResponseSerializer,
     )
     def get(self, request):
-        category = request.query_params.get("category", "")
+        query = VoiceListQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        category = query.validated_data.get("category", "")
         voices = [
             {
                 "name": v.name,
@@ -357,7 +359,7 @@ class BuilderReloadView(APIView):
         request=None,
         responses={
             200: ReloadResponseSerializer,
-            400: OpenApiResponse(description="A library file is malformed."),
+            400: error_response("A library file is malformed."),
         },
     )
     def post(self, request):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.db import transaction
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import APIException, NotFound, PermissionDenied
 from rest_framework.permissions import AllowAny
@@ -20,6 +20,7 @@ from agentbuilder.api.serializers import (
 from agentbuilder.api.views.common import AnonymousCreateThrottle
 from browser.api.sessions import SESSION_TOKEN_PARAMETER, request_session_access, request_user
 from browser.services import session_claim
+from voiceproject.schema import error_response
 
 TAGS = ["demo-env"]
 NOT_FOUND = "No active demo profile for that email and session."
@@ -54,8 +55,8 @@ class TemporaryUserView(APIView):
         request=DemoUserRequestSerializer,
         responses={
             201: DemoUserResponseSerializer,
-            403: OpenApiResponse(description="The session is another client's."),
-            409: OpenApiResponse(description="Another client's profile has this email there."),
+            403: error_response("The session is another client's."),
+            409: error_response("Another client's profile has this email there."),
         },
     )
     def post(self, request):
@@ -101,7 +102,7 @@ class TemporaryUserView(APIView):
         ],
         responses={
             200: DemoUserResponseSerializer,
-            403: OpenApiResponse(description="The session, or the profile, is another client's."),
+            403: error_response("The session, or the profile, is another client's."),
         },
     )
     def get(self, request):
