@@ -99,6 +99,12 @@ class CallSerializer(serializers.ModelSerializer):
         read_only=True,
         help_text="Blank: nothing was recorded.",
     )
+    answered_by = serializers.ChoiceField(
+        choices=Call.AnsweredBy.choices,
+        allow_blank=True,
+        read_only=True,
+        help_text="Who picked up a call screened for voicemail; blank: not screened.",
+    )
 
     class Meta:
         model = Call

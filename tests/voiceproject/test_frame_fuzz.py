@@ -19,9 +19,9 @@ from channels.testing import WebsocketCommunicator
 
 from browser.consumers import MAX_AUDIO_FRAME_BYTES, MAX_TEXT_FRAME_CHARS
 from media.acs import codec, live
-from media.acs.stream_client import AcsMediaStreamClient, CommunicatorTransport
 from metrics import services as metrics_services
 from metrics.models import Turn
+from testing.acs_stream_client import AcsMediaStreamClient, CommunicatorTransport
 from tests.browser.conftest import fake_speech, open_socket  # noqa: F401 - fixture
 from tests.media_stream.media import (
     drain_metrics,  # noqa: F401 - fixture
