@@ -177,6 +177,9 @@ CELERY_BEAT_SCHEDULE["metrics-rollup-agent-latency"] = {
 }
 # An active session with no turn or event for this long is closed as abandoned.
 METRICS_STALE_SESSION_MINUTES = env.int("METRICS_STALE_SESSION_MINUTES", default=30)
+# DELETE /api/v1/sessions/{id}: how long the socket hosting a live conversation (on any
+# process) has to store and close it before the session is closed without it.
+SESSION_END_WAIT_S = env.float("SESSION_END_WAIT_S", default=5.0)
 LOOP_LAG_READY_MS = env.float("LOOP_LAG_READY_MS", default=100.0)  # p99 loop lag → 503; 0: off
 
 # --- auth and API ------------------------------------------------------------------------
@@ -224,7 +227,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {"CallStatusEnum": "calls.models.CallStatus"},
+    "ENUM_NAME_OVERRIDES": {
+        "CallStatusEnum": "calls.models.CallStatus",
+        "SessionStatusEnum": "metrics.models.SessionStatus",
+        "LiveOrEndedEnum": "metrics.api.sessions.LIVE_OR_ENDED",
+    },
 }
 
 # --- i18n, static ------------------------------------------------------------------------

@@ -7,6 +7,7 @@ from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.test import Client
 
+from agentbuilder.services.library import library_load
 from voiceproject.asgi import application
 
 ORIGIN = (b"origin", b"http://localhost")
@@ -38,3 +39,19 @@ def anonymous_conversations(settings):
 @pytest.fixture
 def signed_in_only(settings):
     settings.BROWSER_ALLOW_ANONYMOUS = False
+
+
+@pytest.fixture
+def fake_speech(settings):
+    """Scripted recognition, tone synthesis and the rules engine over the shipped agents."""
+    settings.SPEECH_PROVIDERS = {
+        "stt": {
+            "BACKEND": "media.providers.fakes.ScriptedSTT",
+            "OPTIONS": {"script": ["what can you help me with"]},
+        },
+        "tts": {"BACKEND": "media.providers.fakes.FakeTTS", "OPTIONS": {"ms_per_char": 2}},
+        "llm": {"BACKEND": "media.providers.rules.RulesDialogueEngine", "OPTIONS": {}},
+        "vad": {"BACKEND": "media.providers.fakes.EnergyVAD", "OPTIONS": {}},
+    }
+    settings.BROWSER_ALLOW_ANONYMOUS = True
+    library_load()

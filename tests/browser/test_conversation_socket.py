@@ -12,7 +12,6 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.utils import timezone
 
-from agentbuilder.services.library import library_load
 from metrics.models import ConversationSession, Turn
 from metrics.services import flush_blocking
 from tests.browser.conftest import open_socket
@@ -20,21 +19,6 @@ from tests.browser.conftest import open_socket
 pytestmark = pytest.mark.django_db(transaction=True)
 
 CONVERSATION = "/api/v1/browser/conversation"
-
-
-@pytest.fixture
-def fake_speech(settings):
-    settings.SPEECH_PROVIDERS = {
-        "stt": {
-            "BACKEND": "media.providers.fakes.ScriptedSTT",
-            "OPTIONS": {"script": ["what can you help me with"]},
-        },
-        "tts": {"BACKEND": "media.providers.fakes.FakeTTS", "OPTIONS": {"ms_per_char": 2}},
-        "llm": {"BACKEND": "media.providers.rules.RulesDialogueEngine", "OPTIONS": {}},
-        "vad": {"BACKEND": "media.providers.fakes.EnergyVAD", "OPTIONS": {}},
-    }
-    settings.BROWSER_ALLOW_ANONYMOUS = True
-    library_load()
 
 
 class Client:
