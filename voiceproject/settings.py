@@ -267,6 +267,12 @@ if not DEBUG:
 
 # --- the product -------------------------------------------------------------------------
 BASE_URL = env.str("BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
+# Personal data callers say (card, social security, account and phone numbers, emails):
+# off | store (replaced in stored transcripts, logs, dashboard relay, traces) | llm (also in
+# the LLM's context). Agents may set their own (admin: Privacy); logs follow this one.
+PII_REDACTION = env.str("PII_REDACTION", default="off").lower()
+if PII_REDACTION not in ("off", "store", "llm"):
+    raise environ.ImproperlyConfigured("PII_REDACTION must be off, store or llm")
 ACS_STREAMING_MODE = env.str("ACS_STREAMING_MODE", default=StreamMode.MEDIA.value).lower()
 ACS_CONNECTION_STRING = env.str("ACS_CONNECTION_STRING", default="")
 ACS_ENDPOINT = env.str("ACS_ENDPOINT", default="")
