@@ -289,6 +289,16 @@ ACS_COGNITIVE_SERVICES_ENDPOINT = env.str("ACS_COGNITIVE_SERVICES_ENDPOINT", def
 # Calls started with record_call: a Blob container (https URL) for the WAVs, else ACS's storage.
 ACS_RECORDING_CONTAINER_URL = env.str("ACS_RECORDING_CONTAINER_URL", default="")
 ACS_TRANSCRIPTION_LOCALE = env.str("ACS_TRANSCRIPTION_LOCALE", default="en-US")
+# Transfer to a person (`transfer_to_human`, `escalate_human`, POST /api/v1/calls/transfer):
+# who takes the call (E.164 or an ACS user id), cold or warm (the person first hears a summary
+# spoken by ACS in ACS_PLAY_VOICE, then this app leaves the call), and how long a tool waits
+# for ACS to say whether the transfer went through.
+HUMAN_TRANSFER_TARGET = env.str("HUMAN_TRANSFER_TARGET", default="")
+HUMAN_TRANSFER_MODE = env.str("HUMAN_TRANSFER_MODE", default="cold").lower()
+if HUMAN_TRANSFER_MODE not in ("cold", "warm"):
+    raise environ.ImproperlyConfigured("HUMAN_TRANSFER_MODE must be cold or warm")
+ACS_PLAY_VOICE = env.str("ACS_PLAY_VOICE", default="en-US-AvaMultilingualNeural")
+TRANSFER_WAIT_S = env.float("TRANSFER_WAIT_S", default=20.0)
 
 AZURE_SPEECH_KEY = env.str("AZURE_SPEECH_KEY", default="")
 AZURE_SPEECH_REGION = env.str("AZURE_SPEECH_REGION", default="")

@@ -26,12 +26,22 @@ from calls.services.lifecycle import (
 )
 from calls.services.recording import call_recording_start, call_recording_stop
 from calls.services.simulated import call_simulated_create, call_simulated_end
+from calls.services.transfer import (
+    TransferOutcome,
+    TransferStarted,
+    call_transfer,
+    session_transfer,
+    transfer_outcome,
+    transfer_wait,
+)
 
 __all__ = [
     "CallbackOutcome",
     "EventGridOutcome",
     "InvalidCallRequest",
     "TerminateOutcome",
+    "TransferOutcome",
+    "TransferStarted",
     "UnknownCall",
     "call_answer_incoming",
     "call_initiate",
@@ -42,10 +52,14 @@ __all__ = [
     "call_simulated_end",
     "call_terminate",
     "call_terminate_async",
+    "call_transfer",
     "callback_events_process",
     "event_grid_process",
     "event_name",
     "identifier_display",
     "resolve_streaming_mode",
+    "session_transfer",
+    "transfer_outcome",
+    "transfer_wait",
     "validate_e164",
 ]

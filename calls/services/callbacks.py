@@ -23,6 +23,7 @@ from calls.services.recording import (
     recording_event_apply,
     recording_start_queue,
 )
+from calls.services.transfer import TRANSFER_EVENTS, transfer_event_apply
 
 logger = logging.getLogger(__name__)
 
@@ -93,6 +94,8 @@ def _apply_event(call: Call, short_type: str, data: dict) -> dict:
         return recording_event_apply(call, short_type, data)
     if call.is_final:
         return {}
+    if short_type in TRANSFER_EVENTS:
+        return transfer_event_apply(call, short_type, data)
     if short_type == "CallConnected":
         call.status = CallStatus.CONNECTED
         call.connected_at = call.connected_at or now
@@ -100,7 +103,8 @@ def _apply_event(call: Call, short_type: str, data: dict) -> dict:
     if short_type == "CallDisconnected":
         call.status = CallStatus.DISCONNECTED
         call.ended_at = now
-        call.disconnect_reason = (message or "disconnected")[:512]
+        if not call.disconnect_reason.startswith("transferred to "):
+            call.disconnect_reason = (message or "disconnected")[:512]
         return {"reason": call.disconnect_reason}
     if short_type in {"CreateCallFailed", "AnswerFailed", "ConnectFailed"}:
         call.status = CallStatus.FAILED
