@@ -23,10 +23,12 @@ from azure.communication.callautomation import (
     CallConnectionProperties,
     CommunicationIdentifier,
     CommunicationUserIdentifier,
+    DtmfTone,
     MediaStreamingAudioChannelType,
     MediaStreamingContentType,
     MediaStreamingOptions,
     PhoneNumberIdentifier,
+    RecognizeInputType,
     RecordingChannel,
     RecordingContent,
     RecordingFormat,
@@ -316,3 +318,64 @@ def leave_call(call_connection_id: str) -> bool:
     except AzureError as exc:
         raise _failed("leave", exc) from exc
     return True
+
+
+# --- keypad (DTMF) ----------------------------------------------------------------------------
+
+TONES = {
+    **{
+        str(d): name
+        for d, name in enumerate(
+            ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+        )
+    },
+    "*": "asterisk",
+    "#": "pound",
+    "A": "a",
+    "B": "b",
+    "C": "c",
+    "D": "d",
+}
+DIGITS = {name: key for key, name in TONES.items()}
+
+
+def recognize_dtmf(
+    *,
+    call_connection_id: str,
+    caller: str,
+    prompt: str,
+    max_digits: int,
+    timeout_s: int,
+    inter_digit_timeout_s: int,
+    operation_context: str,
+) -> None:
+    """Ask the caller to press keys: `prompt` is spoken (ACS's TTS), then up to `max_digits`
+    are collected, ended early by `#`. `RecognizeCompleted` (the tones) or `RecognizeFailed`
+    (e.g. nothing pressed within `timeout_s`) follows."""
+    try:
+        get_client().get_call_connection(call_connection_id).start_recognizing_media(
+            RecognizeInputType.DTMF,
+            participant_identifier(caller),
+            play_prompt=TextSource(text=prompt, voice_name=settings.ACS_PLAY_VOICE),
+            interrupt_prompt=True,
+            initial_silence_timeout=timeout_s,
+            dtmf_inter_tone_timeout=inter_digit_timeout_s,
+            dtmf_max_tones_to_collect=max_digits,
+            dtmf_stop_tones=[DtmfTone.POUND],
+            operation_context=operation_context,
+        )
+    except AzureError as exc:
+        raise _failed("recognize", exc) from exc
+
+
+def send_dtmf(*, call_connection_id: str, digits: str, to: str, operation_context: str) -> None:
+    """Press keys towards a participant (an IVR the call was transferred to).
+    `SendDtmfTonesCompleted` or `SendDtmfTonesFailed` follows."""
+    try:
+        get_client().get_call_connection(call_connection_id).send_dtmf_tones(
+            [TONES[d] for d in digits.upper()],
+            participant_identifier(to),
+            operation_context=operation_context,
+        )
+    except AzureError as exc:
+        raise _failed("send DTMF", exc) from exc

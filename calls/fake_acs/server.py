@@ -25,6 +25,7 @@ from typing import Any
 from calls.fake_acs import events as ev
 from calls.fake_acs.event_grid import Delivery, post_events
 from calls.fake_acs.handler import AcsError, RestHandler
+from calls.fake_acs.keypad import KeypadOperations
 from calls.fake_acs.media import MediaStreamHook, MediaStreamRequest, open_media_socket
 from calls.fake_acs.recording import RECORDINGS_PREFIX, FakeRecording, RecordingOperations
 from calls.fake_acs.signing import AcsJwtSigner, new_access_key
@@ -36,7 +37,7 @@ logger = logging.getLogger(__name__)
 CALLS_PREFIX = "/calling/callConnections"
 
 
-class FakeAcsServer(RecordingOperations, TransferOperations):
+class FakeAcsServer(RecordingOperations, TransferOperations, KeypadOperations):
     """The fake service. Use as a context manager, or `start()` / `stop()`.
 
     Args:
@@ -436,7 +437,9 @@ class FakeAcsServer(RecordingOperations, TransferOperations):
             if method == "GET" and not action:
                 return 200, call.properties()
             if method == "POST":
-                answer = self._transfer_action(call, action, body)
+                answer = self._transfer_action(call, action, body) or self._keypad_action(
+                    call, action, body
+                )
                 if answer is not None:
                     return answer
             if method == "DELETE" and not action:

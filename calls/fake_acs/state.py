@@ -52,6 +52,8 @@ class FakeCall:
     played: list[dict] = field(default_factory=list)  # PlayRequests: playSources, playTo
     transferred_to: dict | None = None  # a cold transfer's target, once accepted
     app_left: bool = False  # the app hung up its own leg only (the others stay)
+    recognizing: dict | None = None  # the RecognizeRequest waiting for the caller's keys
+    sent_tones: list[str] = field(default_factory=list)  # tones the app pressed
 
     def properties(self) -> dict:
         """CallConnectionProperties as the service returns them (§2.4)."""

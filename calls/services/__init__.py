@@ -14,6 +14,13 @@ from calls.services.common import (
     resolve_streaming_mode,
     validate_e164,
 )
+from calls.services.keypad import (
+    KeypadResult,
+    keypad_collect_start,
+    keypad_send,
+    keypad_wait,
+    session_keypad_collect,
+)
 from calls.services.lifecycle import (
     EventGridOutcome,
     TerminateOutcome,
@@ -39,6 +46,7 @@ __all__ = [
     "CallbackOutcome",
     "EventGridOutcome",
     "InvalidCallRequest",
+    "KeypadResult",
     "TerminateOutcome",
     "TransferOutcome",
     "TransferStarted",
@@ -57,7 +65,11 @@ __all__ = [
     "event_grid_process",
     "event_name",
     "identifier_display",
+    "keypad_collect_start",
+    "keypad_send",
+    "keypad_wait",
     "resolve_streaming_mode",
+    "session_keypad_collect",
     "session_transfer",
     "transfer_outcome",
     "transfer_wait",

@@ -18,6 +18,7 @@ from calls.services.common import (
     lock_call,
     relay_on_commit,
 )
+from calls.services.keypad import KEYPAD_EVENTS, keypad_event_apply, keypad_payload_scrub
 from calls.services.recording import (
     RECORDING_EVENTS,
     recording_event_apply,
@@ -96,6 +97,8 @@ def _apply_event(call: Call, short_type: str, data: dict) -> dict:
         return {}
     if short_type in TRANSFER_EVENTS:
         return transfer_event_apply(call, short_type, data)
+    if short_type in KEYPAD_EVENTS:
+        return keypad_event_apply(call, short_type, data)
     if short_type == "CallConnected":
         call.status = CallStatus.CONNECTED
         call.connected_at = call.connected_at or now
@@ -171,8 +174,12 @@ def _callback_event_apply(*, event_id: str, event_type: str, data: dict) -> str:
 
 @transaction.atomic
 def _callback_event_apply_atomic(*, event_id: str, event_type: str, data: dict) -> str:
+    short_type = event_type.rsplit(".", 1)[-1]
     event = event_insert(
-        event_id=event_id, event_type=event_type, source=CallEvent.Source.CALLBACK, payload=data
+        event_id=event_id,
+        event_type=event_type,
+        source=CallEvent.Source.CALLBACK,
+        payload=keypad_payload_scrub(short_type, data),  # never the keys a caller pressed
     )
     if event is None:
         return "duplicate"
@@ -181,7 +188,6 @@ def _callback_event_apply_atomic(*, event_id: str, event_type: str, data: dict) 
         raise _UnknownCallRollback
     event.call = call
     event.save(update_fields=["call"])
-    short_type = event_type.rsplit(".", 1)[-1]
     previous = call.status
     extra = _apply_event(call, short_type, data)
     call.save()

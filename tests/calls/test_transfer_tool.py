@@ -3,16 +3,13 @@ and the fake ACS; a failed transfer comes back as something the agent can tell t
 
 from __future__ import annotations
 
-import threading
-import time
-
 import pytest
 
 from agentbuilder.models import Escalation
 from agentbuilder.tools.runner import DatabaseToolRunner
 from calls.models import Call
 from media.engine.snapshot import ToolContext
-from tests.calls.conftest import requests_to
+from tests.calls.conftest import requests_to, run_while_acs_answers
 from tests.calls.test_transfer import PERSON, _connected_call
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -27,24 +24,12 @@ def transfer_settings(live_acs):
 
 
 def _run_tool_while_acs_answers(fake_acs, session_id: str) -> dict:
-    """The tool waits for ACS's callbacks (as it does in a conversation's worker thread);
-    they are delivered once its request has reached ACS."""
-    result: dict = {}
-
-    def run() -> None:
+    def transfer() -> dict:
         context = ToolContext(session_id=session_id, agent_name="Concierge")
         arguments = {"reason": "wants to talk to a person about a loan"}
-        result.update(DatabaseToolRunner().run("transfer_to_human", arguments, context))
+        return DatabaseToolRunner().run("transfer_to_human", arguments, context)
 
-    worker = threading.Thread(target=run)
-    worker.start()
-    deadline = time.monotonic() + 10
-    while not requests_to(fake_acs, "POST", ":transferToParticipant"):
-        assert time.monotonic() < deadline, "the tool never asked ACS to transfer"
-        time.sleep(0.02)
-    fake_acs.flush()
-    worker.join(15)
-    return result
+    return run_while_acs_answers(fake_acs, ":transferToParticipant", transfer, lambda: None)
 
 
 def test_the_tool_transfers_the_phone_call(staff_client, transfer_settings, fake_acs):
