@@ -111,6 +111,7 @@ class AgentForm(AgentConfigForm):
             "handoff_trigger",
             "handoff_description",
             "metadata",
+            "pii_redaction",
             *CONFIG_FIELDS,
         )
 
@@ -171,6 +172,7 @@ class AgentAdmin(PreviewMixin, admin.ModelAdmin):
         TOOLS_FIELDSET,
         VOICE_FIELDSET,
         MODEL_FIELDSET,
+        ("Privacy", {"fields": ("pii_redaction",)}),
         (
             "Advanced",
             {

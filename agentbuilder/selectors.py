@@ -6,6 +6,7 @@ import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from django.conf import settings
 from django.db.models import Q
 
 from agentbuilder.models import Agent, AgentConfig, DemoUser, SessionAgent
@@ -252,6 +253,19 @@ def roster_build(*, session_id: str | None = None, variables: dict | None = None
     if not snapshots:
         raise LookupError("no enabled agent: load the library with `manage.py load_agents`")
     return AgentRoster(agents=snapshots, entry_agent=entry)
+
+
+def pii_redaction_mode(*, agent_names: list[str]) -> str:
+    """A conversation's PII redaction (`off`, `store`, `llm`): the strictest among its agents.
+
+    An agent set to `inherit`, and a session's dynamic agent, follow `PII_REDACTION`.
+    """
+    from media.redaction import INHERIT, strictest
+
+    default = settings.PII_REDACTION
+    own = dict(Agent.objects.filter(name__in=agent_names).values_list("name", "pii_redaction"))
+    modes = [own.get(name, INHERIT) for name in agent_names] or [INHERIT]
+    return strictest(*(default if mode == INHERIT else mode for mode in modes))
 
 
 def tool_runner_for(roster: AgentRoster | None = None) -> DatabaseToolRunner:

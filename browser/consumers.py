@@ -44,6 +44,7 @@ from browser.protocol import (
 from browser.relay import DASHBOARD_GROUP, session_group
 from browser.selectors import session_access
 from browser.services import new_session_id, session_claim
+from media.conversation.control import EndableConversationMixin
 from media.engine.events import AudioFrame, CallEnd, Event
 from media.modes import BROWSER_MODES, StreamMode
 
@@ -111,8 +112,12 @@ class RefusingConsumer(AsyncWebsocketConsumer):
         await self.close(code=close_code, reason=reason[:120])
 
 
-class ConversationConsumer(RefusingConsumer):
-    """One browser conversation: microphone in, agent audio and transcript out."""
+class ConversationConsumer(EndableConversationMixin, RefusingConsumer):
+    """One browser conversation: microphone in, agent audio and transcript out.
+
+    `DELETE /api/v1/sessions/{id}` ends it from outside (`media.conversation.control`): the
+    client gets `exit` and the socket closes with 1000.
+    """
 
     conversation = None
     session_id: str = ""
@@ -203,6 +208,7 @@ class ConversationConsumer(RefusingConsumer):
             )
             await self._refuse(CLOSE_START_FAILED, str(exc)[:120])
             return
+        await self.control_join()
         await self._send_json(
             status_envelope(
                 session_id=session_id,
@@ -223,12 +229,8 @@ class ConversationConsumer(RefusingConsumer):
         )
 
     async def disconnect(self, code: int) -> None:
-        conversation, self.conversation = self.conversation, None
-        if conversation is not None:
-            try:
-                await conversation.close()
-            except Exception:  # the socket is gone either way; the glue logs its own failures
-                logger.exception("session %s: closing the conversation failed", self.session_id)
+        await self.control_leave()
+        await self._close_conversation()
         if self.counted:
             connections.closed(connections.CONVERSATION, session_id=self.session_id)
             self.counted = False
@@ -350,14 +352,31 @@ class ConversationConsumer(RefusingConsumer):
         logger.info(
             "session %s: the agent ended the conversation (%s)", self.session_id, event.reason
         )
+        await self._close_conversation()
+        with contextlib.suppress(Exception):  # the client may be gone already
+            await self.close(code=CLOSE_NORMAL)
+
+    async def end_conversation(self, reason: str) -> None:
+        """Ended from outside (the sessions API): `exit`, the session stored, close 1000."""
+        logger.info("session %s: conversation ended from outside (%s)", self.session_id, reason)
+        with contextlib.suppress(Exception):  # the client may be gone already
+            await self._send_json(
+                exit_envelope(
+                    session_id=self.session_id, message="The session was ended.", reason=reason
+                )
+            )
+        await self.control_leave()
+        await self._close_conversation()
+        with contextlib.suppress(Exception):
+            await self.close(code=CLOSE_NORMAL)
+
+    async def _close_conversation(self) -> None:
         conversation, self.conversation = self.conversation, None
         if conversation is not None:
             try:
                 await conversation.close()
-            except Exception:
+            except Exception:  # the socket is gone either way; the glue logs its own failures
                 logger.exception("session %s: closing the conversation failed", self.session_id)
-        with contextlib.suppress(Exception):  # the client may be gone already
-            await self.close(code=CLOSE_NORMAL)
 
     async def _send_json(self, message: dict[str, Any]) -> None:
         await self.send(text_data=json.dumps(message, default=str))

@@ -23,9 +23,14 @@ _GROUP_UNSAFE = re.compile(r"[^A-Za-z0-9\-_.]")
 _GROUP_MAX_LENGTH = 99  # channels refuses group names of 100 characters or more
 
 
+def group_name(prefix: str, session_id: str) -> str:
+    """A channel-layer group name: `prefix` and the id, unsafe characters replaced."""
+    return (prefix + _GROUP_UNSAFE.sub("_", session_id))[:_GROUP_MAX_LENGTH]
+
+
 def session_group(session_id: str) -> str:
     """Channel-layer group of one conversation session (unsafe characters replaced)."""
-    return ("session." + _GROUP_UNSAFE.sub("_", session_id))[:_GROUP_MAX_LENGTH]
+    return group_name("session.", session_id)
 
 
 def _groups(envelope: dict[str, Any]) -> list[str]:

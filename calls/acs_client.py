@@ -21,15 +21,20 @@ from azure.communication.callautomation import (
     AzureBlobContainerRecordingStorage,
     CallAutomationClient,
     CallConnectionProperties,
+    CommunicationIdentifier,
+    CommunicationUserIdentifier,
+    DtmfTone,
     MediaStreamingAudioChannelType,
     MediaStreamingContentType,
     MediaStreamingOptions,
     PhoneNumberIdentifier,
+    RecognizeInputType,
     RecordingChannel,
     RecordingContent,
     RecordingFormat,
     RecordingProperties,
     StreamingTransportType,
+    TextSource,
     TranscriptionOptions,
 )
 from azure.core.credentials import AzureKeyCredential
@@ -233,3 +238,144 @@ def stop_recording(recording_id: str) -> bool:
     except AzureError as exc:
         raise _failed("stop recording", exc) from exc
     return True
+
+
+# --- transfer to a person -------------------------------------------------------------------
+
+
+def participant_identifier(target: str) -> CommunicationIdentifier:
+    """An E.164 phone number, or an ACS user id (`8:acs:...`)."""
+    target = target.strip()
+    if target.startswith("+"):
+        return PhoneNumberIdentifier(target)
+    return CommunicationUserIdentifier(target)
+
+
+def _source_number() -> PhoneNumberIdentifier | None:
+    number = settings.ACS_SOURCE_PHONE_NUMBER
+    return PhoneNumberIdentifier(number) if number else None
+
+
+def transfer_call(*, call_connection_id: str, target: str, operation_context: str) -> None:
+    """Cold transfer: ACS hands the caller to `target` and this app's leg ends.
+
+    `CallTransferAccepted` or `CallTransferFailed` follows on the callback URL.
+    """
+    identifier = participant_identifier(target)
+    try:
+        get_client().get_call_connection(call_connection_id).transfer_call_to_participant(
+            identifier,
+            operation_context=operation_context,
+            source_caller_id_number=_source_number() if target.startswith("+") else None,
+        )
+    except AzureError as exc:
+        raise _failed("transfer", exc) from exc
+
+
+def add_participant(
+    *, call_connection_id: str, target: str, operation_context: str, timeout_s: int = 60
+) -> str:
+    """Invite `target` into the call (warm transfer); the invitation id.
+
+    `AddParticipantSucceeded` or `AddParticipantFailed` follows on the callback URL.
+    """
+    try:
+        result = (
+            get_client()
+            .get_call_connection(call_connection_id)
+            .add_participant(
+                participant_identifier(target),
+                invitation_timeout=timeout_s,
+                operation_context=operation_context,
+                source_caller_id_number=_source_number() if target.startswith("+") else None,
+            )
+        )
+    except AzureError as exc:
+        raise _failed("add participant", exc) from exc
+    return result.invitation_id or ""
+
+
+def play_text(*, call_connection_id: str, text: str, play_to: str, operation_context: str) -> None:
+    """Speak `text` (ACS's own TTS) to one participant only: a warm transfer's summary for the
+    person taking the call. `PlayCompleted` or `PlayFailed` follows."""
+    try:
+        get_client().get_call_connection(call_connection_id).play_media(
+            TextSource(text=text, voice_name=settings.ACS_PLAY_VOICE),
+            play_to=[participant_identifier(play_to)],
+            operation_context=operation_context,
+        )
+    except AzureError as exc:
+        raise _failed("play", exc) from exc
+
+
+def leave_call(call_connection_id: str) -> bool:
+    """This app leaves the call; the other participants stay connected. False when ACS no
+    longer knows the call."""
+    try:
+        get_client().get_call_connection(call_connection_id).hang_up(is_for_everyone=False)
+    except ResourceNotFoundError:
+        return False
+    except AzureError as exc:
+        raise _failed("leave", exc) from exc
+    return True
+
+
+# --- keypad (DTMF) ----------------------------------------------------------------------------
+
+TONES = {
+    **{
+        str(d): name
+        for d, name in enumerate(
+            ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+        )
+    },
+    "*": "asterisk",
+    "#": "pound",
+    "A": "a",
+    "B": "b",
+    "C": "c",
+    "D": "d",
+}
+DIGITS = {name: key for key, name in TONES.items()}
+
+
+def recognize_dtmf(
+    *,
+    call_connection_id: str,
+    caller: str,
+    prompt: str,
+    max_digits: int,
+    timeout_s: int,
+    inter_digit_timeout_s: int,
+    operation_context: str,
+) -> None:
+    """Ask the caller to press keys: `prompt` is spoken (ACS's TTS), then up to `max_digits`
+    are collected, ended early by `#`. `RecognizeCompleted` (the tones) or `RecognizeFailed`
+    (e.g. nothing pressed within `timeout_s`) follows."""
+    try:
+        get_client().get_call_connection(call_connection_id).start_recognizing_media(
+            RecognizeInputType.DTMF,
+            participant_identifier(caller),
+            play_prompt=TextSource(text=prompt, voice_name=settings.ACS_PLAY_VOICE),
+            interrupt_prompt=True,
+            initial_silence_timeout=timeout_s,
+            dtmf_inter_tone_timeout=inter_digit_timeout_s,
+            dtmf_max_tones_to_collect=max_digits,
+            dtmf_stop_tones=[DtmfTone.POUND],
+            operation_context=operation_context,
+        )
+    except AzureError as exc:
+        raise _failed("recognize", exc) from exc
+
+
+def send_dtmf(*, call_connection_id: str, digits: str, to: str, operation_context: str) -> None:
+    """Press keys towards a participant (an IVR the call was transferred to).
+    `SendDtmfTonesCompleted` or `SendDtmfTonesFailed` follows."""
+    try:
+        get_client().get_call_connection(call_connection_id).send_dtmf_tones(
+            [TONES[d] for d in digits.upper()],
+            participant_identifier(to),
+            operation_context=operation_context,
+        )
+    except AzureError as exc:
+        raise _failed("send DTMF", exc) from exc

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from calls.models import Call
 from media.modes import StreamMode
@@ -92,3 +92,11 @@ def call_list(*, status: str | None = None) -> QuerySet[Call]:
     if status:
         calls = calls.filter(status=status)
     return calls.order_by("-created_at", "-id")
+
+
+def call_of_session(*, session_id: str, call_connection_id: str = "") -> Call | None:
+    """The latest call that carried conversation `session_id` (None: not a phone call's)."""
+    linked = Q(session_id=session_id) | Q(call_connection_id=session_id)
+    if call_connection_id:
+        linked |= Q(call_connection_id=call_connection_id)
+    return Call.objects.filter(linked).order_by("-created_at").first()

@@ -35,6 +35,7 @@ from django.conf import settings
 
 from media.acs import codec, live
 from media.acs.transcription import CallTranscriber, transcript_event
+from media.conversation.control import EndableConversationMixin
 from media.engine.events import AudioFrame, AudioPause, BargeIn, CallEnd, Event, UserTranscript
 from media.engine.snapshot import VoiceSpec
 from media.modes import CALL_MODES, StreamMode
@@ -72,8 +73,12 @@ def _trace_headers(scope: dict) -> dict[str, str]:
     }
 
 
-class MediaStreamConsumer(AsyncWebsocketConsumer):
-    """One ACS media (or transcription) stream of one call."""
+class MediaStreamConsumer(EndableConversationMixin, AsyncWebsocketConsumer):
+    """One ACS media (or transcription) stream of one call.
+
+    `DELETE /api/v1/sessions/{id}` ends it from outside (`media.conversation.control`): the
+    conversation is stored and the stream closed with 1000; the requester hangs up the call.
+    """
 
     call_connection_id = ""
     session_id = ""
@@ -200,6 +205,7 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
     async def _start(self, kind: str) -> None:
         self.started = True
         self.info.kind = kind
+        await self.control_join()
         if self.streaming_mode == StreamMode.TRANSCRIPTION:
             await self._start_transcription(kind)
             return
@@ -423,7 +429,17 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
 
     # -- ending ---------------------------------------------------------------------------------
 
-    async def disconnect(self, code: int) -> None:
+    async def end_conversation(self, reason: str) -> None:
+        """Ended from outside (the sessions API): everything stored, the stream closed."""
+        logger.info(
+            "call %s: conversation ended from outside (%s)", self.call_connection_id, reason
+        )
+        await self.control_leave()
+        await self._close_hosted()
+        await self.close(code=1000)
+
+    async def _close_hosted(self) -> None:
+        """Close the conversation or transcriber and wait until what they leave is stored."""
         screening, self._screening = self._screening, None
         if screening is not None and not screening.done():
             screening.cancel()
@@ -446,6 +462,10 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
         transcript, self.transcript = self.transcript, None
         if transcript is not None:
             await transcript.close()
+
+    async def disconnect(self, code: int) -> None:
+        await self.control_leave()
+        await self._close_hosted()
         info = self.info
         if info is None:
             return

@@ -14,12 +14,14 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from channels.db import database_sync_to_async
+from django.conf import settings
 from django.db import OperationalError
 
 from browser.protocol import encode_event
 from browser.relay import relay_envelope_async
 from media.engine.events import TurnMetrics, UserTranscript
 from media.modes import StreamMode
+from media.redaction import OFF, redact
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +51,8 @@ class CallTranscript:
         from metrics import services as metrics
 
         event = replace(event, turn_id=self.next_turn_id)
+        if settings.PII_REDACTION != OFF:  # no agent here: the global setting applies
+            event = replace(event, text=redact(event.text))
         await relay_event(
             session_id=self.session_id, call_connection_id=self.call_connection_id, event=event
         )

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Avg, Count, Q, QuerySet, Sum
+from django.db.models import Avg, Count, Exists, OuterRef, Q, QuerySet, Sum
 from django.utils import timezone
 
 from metrics.aggregates import latency_summary
@@ -139,6 +139,46 @@ def session_list(
         total_disconnected=Count("id", filter=~active),
     )
     return sessions, counts
+
+
+def session_search(
+    *,
+    viewer,
+    agent: str | None = None,
+    transport: str | None = None,
+    status: str | None = None,
+    started_after: dt.datetime | None = None,
+    started_before: dt.datetime | None = None,
+) -> QuerySet[ConversationSession]:
+    """Sessions `viewer` may manage (staff: all; others: their own), newest first.
+
+    Args:
+        agent: sessions in which this agent answered a turn or is the active one.
+        status: `live` (active) or `ended` (completed, failed or abandoned).
+        started_after, started_before: bounds on the start time (inclusive, exclusive).
+    """
+    sessions = ConversationSession.objects.all()
+    if not viewer.is_staff:
+        from browser.models import SessionClaim
+
+        claimed = SessionClaim.objects.filter(user_id=viewer.pk).values("session_id")
+        sessions = sessions.filter(
+            Q(user_id=viewer.pk) | Q(user__isnull=True, session_id__in=claimed)
+        )
+    if agent:
+        answered = Turn.objects.filter(session=OuterRef("pk"), agent=agent)
+        sessions = sessions.filter(Q(active_agent=agent) | Exists(answered))
+    if transport:
+        sessions = sessions.filter(transport=transport)
+    if status == "live":
+        sessions = sessions.filter(status=SessionStatus.ACTIVE)
+    elif status == "ended":
+        sessions = sessions.exclude(status=SessionStatus.ACTIVE)
+    if started_after:
+        sessions = sessions.filter(started_at__gte=started_after)
+    if started_before:
+        sessions = sessions.filter(started_at__lt=started_before)
+    return sessions.order_by("-started_at", "-id")
 
 
 def _token_usage(turns: QuerySet[Turn]) -> dict[str, Any] | None:

@@ -42,7 +42,13 @@ def rollup_agent_latency(day: str | None = None) -> dict[str, int]:
 @shared_task(name="metrics.tasks.post_call_process")
 def post_call_process(session_id: str) -> dict:
     """After a session closed: compute and store its latency summary and token usage."""
-    summary = services.session_post_call(session_id=session_id)
+    from metrics.models import ConversationSession
+
+    try:
+        summary = services.session_post_call(session_id=session_id)
+    except ConversationSession.DoesNotExist:  # erased since it closed (the sessions API)
+        logger.info("session %s: erased before its post-call summary", session_id)
+        return {}
     logger.info(
         "session %s: post-call summary stored (%d turns)", session_id, summary["turn_count"]
     )

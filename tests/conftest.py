@@ -53,6 +53,14 @@ def auth_client(user) -> APIClient:
     return client
 
 
+@pytest.fixture
+def staff_client(staff_user) -> APIClient:
+    client = APIClient()
+    token, _ = Token.objects.get_or_create(user=staff_user)
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    return client
+
+
 def pytest_unconfigure(config):
     """Remove the SQLite test database's WAL side files (Django deletes only the main file)."""
     from django.conf import settings

@@ -177,6 +177,9 @@ CELERY_BEAT_SCHEDULE["metrics-rollup-agent-latency"] = {
 }
 # An active session with no turn or event for this long is closed as abandoned.
 METRICS_STALE_SESSION_MINUTES = env.int("METRICS_STALE_SESSION_MINUTES", default=30)
+# DELETE /api/v1/sessions/{id}: how long the socket hosting a live conversation (on any
+# process) has to store and close it before the session is closed without it.
+SESSION_END_WAIT_S = env.float("SESSION_END_WAIT_S", default=5.0)
 LOOP_LAG_READY_MS = env.float("LOOP_LAG_READY_MS", default=100.0)  # p99 loop lag → 503; 0: off
 
 # --- auth and API ------------------------------------------------------------------------
@@ -227,7 +230,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {"CallStatusEnum": "calls.models.CallStatus"},
+    "ENUM_NAME_OVERRIDES": {
+        "CallStatusEnum": "calls.models.CallStatus",
+        "SessionStatusEnum": "metrics.models.SessionStatus",
+        "LiveOrEndedEnum": "metrics.api.sessions.LIVE_OR_ENDED",
+    },
 }
 
 # --- i18n, static ------------------------------------------------------------------------
@@ -263,6 +270,12 @@ if not DEBUG:
 
 # --- the product -------------------------------------------------------------------------
 BASE_URL = env.str("BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
+# Personal data callers say (card, social security, account and phone numbers, emails):
+# off | store (replaced in stored transcripts, logs, dashboard relay, traces) | llm (also in
+# the LLM's context). Agents may set their own (admin: Privacy); logs follow this one.
+PII_REDACTION = env.str("PII_REDACTION", default="off").lower()
+if PII_REDACTION not in ("off", "store", "llm"):
+    raise environ.ImproperlyConfigured("PII_REDACTION must be off, store or llm")
 ACS_STREAMING_MODE = env.str("ACS_STREAMING_MODE", default=StreamMode.MEDIA.value).lower()
 ACS_CONNECTION_STRING = env.str("ACS_CONNECTION_STRING", default="")
 ACS_ENDPOINT = env.str("ACS_ENDPOINT", default="")
@@ -282,6 +295,16 @@ ACS_COGNITIVE_SERVICES_ENDPOINT = env.str("ACS_COGNITIVE_SERVICES_ENDPOINT", def
 # Calls started with record_call: a Blob container (https URL) for the WAVs, else ACS's storage.
 ACS_RECORDING_CONTAINER_URL = env.str("ACS_RECORDING_CONTAINER_URL", default="")
 ACS_TRANSCRIPTION_LOCALE = env.str("ACS_TRANSCRIPTION_LOCALE", default="en-US")
+# Transfer to a person (`transfer_to_human`, `escalate_human`, POST /api/v1/calls/transfer):
+# who takes the call (E.164 or an ACS user id), cold or warm (the person first hears a summary
+# spoken by ACS in ACS_PLAY_VOICE, then this app leaves the call), and how long a tool waits
+# for ACS to say whether the transfer went through.
+HUMAN_TRANSFER_TARGET = env.str("HUMAN_TRANSFER_TARGET", default="")
+HUMAN_TRANSFER_MODE = env.str("HUMAN_TRANSFER_MODE", default="cold").lower()
+if HUMAN_TRANSFER_MODE not in ("cold", "warm"):
+    raise environ.ImproperlyConfigured("HUMAN_TRANSFER_MODE must be cold or warm")
+ACS_PLAY_VOICE = env.str("ACS_PLAY_VOICE", default="en-US-AvaMultilingualNeural")
+TRANSFER_WAIT_S = env.float("TRANSFER_WAIT_S", default=20.0)
 
 AZURE_SPEECH_KEY = env.str("AZURE_SPEECH_KEY", default="")
 AZURE_SPEECH_REGION = env.str("AZURE_SPEECH_REGION", default="")

@@ -150,6 +150,15 @@ class AgentConfig(models.Model):
         }
 
 
+class PiiRedaction(models.TextChoices):
+    """Where personal data callers say is replaced (`media.redaction`)."""
+
+    INHERIT = "inherit", "As the PII_REDACTION setting says"
+    OFF = "off", "Off"
+    STORE = "store", "Stored transcripts, logs, dashboard and traces"
+    LLM = "llm", "Also the LLM's context (tools still get the values)"
+
+
 class Agent(AgentConfig):
     """An agent callers can talk to, reachable from other agents through its handoff trigger."""
 
@@ -157,6 +166,8 @@ class Agent(AgentConfig):
         LIBRARY = "library", "Shipped library"
         ADMIN = "admin", "Admin"
         API = "api", "API"
+
+    PiiRedaction = PiiRedaction
 
     name = models.CharField(
         max_length=64,
@@ -184,6 +195,15 @@ class Agent(AgentConfig):
         max_length=64, blank=True, help_text="Digest of the library version last loaded."
     )
     metadata = models.JSONField(default=dict, blank=True)
+    pii_redaction = models.CharField(
+        "PII redaction",
+        max_length=8,
+        choices=PiiRedaction.choices,
+        default=PiiRedaction.INHERIT,
+        help_text="Card, social security, account and phone numbers and emails the caller says "
+        "are replaced in what is stored, logged and shown (and with 'llm' in what the model is "
+        "sent). A conversation follows the strictest of its agents.",
+    )
 
     # Fields a library YAML file sets; their digest tells an admin edit from a library load.
     LIBRARY_FIELDS = (
@@ -202,6 +222,10 @@ class Agent(AgentConfig):
                 fields=["is_entry_point"],
                 condition=Q(is_entry_point=True),
                 name="agentbuilder_agent_single_entry_point",
+            ),
+            models.CheckConstraint(
+                condition=Q(pii_redaction__in=PiiRedaction.values),
+                name="agentbuilder_agent_pii_redaction_valid",
             ),
         ]
 

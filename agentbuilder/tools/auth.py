@@ -26,6 +26,15 @@ from agentbuilder.tools.registry import ToolError, param, schema, tool
 
 MAX_IDENTITY_FAILURES_PER_SESSION = 3
 
+NAME_QUESTION = "What is your full name?"
+SSN_QUESTION = "What are the last four digits of your social security number?"
+FULL_NAME = param(
+    "string",
+    "the caller's full name, first and last",
+    ask=NAME_QUESTION,
+    minLength=2,
+    maxLength=120,
+)
 METHOD = param(
     "string",
     "how to send the code: text message (sms), phone call (voice) or email",
@@ -114,10 +123,6 @@ def _fail_attempt(code: SecretCode) -> None:
     )
 
 
-NAME_QUESTION = "What is your full name?"
-SSN_QUESTION = "What are the last four digits of your social security number?"
-
-
 @tool(
     name="verify_client_identity",
     description=(
@@ -126,13 +131,7 @@ SSN_QUESTION = "What are the last four digits of your social security number?"
     ),
     parameters=schema(
         required=("full_name", "ssn_last_4"),
-        full_name=param(
-            "string",
-            "the caller's full name, first and last",
-            ask=NAME_QUESTION,
-            minLength=2,
-            maxLength=120,
-        ),
+        full_name=FULL_NAME,
         ssn_last_4=param(
             "string",
             "the last four digits of the caller's social security number",
@@ -209,6 +208,40 @@ def _not_verified(remaining: int, message: str) -> dict:
         "attempts_remaining": remaining,
         "message": message,
     }
+
+
+KEYPAD_PROMPT = "Please enter the last four digits of your social security number on your keypad."
+
+
+@tool(
+    name="verify_identity_by_keypad",
+    description=(
+        "On a phone call: verify the caller with their full name and the last four digits of "
+        "their social security number pressed on the keypad, so they never say them aloud."
+    ),
+    parameters=schema(
+        required=("full_name",),
+        full_name=FULL_NAME,
+    ),
+    tags=("auth", "telephony"),
+)
+def verify_identity_by_keypad(call: Call, *, full_name: str) -> dict:
+    """The digits go from ACS's keypad recognition straight into the check: neither the
+    arguments nor the result (what the LLM sees) hold them."""
+    from calls.services import session_keypad_collect
+
+    keys = session_keypad_collect(session_id=call.session_id, prompt=KEYPAD_PROMPT, max_digits=4)
+    if keys is None:
+        raise ToolError(
+            "no_keypad",
+            "The keypad works on a phone call only: please tell me the last four digits.",
+        )
+    if keys.state != "received" or len(keys.digits) != 4:
+        raise ToolError(
+            "no_keys",
+            "I didn't get four digits from your keypad. You can try again, or tell me them.",
+        )
+    return verify_client_identity(call, full_name=full_name, ssn_last_4=keys.digits)
 
 
 def _mfa_code(user: DemoUser, purpose: str = SecretCode.Purpose.MFA) -> SecretCode:

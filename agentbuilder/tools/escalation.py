@@ -1,7 +1,9 @@
 """Hand-overs to people: human agents, emergencies, call-centre transfers, callbacks, complaints.
 
-Each is a stored record operators can see in the admin; the telephony layer performs the
-actual transfer of a phone call.
+Each is a stored record operators can see in the admin. On a phone call, with ACS and
+`HUMAN_TRANSFER_TARGET` configured, `transfer_to_human` and `escalate_human` also transfer the
+call through Call Automation (`calls.services.session_transfer`) and say whether it went
+through: a failed transfer is told to the caller and the conversation goes on.
 """
 
 from __future__ import annotations
@@ -60,7 +62,7 @@ def escalate_human(
         details=context_summary,
         priority=priority,
     )
-    return {
+    result = {
         "success": True,
         "escalation_id": record.reference,
         "department": department,
@@ -68,6 +70,50 @@ def escalate_human(
         "message": f"I'm connecting you with a colleague from our {department} team. "
         "Please stay on the line.",
     }
+    return _with_phone_transfer(call, result, reason=reason, summary=context_summary)
+
+
+def _with_phone_transfer(call: Call, result: dict, *, reason: str, summary: str) -> dict:
+    """`result`, with the outcome of transferring the phone call, if this is one."""
+    from calls.services import session_transfer
+
+    spoken = summary or f"A caller from the voice agent needs help: {reason}"
+    outcome = session_transfer(session_id=call.session_id, summary=spoken)
+    if outcome is None:
+        return result
+    if outcome.state == "failed":
+        return {
+            **result,
+            "success": False,
+            "error": "transfer_failed",
+            "transferred": False,
+            "message": "I'm sorry, I couldn't reach a colleague right now "
+            f"({outcome.message.rstrip('.')}). I can keep helping you, or arrange a call back.",
+        }
+    return {**result, "transferred": outcome.state == "transferred"}
+
+
+@tool(
+    name="transfer_to_human",
+    description="Transfer the phone call to a person, a human agent, when the caller asks for "
+    "one or the agent cannot help.",
+    parameters=schema(
+        required=("reason",),
+        reason=REASON,
+        context_summary=param(
+            "string", "what the person taking the call should know", maxLength=1000
+        ),
+    ),
+    tags=("escalation", "telephony"),
+)
+def transfer_to_human(call: Call, *, reason: str, context_summary: str = "") -> dict:
+    record = _escalate(call, kind=Escalation.Kind.TRANSFER, reason=reason, details=context_summary)
+    result = {
+        "success": True,
+        "escalation_id": record.reference,
+        "message": "I'm transferring you to a colleague now. Please stay on the line.",
+    }
+    return _with_phone_transfer(call, result, reason=reason, summary=context_summary)
 
 
 @tool(

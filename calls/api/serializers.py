@@ -175,6 +175,35 @@ class CallTerminateResponseSerializer(serializers.Serializer):
     disconnect_reason = serializers.CharField()
 
 
+class CallTransferRequestSerializer(serializers.Serializer):
+    call_id = serializers.CharField(max_length=128, help_text="ACS call connection id.")
+    target = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=256,
+        help_text="E.164 number or ACS user id (8:acs:...); default HUMAN_TRANSFER_TARGET.",
+    )
+    mode = serializers.ChoiceField(
+        choices=[("cold", "Cold"), ("warm", "Warm")],
+        required=False,
+        help_text="cold: ACS hands the caller over; warm: the person is added, hears `summary`, "
+        "then the app leaves. Default HUMAN_TRANSFER_MODE.",
+    )
+    summary = serializers.CharField(
+        required=False, allow_blank=True, max_length=1000, help_text="Spoken to the person (warm)"
+    )
+
+
+class CallTransferResponseSerializer(serializers.Serializer):
+    call_id = serializers.CharField()
+    status = serializers.CharField(help_text="`requested`: ACS answers with callbacks")
+    mode = serializers.CharField()
+    target = serializers.CharField()
+    operation_context = serializers.CharField(
+        help_text="Names the transfer's callbacks in the call's events"
+    )
+
+
 class EventGridResponseSerializer(serializers.Serializer):
     validationResponse = serializers.CharField(required=False)
     status = serializers.CharField(required=False)

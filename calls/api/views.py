@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from azure.communication.callautomation._api_versions import DEFAULT_VERSION
+from django.conf import settings
 from django.db.models import Prefetch
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, status
-from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.permissions import AllowAny, IsAdminUser, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -23,6 +24,8 @@ from calls.api.serializers import (
     CallSerializer,
     CallTerminateRequestSerializer,
     CallTerminateResponseSerializer,
+    CallTransferRequestSerializer,
+    CallTransferResponseSerializer,
     EventGridResponseSerializer,
 )
 from calls.models import CallEvent
@@ -210,6 +213,54 @@ class CallTerminateView(APIView):
             "disconnect_reason": call.disconnect_reason,
         }
         return Response(CallTerminateResponseSerializer(out).data)
+
+
+class CallTransferView(APIView):
+    """Transfer a connected call to a person (operators: staff only).
+
+    Cold: ACS hands the caller to the target and this app's leg ends. Warm: the target is
+    added to the call, hears the summary, then this app leaves. ACS answers with callbacks
+    (`CallTransferAccepted`/`CallTransferFailed`, `AddParticipantSucceeded`/
+    `AddParticipantFailed`), stored with the call's events.
+    """
+
+    permission_classes = [IsAdminUser]
+
+    @extend_schema(
+        request=CallTransferRequestSerializer,
+        responses={
+            202: CallTransferResponseSerializer,
+            403: error_response("Only staff transfer calls."),
+            404: error_response("Unknown call."),
+            502: error_response("ACS refused the transfer."),
+            503: error_response("ACS is not configured."),
+        },
+        tags=["calls"],
+    )
+    def post(self, request):
+        body = CallTransferRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        target = data.get("target") or settings.HUMAN_TRANSFER_TARGET
+        if not target:
+            raise InvalidRequest("No target given, and HUMAN_TRANSFER_TARGET is not set.")
+        try:
+            started = services.call_transfer(
+                call_connection_id=data["call_id"],
+                target=target,
+                mode=data.get("mode") or settings.HUMAN_TRANSFER_MODE,
+                summary=data.get("summary", ""),
+            )
+        except CALL_ERRORS as exc:
+            raise _api_error(exc) from exc
+        out = {
+            "call_id": started.call.call_connection_id,
+            "status": "requested",
+            "mode": started.mode,
+            "target": started.target,
+            "operation_context": started.operation_context,
+        }
+        return Response(CallTransferResponseSerializer(out).data, status=202)
 
 
 class CallAnswerView(APIView):

@@ -14,6 +14,13 @@ from calls.services.common import (
     resolve_streaming_mode,
     validate_e164,
 )
+from calls.services.keypad import (
+    KeypadResult,
+    keypad_collect_start,
+    keypad_send,
+    keypad_wait,
+    session_keypad_collect,
+)
 from calls.services.lifecycle import (
     EventGridOutcome,
     TerminateOutcome,
@@ -27,12 +34,23 @@ from calls.services.lifecycle import (
 )
 from calls.services.recording import call_recording_start, call_recording_stop
 from calls.services.simulated import call_simulated_create, call_simulated_end
+from calls.services.transfer import (
+    TransferOutcome,
+    TransferStarted,
+    call_transfer,
+    session_transfer,
+    transfer_outcome,
+    transfer_wait,
+)
 
 __all__ = [
     "CallbackOutcome",
     "EventGridOutcome",
     "InvalidCallRequest",
+    "KeypadResult",
     "TerminateOutcome",
+    "TransferOutcome",
+    "TransferStarted",
     "UnknownCall",
     "call_answer_incoming",
     "call_initiate",
@@ -44,10 +62,18 @@ __all__ = [
     "call_simulated_end",
     "call_terminate",
     "call_terminate_async",
+    "call_transfer",
     "callback_events_process",
     "event_grid_process",
     "event_name",
     "identifier_display",
+    "keypad_collect_start",
+    "keypad_send",
+    "keypad_wait",
     "resolve_streaming_mode",
+    "session_keypad_collect",
+    "session_transfer",
+    "transfer_outcome",
+    "transfer_wait",
     "validate_e164",
 ]

@@ -18,11 +18,13 @@ from calls.services.common import (
     lock_call,
     relay_on_commit,
 )
+from calls.services.keypad import KEYPAD_EVENTS, keypad_event_apply, keypad_payload_scrub
 from calls.services.recording import (
     RECORDING_EVENTS,
     recording_event_apply,
     recording_start_queue,
 )
+from calls.services.transfer import TRANSFER_EVENTS, transfer_event_apply
 
 logger = logging.getLogger(__name__)
 
@@ -93,6 +95,10 @@ def _apply_event(call: Call, short_type: str, data: dict) -> dict:
         return recording_event_apply(call, short_type, data)
     if call.is_final:
         return {}
+    if short_type in TRANSFER_EVENTS:
+        return transfer_event_apply(call, short_type, data)
+    if short_type in KEYPAD_EVENTS:
+        return keypad_event_apply(call, short_type, data)
     if short_type == "CallConnected":
         call.status = CallStatus.CONNECTED
         call.connected_at = call.connected_at or now
@@ -100,7 +106,8 @@ def _apply_event(call: Call, short_type: str, data: dict) -> dict:
     if short_type == "CallDisconnected":
         call.status = CallStatus.DISCONNECTED
         call.ended_at = now
-        call.disconnect_reason = (message or "disconnected")[:512]
+        if not call.disconnect_reason.startswith("transferred to "):
+            call.disconnect_reason = (message or "disconnected")[:512]
         return {"reason": call.disconnect_reason}
     if short_type in {"CreateCallFailed", "AnswerFailed", "ConnectFailed"}:
         call.status = CallStatus.FAILED
@@ -167,8 +174,12 @@ def _callback_event_apply(*, event_id: str, event_type: str, data: dict) -> str:
 
 @transaction.atomic
 def _callback_event_apply_atomic(*, event_id: str, event_type: str, data: dict) -> str:
+    short_type = event_type.rsplit(".", 1)[-1]
     event = event_insert(
-        event_id=event_id, event_type=event_type, source=CallEvent.Source.CALLBACK, payload=data
+        event_id=event_id,
+        event_type=event_type,
+        source=CallEvent.Source.CALLBACK,
+        payload=keypad_payload_scrub(short_type, data),  # never the keys a caller pressed
     )
     if event is None:
         return "duplicate"
@@ -177,7 +188,6 @@ def _callback_event_apply_atomic(*, event_id: str, event_type: str, data: dict) 
         raise _UnknownCallRollback
     event.call = call
     event.save(update_fields=["call"])
-    short_type = event_type.rsplit(".", 1)[-1]
     previous = call.status
     extra = _apply_event(call, short_type, data)
     call.save()

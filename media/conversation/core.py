@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -13,6 +14,7 @@ from django.conf import settings
 from agentbuilder import selectors as agents
 from browser.protocol import encode_event, make_envelope
 from browser.relay import relay_envelope_async
+from media.conversation.redaction import ConversationRedaction
 from media.engine.config import EngineConfig
 from media.engine.events import (
     AgentChange,
@@ -84,6 +86,8 @@ class Conversation:
         self._relay_queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(RELAY_QUEUE_MAX)
         self._relay_task: asyncio.Task | None = None
         self._closed = False
+        self._stored = False  # closed: nothing more is written for the session
+        self.redaction = ConversationRedaction("off")
 
     # -- opening ------------------------------------------------------------------------------
 
@@ -138,7 +142,11 @@ class Conversation:
             )
         except LookupError as exc:
             raise ConversationStartError(str(exc)) from exc
-        tool_runner = agents.tool_runner_for(roster)
+        mode = await database_sync_to_async(agents.pii_redaction_mode)(
+            agent_names=list(roster.agents)
+        )
+        self.redaction = ConversationRedaction(mode)
+        tool_runner = self.redaction.tool_runner(agents.tool_runner_for(roster))
         self.resumed = state is not None and bool(state.history or state.active_agent)
         config = config or EngineConfig(
             end_of_turn_silence_ms=settings.END_OF_TURN_SILENCE_MS,
@@ -166,9 +174,9 @@ class Conversation:
             self.uses_realtime_service = True
             self._engine = realtime.create(**session_kwargs)
         else:
-            self._engine = ConversationSession(
-                providers=session_providers(self.session_id, roster), **session_kwargs
-            )
+            providers = session_providers(self.session_id, roster)
+            providers = replace(providers, llm=self.redaction.llm(providers.llm))
+            self._engine = ConversationSession(providers=providers, **session_kwargs)
 
         trace_context = None
         if trace_headers:
@@ -223,11 +231,24 @@ class Conversation:
                 await self._engine.close()
             except Exception:
                 logger.exception("session %s: engine close failed", self.session_id)
+            await self._events_delivered()
         metrics.session_close(session_id=self.session_id, status=status)
         if self._relay_task is not None:
             await self._relay_queue.join()
             self._relay_task.cancel()
+        self._stored = True  # from here on, nothing the flush below would not wait for
         await metrics.flush()
+
+    async def _events_delivered(self, timeout_s: float = 1.0) -> None:
+        """Wait (bounded) for the events the engine emitted while closing, such as the last
+        turn's metrics, to pass through `_on_event`: they are stored with the session."""
+        emitter = getattr(self._engine, "emitter", None)
+        if emitter is None:
+            return
+        try:
+            await asyncio.wait_for(emitter.wait_idle(), timeout_s)
+        except TimeoutError:
+            logger.warning("session %s: events still queued at close", self.session_id)
 
     # -- events -------------------------------------------------------------------------------
 
@@ -238,15 +259,22 @@ class Conversation:
         result = self._emit(event)
         if type(event) is AudioFrame:
             return result
+        if self._stored:
+            # A cancelled task's last event after the session was stored and closed: writing
+            # it would bring back a session that has been ended (or erased) since.
+            logger.debug("session %s: %s after close not stored", self.session_id, type(event))
+            return result
         self._relay_event(event)
         if type(event) is TurnMetrics:
-            metrics.turn_record(session_id=self.session_id, metrics=event)
+            metrics.turn_record(session_id=self.session_id, metrics=self.redaction.turn(event))
             self._save_state()
         elif type(event) is AgentChange:
             metrics.session_agent_change(session_id=self.session_id, agent=event.agent)
         elif type(event) is SessionError:
             metrics.session_error(
-                session_id=self.session_id, stage=event.stage, message=event.message
+                session_id=self.session_id,
+                stage=event.stage,
+                message=self.redaction.text(event.message),
             )
         return result
 
@@ -256,7 +284,7 @@ class Conversation:
         metrics.session_state_save(
             session_id=self.session_id,
             active_agent=self._engine.active_agent,
-            history=list(self._engine.history),
+            history=self.redaction.value(list(self._engine.history)),
             tool_state=dict(self._engine.tool_state),
         )
 
@@ -277,7 +305,7 @@ class Conversation:
         while True:
             envelope = await self._relay_queue.get()
             try:
-                await relay_envelope_async(envelope)
+                await relay_envelope_async(self.redaction.value(envelope))
             finally:
                 self._relay_queue.task_done()
 

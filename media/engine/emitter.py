@@ -24,13 +24,14 @@ class EventEmitter:
     queued frames of older turns and every later frame of them is dropped on delivery.
     """
 
-    __slots__ = ("_emit", "_queue", "_busy", "_min_audio_turn", "session_id")
+    __slots__ = ("_emit", "_queue", "_busy", "_min_audio_turn", "_idle_waiters", "session_id")
 
     def __init__(self, emit: Callable[[Event], Any], session_id: str) -> None:
         self._emit = emit
         self._queue: deque[Event] = deque()
         self._busy = False
         self._min_audio_turn = 0
+        self._idle_waiters: list[asyncio.Future] = []
         self.session_id = session_id
 
     def __call__(self, event: Event) -> None:
@@ -38,6 +39,19 @@ class EventEmitter:
             self._queue.append(event)
         else:
             self._deliver(event)
+
+    @property
+    def idle(self) -> bool:
+        """Nothing waiting and nothing being delivered."""
+        return not (self._busy or self._queue)
+
+    async def wait_idle(self) -> None:
+        """Until every event emitted so far has been delivered."""
+        if self.idle:
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self._idle_waiters.append(waiter)
+        await waiter
 
     def drop_audio_before(self, turn_id: int) -> int:
         """Drop queued and future audio frames of turns older than `turn_id`; returns the count."""
@@ -69,3 +83,8 @@ class EventEmitter:
         queue = self._queue
         while queue and not self._busy:
             self._deliver(queue.popleft())
+        if self.idle and self._idle_waiters:
+            waiters, self._idle_waiters = self._idle_waiters, []
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result(None)

@@ -1,10 +1,12 @@
 from django.urls import path
 
-from metrics.api import views
+from metrics.api import sessions, views
 
 urlpatterns = [
     path("health", views.HealthView.as_view(), name="health"),
     path("readiness", views.ReadinessView.as_view(), name="readiness"),
+    path("sessions", sessions.SessionListView.as_view(), name="sessions"),
+    path("sessions/<str:session_id>", sessions.SessionDetailView.as_view(), name="session"),
     path("metrics/sessions", views.SessionListView.as_view(), name="metrics-sessions"),
     path(
         "metrics/session/<str:session_id>",

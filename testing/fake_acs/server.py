@@ -25,17 +25,19 @@ from typing import Any
 from testing.fake_acs import events as ev
 from testing.fake_acs.event_grid import Delivery, post_events
 from testing.fake_acs.handler import AcsError, RestHandler
+from testing.fake_acs.keypad import KeypadOperations
 from testing.fake_acs.media import MediaStreamHook, MediaStreamRequest, open_media_socket
 from testing.fake_acs.recording import RECORDINGS_PREFIX, FakeRecording, RecordingOperations
 from testing.fake_acs.signing import AcsJwtSigner, new_access_key
 from testing.fake_acs.state import FakeCall, IncomingCallInvite, RecordedRequest
+from testing.fake_acs.transfer import TransferOperations
 
 logger = logging.getLogger(__name__)
 
 CALLS_PREFIX = "/calling/callConnections"
 
 
-class FakeAcsServer(RecordingOperations):
+class FakeAcsServer(RecordingOperations, TransferOperations, KeypadOperations):
     """The fake service. Use as a context manager, or `start()` / `stop()`.
 
     Args:
@@ -71,6 +73,7 @@ class FakeAcsServer(RecordingOperations):
         self.invites: dict[str, IncomingCallInvite] = {}
         self.recordings: dict[str, FakeRecording] = {}
         self._failed_recording_starts: list[str] = []
+        self._unreachable: set[str] = set()
         self.requests: list[RecordedRequest] = []
         self.deliveries: list[Delivery] = []
         self._failures: dict[str, list[AcsError]] = {}
@@ -239,13 +242,16 @@ class FakeAcsServer(RecordingOperations):
         if pending:
             raise pending.pop(0)
 
-    def _event(self, call: FakeCall, name: str, **data) -> dict:
+    def _event(
+        self, call: FakeCall, name: str, *, operation_context: str | None = None, **data
+    ) -> dict:
+        """A callback about `call`; an operation's own context, else the call's."""
         return ev.cloud_event(
             name,
             call_connection_id=call.call_connection_id,
             server_call_id=call.server_call_id,
             correlation_id=call.correlation_id,
-            operation_context=call.operation_context,
+            operation_context=operation_context or call.operation_context,
             **data,
         )
 
@@ -423,12 +429,22 @@ class FakeAcsServer(RecordingOperations):
                 raise AcsError(404, "NotFound", f"No route {method} {path}.")
             rest = path[len(CALLS_PREFIX) + 1 :]
             call_id, _, action = rest.partition(":")
+            if call_id.endswith("/participants"):  # …/{id}/participants:add
+                call_id, action = call_id.removesuffix("/participants"), "participants:" + action
             if "/" in call_id:
                 raise AcsError(404, "NotFound", f"No route {method} {path}.")
             call = self._call_or_404(call_id)
             if method == "GET" and not action:
                 return 200, call.properties()
-            if (method == "DELETE" and not action) or (method == "POST" and action == "terminate"):
+            if method == "POST":
+                answer = self._transfer_action(call, action, body) or self._keypad_action(
+                    call, action, body
+                )
+                if answer is not None:
+                    return answer
+            if method == "DELETE" and not action:
+                return self._leave(call)
+            if method == "POST" and action == "terminate":
                 self._take_failure("terminate")
                 if call.state == "disconnected":
                     raise AcsError(404, "8522", "Call already disconnected.")

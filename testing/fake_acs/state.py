@@ -48,6 +48,12 @@ class FakeCall:
     incoming_call_context: str | None = None
     media_streams: list[MediaStreamRequest] = field(default_factory=list)
     hangup: threading.Event = field(default_factory=threading.Event)
+    added_participants: list[dict] = field(default_factory=list)  # warm transfers' people
+    played: list[dict] = field(default_factory=list)  # PlayRequests: playSources, playTo
+    transferred_to: dict | None = None  # a cold transfer's target, once accepted
+    app_left: bool = False  # the app hung up its own leg only (the others stay)
+    recognizing: dict | None = None  # the RecognizeRequest waiting for the caller's keys
+    sent_tones: list[str] = field(default_factory=list)  # tones the app pressed
 
     def properties(self) -> dict:
         """CallConnectionProperties as the service returns them (§2.4)."""

@@ -37,6 +37,7 @@ def _form_data(agent: Agent, **changes) -> dict:
         "max_tokens": agent.max_tokens,
         "tools": list(agent.tools),
         "realtime": "{}",
+        "pii_redaction": agent.pii_redaction,
     }
     data.update(changes)
     return {k: v for k, v in data.items() if v != ""}
@@ -129,6 +130,18 @@ def test_agent_change_page_saves_tools_picked_in_the_picker(admin_client, librar
     assert not re.search(r'value="report_lost_stolen_card"[^>]*\bchecked\b', page)
 
 
+def test_agent_change_page_sets_the_agents_pii_redaction(admin_client, library):
+    agent = Agent.objects.get(name="AuthAgent")
+    url = reverse("admin:agentbuilder_agent_change", args=[agent.pk])
+    assert 'name="pii_redaction"' in admin_client.get(url).content.decode()
+    response = admin_client.post(url, _form_data(agent, pii_redaction="llm"))
+    assert response.status_code == 302, response.content.decode()[:2000]
+    agent.refresh_from_db()
+    assert agent.pii_redaction == "llm"
+    refused = admin_client.post(url, _form_data(agent, pii_redaction="everything"))
+    assert refused.status_code == 200 and "errornote" in refused.content.decode()
+
+
 def test_agent_changelist_columns_fit_beside_the_filters(admin_client, library):
     html = admin_client.get(reverse("admin:agentbuilder_agent_changelist")).content.decode()
     head = html[html.index('<table id="result_list">') :]
@@ -192,6 +205,7 @@ def test_admin_adds_a_new_agent(admin_client, library):
             "max_tokens": "800",
             "tools": ["search_knowledge_base", "handoff_concierge"],
             "realtime": "{}",
+            "pii_redaction": "inherit",
         },
     )
     assert response.status_code == 302

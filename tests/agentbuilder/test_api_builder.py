@@ -43,6 +43,7 @@ def test_tools_filter_by_category_and_without_handoffs(api_client, library):
         "send_mfa_code",
         "verify_mfa_code",
         "resend_mfa_code",
+        "verify_identity_by_keypad",
     }
 
 

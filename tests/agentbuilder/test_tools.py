@@ -79,6 +79,7 @@ def test_every_tool_executes_against_demo_data(library, demo, runner, verified):
         ("escalate_human", {"reason": "wants a person", "department": "fraud"}),
         ("escalate_emergency", {"emergency_type": "fraud_in_progress", "description": "now"}),
         ("transfer_call_to_call_center", {"reason": "complex request"}),
+        ("transfer_to_human", {"reason": "wants a person"}),
         ("schedule_callback", {"reason": "mortgage", "preferred_time": "tomorrow at 10"}),
         ("submit_complaint", {"complaint_type": "fees", "description": "too many fees"}),
         ("get_retirement_accounts", {}),
@@ -92,7 +93,9 @@ def test_every_tool_executes_against_demo_data(library, demo, runner, verified):
         ("search_knowledge_base", {"query": "what is the overdraft fee"}),
         ("end_call", {"reason": "the caller said goodbye"}),
     ]
-    assert {name for name, _ in steps} | {"verify_client_identity"} == set(registry())
+    # The keypad verification needs a phone call: tests/calls/test_keypad.py.
+    keypad = {"verify_identity_by_keypad"}
+    assert {name for name, _ in steps} | {"verify_client_identity"} | keypad == set(registry())
     for name, arguments in steps:
         args = arguments() if callable(arguments) else arguments
         result = runner.run(name, args, verified)
@@ -112,7 +115,7 @@ def test_every_tool_executes_against_demo_data(library, demo, runner, verified):
     assert FraudCase.objects.get(demo_user=user).email_sent_at is not None
     dispute = Dispute.objects.get(demo_user=user)
     assert float(dispute.provisional_credit) == float(risky.amount)
-    assert Escalation.objects.filter(demo_user=user).count() == 4
+    assert Escalation.objects.filter(demo_user=user).count() == 5
     assert Callback.objects.get(demo_user=user).phone_number == user.phone_number
     assert results["calculate_tax_impact"]["early_withdrawal_penalty"] == 1000.0
     assert "35 dollars" in results["search_knowledge_base"]["message"]

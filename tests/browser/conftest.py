@@ -7,6 +7,7 @@ from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.test import Client
 
+from agentbuilder.services.library import library_load
 from voiceproject.asgi import application
 
 ORIGIN = (b"origin", b"http://localhost")
@@ -33,7 +34,6 @@ async def open_socket(path: str, *, user=None, origin=ORIGIN) -> WebsocketCommun
 @pytest.fixture
 def fake_speech(settings):
     """Scripted speech, the rules engine, anonymous conversations, the shipped agents."""
-    from agentbuilder.services.library import library_load
 
     settings.SPEECH_PROVIDERS = {
         "stt": {

@@ -7,6 +7,10 @@ database (SQLite test databases share one connection between the two threads).
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Callable
+
 import pytest
 
 from testing.fake_acs import FakeAcsServer, MediaStreamRequest
@@ -55,3 +59,22 @@ def live_acs(acs_settings, live_server, transactional_db):
 
 def requests_to(fake: FakeAcsServer, method: str, path_suffix: str) -> list:
     return [r for r in fake.requests if r.method == method and r.path.endswith(path_suffix)]
+
+
+def run_while_acs_answers(
+    fake: FakeAcsServer, request_suffix: str, work: Callable[[], dict], answer: Callable[[], None]
+) -> dict:
+    """Run `work` (a tool waiting for ACS's callbacks, as in a conversation's worker thread) in
+    a thread; once its `POST …{request_suffix}` reached the fake, `answer()` and deliver the
+    callbacks. Returns what `work` returned."""
+    result: dict = {}
+    worker = threading.Thread(target=lambda: result.update(work()))
+    worker.start()
+    deadline = time.monotonic() + 10
+    while not requests_to(fake, "POST", request_suffix):
+        assert time.monotonic() < deadline, f"nothing asked ACS for {request_suffix}"
+        time.sleep(0.02)
+    answer()
+    fake.flush()
+    worker.join(15)
+    return result

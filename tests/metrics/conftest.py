@@ -23,17 +23,6 @@ def eager_celery():
     celery_app.conf.task_always_eager = previous
 
 
-@pytest.fixture
-def staff_client(staff_user):
-    from rest_framework.authtoken.models import Token
-    from rest_framework.test import APIClient
-
-    client = APIClient()
-    token, _ = Token.objects.get_or_create(user=staff_user)
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
-    return client
-
-
 @pytest.fixture(autouse=True)
 def fast_password_hashing(settings):
     """Users are created in many tests here; the production hasher is slow on purpose."""

@@ -1,0 +1,92 @@
+"""Ending a live conversation from outside its socket, on whichever process holds it.
+
+A consumer hosting a conversation (the browser conversation socket, the ACS media socket) joins
+the channel-layer group `control.<session_id>` once its conversation is open.
+:func:`conversation_end_request` sends that group `{"type": "conversation.end", ...}` with a
+reply channel; the consumer stores the conversation (turns, state, the session closed), answers
+on the reply channel and closes its socket. Through channels-redis this reaches a conversation
+held by another server process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from channels.layers import get_channel_layer
+
+from browser.relay import group_name
+
+logger = logging.getLogger(__name__)
+
+END_MESSAGE_TYPE = "conversation.end"
+ENDED_MESSAGE_TYPE = "conversation.ended"
+
+
+def control_group(session_id: str) -> str:
+    """Channel-layer group of the consumer hosting `session_id`'s conversation."""
+    return group_name("control.", session_id)
+
+
+async def conversation_end_request(*, session_id: str, reason: str, timeout_s: float) -> bool:
+    """Ask the consumer hosting `session_id` to end its conversation; True once it has.
+
+    False when no consumer answered within `timeout_s` (none is live, or the channel layer is
+    down): the conversation is not running anywhere that could still write to it.
+    """
+    layer = get_channel_layer()
+    if layer is None:
+        return False
+    try:
+        reply_channel = await layer.new_channel("conversation.ended.")
+        await layer.group_send(
+            control_group(session_id),
+            {"type": END_MESSAGE_TYPE, "reason": reason, "reply_channel": reply_channel},
+        )
+        await asyncio.wait_for(layer.receive(reply_channel), timeout_s)
+    except TimeoutError:
+        return False
+    except Exception:
+        logger.exception("session %s: the end request could not be sent", session_id)
+        return False
+    logger.info("session %s: ended by its host (%s)", session_id, reason)
+    return True
+
+
+class EndableConversationMixin:
+    """For consumers hosting a conversation: join its control group, end it on request.
+
+    The consumer implements `end_conversation(reason)`: store and close the conversation, then
+    close the socket. The reply goes out once the conversation is stored, so the requester may
+    then read (or erase) what it left.
+    """
+
+    session_id: str = ""
+    control_group_name: str = ""
+
+    async def control_join(self) -> None:
+        if self.channel_layer is None:
+            return
+        self.control_group_name = control_group(self.session_id)
+        await self.channel_layer.group_add(self.control_group_name, self.channel_name)
+
+    async def control_leave(self) -> None:
+        name, self.control_group_name = self.control_group_name, ""
+        if name and self.channel_layer is not None:
+            with contextlib.suppress(Exception):
+                await self.channel_layer.group_discard(name, self.channel_name)
+
+    async def conversation_end(self, message: dict) -> None:
+        """Channel-layer handler of `conversation.end`."""
+        reason = str(message.get("reason") or "ended")[:200]
+        try:
+            await self.end_conversation(reason)
+        finally:
+            reply_channel = message.get("reply_channel")
+            if reply_channel:
+                with contextlib.suppress(Exception):
+                    await self.channel_layer.send(reply_channel, {"type": ENDED_MESSAGE_TYPE})
+
+    async def end_conversation(self, reason: str) -> None:
+        raise NotImplementedError
