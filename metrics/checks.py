@@ -148,6 +148,29 @@ def check_event_loop() -> dict[str, Any]:
     return details
 
 
+def check_capacity() -> dict[str, Any]:
+    """Conversations open in this process against `READY_MAX_SESSIONS` (0: no limit).
+
+    At the limit the process is not ready, so a load balancer sends new calls to another
+    one; the calls it holds go on.
+    """
+    from metrics.services import live
+
+    counts = live.counts()
+    limit = settings.READY_MAX_SESSIONS
+    details = {
+        "sessions": counts["active"],
+        "acs": counts["acs"],
+        "browser": counts["browser"],
+        "max_sessions": limit,
+    }
+    if limit > 0 and counts["active"] >= limit:
+        raise CheckFailed(
+            f"{counts['active']} conversations open, READY_MAX_SESSIONS is {limit}", details
+        )
+    return details
+
+
 def _provider_check(kind: str) -> Callable[[], dict[str, Any]]:
     """Readiness of the configured `kind` provider: package installed, credentials present."""
 
@@ -179,6 +202,7 @@ def registered_checks() -> list[Check]:
         Check("channel_layer", check_channel_layer),
         Check("tts_pool", check_tts_pool, required=False),
         Check("event_loop", check_event_loop),
+        Check("capacity", check_capacity),
     ]
     checks += [
         Check(f"speech_{kind}", _provider_check(kind)) for kind in ("stt", "tts", "llm", "vad")

@@ -175,9 +175,20 @@ CELERY_BEAT_SCHEDULE["metrics-rollup-agent-latency"] = {
     "task": "metrics.tasks.rollup_agent_latency",
     "schedule": 900.0,
 }
+# Server processes beat every SERVER_HEARTBEAT_S (0: off); one silent for SERVER_DEAD_AFTER_S is
+# dead, and its conversations are closed as disconnected (voiceproject/processes.py).
+SERVER_HEARTBEAT_S = env.float("SERVER_HEARTBEAT_S", default=5.0)
+SERVER_DEAD_AFTER_S = env.float("SERVER_DEAD_AFTER_S", default=30.0)
+CELERY_BEAT_SCHEDULE["voiceproject-sweep-server-processes"] = {
+    "task": "voiceproject.tasks.sweep_server_processes",
+    "schedule": 15.0,
+}
 # An active session with no turn or event for this long is closed as abandoned.
 METRICS_STALE_SESSION_MINUTES = env.int("METRICS_STALE_SESSION_MINUTES", default=30)
 LOOP_LAG_READY_MS = env.float("LOOP_LAG_READY_MS", default=100.0)  # p99 loop lag → 503; 0: off
+# Readiness answers 503 while this process holds this many conversations (0: no limit), so a
+# load balancer sends new calls to another process.
+READY_MAX_SESSIONS = env.int("READY_MAX_SESSIONS", default=0)
 
 # --- auth and API ------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

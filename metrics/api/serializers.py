@@ -39,6 +39,9 @@ class ReadinessSerializer(serializers.Serializer):
     timestamp = serializers.DateTimeField()
     response_time_ms = serializers.FloatField()
     checks = ReadinessCheckSerializer(many=True)
+    reason = serializers.CharField(
+        allow_null=True, help_text="Why it is unhealthy (503): the failed required checks"
+    )
 
 
 # --- the serving event loop ---------------------------------------------------------------
