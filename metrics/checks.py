@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
+from channels import DEFAULT_CHANNEL_LAYER
+from channels.layers import channel_layers
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
@@ -75,11 +76,19 @@ def check_channel_layer() -> dict[str, Any]:
     """Send a message to a fresh channel and receive it: a real round trip through the layer."""
 
     async def roundtrip() -> None:
-        layer = get_channel_layer()
-        channel = await layer.new_channel("readiness.")
-        nonce = uuid.uuid4().hex
-        await layer.send(channel, {"type": "readiness.ping", "nonce": nonce})
-        message = await layer.receive(channel)
+        # A layer of its own, closed after: the process's layer is receiving on the serving
+        # loop, and channels_redis refuses a receive from this thread's loop at the same time
+        # (the consumer's receive would fail, ending its socket).
+        layer = channel_layers.make_backend(DEFAULT_CHANNEL_LAYER)
+        try:
+            channel = await layer.new_channel("readiness.")
+            nonce = uuid.uuid4().hex
+            await layer.send(channel, {"type": "readiness.ping", "nonce": nonce})
+            message = await layer.receive(channel)
+        finally:
+            close = getattr(layer, "close_pools", None)
+            if close is not None:
+                await close()
         if message.get("nonce") != nonce:
             raise RuntimeError("channel layer returned a different message")
 

@@ -164,6 +164,8 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_BROKER_CONNECTION_TIMEOUT = REDIS_TIMEOUT_S
 CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": REDIS_TIMEOUT_S}
 CELERY_TASK_ACKS_LATE = True
+# Deployments sharing one Redis keep their tasks apart with their own queue name.
+CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_QUEUE", default="celery")
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE: dict = {}
 # Session metrics housekeeping (metrics/tasks.py).
@@ -179,6 +181,8 @@ CELERY_BEAT_SCHEDULE["metrics-rollup-agent-latency"] = {
 # dead, and its conversations are closed as disconnected (voiceproject/processes.py).
 SERVER_HEARTBEAT_S = env.float("SERVER_HEARTBEAT_S", default=5.0)
 SERVER_DEAD_AFTER_S = env.float("SERVER_DEAD_AFTER_S", default=30.0)
+# `manage.py serve`: server processes behind HAProxy (0: one per core).
+SERVE_PROCESSES = env.int("SERVE_PROCESSES", default=0)
 CELERY_BEAT_SCHEDULE["voiceproject-sweep-server-processes"] = {
     "task": "voiceproject.tasks.sweep_server_processes",
     "schedule": 15.0,

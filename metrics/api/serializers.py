@@ -141,7 +141,7 @@ class SessionListSerializer(serializers.Serializer):
 
 class SessionListQuerySerializer(serializers.Serializer):
     status = serializers.ChoiceField(
-        choices=["active", "completed", "failed", "abandoned"], required=False
+        choices=["active", "completed", "failed", "abandoned", "disconnected"], required=False
     )
     transport = serializers.ChoiceField(choices=["browser", "acs"], required=False)
     limit = serializers.IntegerField(min_value=1, max_value=500, default=50)
