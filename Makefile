@@ -40,7 +40,11 @@ apt-serve: apt-run
 	  if [ -n "$(RUN_APT)" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends haproxy; \
 	  else echo "error: make serve needs Debian's haproxy (apt-get install haproxy)"; exit 1; fi; fi
 
+# docker-compose: only its copy of the Compose schema, which the compose.yaml test validates against.
 apt-test: apt-serve
+	@if [ ! -f /usr/lib/python3/dist-packages/compose/config/compose_spec.json ]; then \
+	  if [ -n "$(RUN_APT)" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker-compose; \
+	  else echo "note: the compose.yaml schema test needs Debian's docker-compose"; fi; fi
 	@if ! command -v chromium >/dev/null; then \
 	  if [ -n "$(RUN_APT)" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; \
 	  else echo "error: the browser tests need Debian's chromium (apt-get install chromium)"; exit 1; fi; fi

@@ -125,7 +125,7 @@ def topology(
     check_interval_ms: int = 2000,
 ) -> Topology:
     """The processes of the topology and HAProxy's configuration (written to `workdir`)."""
-    haproxy = shutil.which("haproxy")
+    haproxy = shutil.which("haproxy") or shutil.which("haproxy", path="/usr/sbin:/sbin")
     if haproxy is None:
         raise RuntimeError("haproxy is not installed (apt-get install haproxy; make serve does)")
     specs = [
