@@ -20,6 +20,7 @@ import datetime as dt
 import logging
 import os
 import threading
+import time
 
 from django.conf import settings
 from django.db import close_old_connections, connection
@@ -41,7 +42,8 @@ def sweep() -> list[str]:
     closed = []
     for process in processes.server_processes_dead(dead_after_s=settings.SERVER_DEAD_AFTER_S):
         reason = f"server process {process.instance_id} stopped"
-        for orphan in processes.server_process_sweep(process=process):
+        orphans = processes.server_process_sweep(process=process)
+        for orphan in orphans:
             closed.append(orphan.session_id)
             try:
                 services.session_post_call(session_id=orphan.session_id)
@@ -52,7 +54,7 @@ def sweep() -> list[str]:
                     call_media_lost(call_connection_id=orphan.call_connection_id, reason=reason)
                 except Exception:
                     logger.exception("call %s: could not be ended", orphan.call_connection_id)
-        logger.info("%s: swept (%d sessions closed)", reason, len(closed))
+        logger.info("%s: swept (%d sessions closed)", reason, len(orphans))
     processes.server_processes_forget(older_than=FORGET_AFTER)
     return closed
 
@@ -66,7 +68,6 @@ def beat() -> None:
 
 
 def _run(interval_s: float) -> None:
-    stop = threading.Event()
     while True:
         close_old_connections()
         try:
@@ -75,7 +76,7 @@ def _run(interval_s: float) -> None:
             logger.exception("server process heartbeat failed")
         finally:
             connection.close()
-        stop.wait(interval_s)
+        time.sleep(interval_s)
 
 
 def ensure_started() -> None:
