@@ -22,7 +22,7 @@ from bench.spoken.client import AcsCaller, BrowserCaller, Caller, ConversationLo
 from bench.spoken.customers import FixtureDesk
 from tests.deploy.conftest import http_json, serve_start
 
-pytestmark = [pytest.mark.deploy, pytest.mark.services, pytest.mark.timeout(240)]
+pytestmark = [pytest.mark.deploy, pytest.mark.services, pytest.mark.timeout(360)]
 
 MAX_SESSIONS = 3
 QUESTION = "What can you help me with?"
@@ -197,12 +197,12 @@ async def _scenario(s: Scenario) -> None:
     on_web2 = [a1, a2, b3]
 
     # Every conversation takes a turn; the dashboard on web.1 sees web.2's as they happen.
-    for caller in on_web1 + on_web2:
-        await s.speak(caller)
-    for caller in on_web1 + on_web2:
-        await dashboard.wait_turns(caller.log.session_id, 1)
-    for caller in on_web2:
-        await dashboard.wait_events(caller.log.session_id, {"user", "assistant"})
+    everyone = on_web1 + on_web2
+    await asyncio.gather(*(s.speak(caller) for caller in everyone))
+    await asyncio.gather(*(dashboard.wait_turns(c.log.session_id, 1) for c in everyone))
+    await asyncio.gather(
+        *(dashboard.wait_events(c.log.session_id, {"user", "assistant"}) for c in on_web2)
+    )
     _, listed = await asyncio.to_thread(http_json, f"{web1}/api/v1/metrics/sessions", s.staff_token)
     active = {row["session_id"] for row in listed["sessions"] if row["status"] == "active"}
     assert {c.log.session_id for c in on_web1 + on_web2} <= active
@@ -217,11 +217,9 @@ async def _scenario(s: Scenario) -> None:
             await caller.closed.wait()
 
     # web.1's calls go on: their sockets stayed open and they are answered.
-    for caller in on_web1:
-        assert not caller.closed.is_set()
-        await s.speak(caller)
-    for caller in on_web1:
-        await dashboard.wait_turns(caller.log.session_id, 2)
+    assert not any(caller.closed.is_set() for caller in on_web1)
+    await asyncio.gather(*(s.speak(caller) for caller in on_web1))
+    await asyncio.gather(*(dashboard.wait_turns(c.log.session_id, 2) for c in on_web1))
 
     # web.2's conversations end as disconnected, with the turns they had; its calls too.
     deadline = time.monotonic() + SWEEP_TIMEOUT_S
