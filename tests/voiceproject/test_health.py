@@ -151,7 +151,7 @@ async def test_readiness_leaves_the_sockets_receiving_on_the_redis_layer(
 ):
     """Load balancers ask readiness every few seconds while calls are live: its round trip
     through Redis must not take the channel layer from the consumers receiving on it."""
-    from asgiref.sync import sync_to_async
+    from channels.db import database_sync_to_async
     from channels.layers import get_channel_layer
 
     from browser.protocol import status_envelope
@@ -170,9 +170,7 @@ async def test_readiness_leaves_the_sockets_receiving_on_the_redis_layer(
         assert hello["payload"]["event"] == "relay_connected"
 
         for _ in range(3):
-            response = await sync_to_async(api_client.get, thread_sensitive=False)(
-                "/api/v1/readiness"
-            )
+            response = await database_sync_to_async(api_client.get)("/api/v1/readiness")
             assert _checks(response.json())["channel_layer"]["status"] == "healthy"
 
         envelope = status_envelope(session_id="after-readiness", message="still here")
