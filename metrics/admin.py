@@ -1,6 +1,12 @@
 from django.contrib import admin
 
-from metrics.models import AgentLatencyDaily, ConversationSession, SessionErrorRecord, Turn
+from metrics.models import (
+    AgentLatencyDaily,
+    ConversationSession,
+    ServerProcess,
+    SessionErrorRecord,
+    Turn,
+)
 
 
 class TurnInline(admin.TabularInline):
@@ -50,7 +56,7 @@ class ConversationSessionAdmin(admin.ModelAdmin):
         "active_agent",
     )
     list_filter = ("transport", "status", "started_at")
-    search_fields = ("session_id", "call_connection_id", "user__username")
+    search_fields = ("session_id", "call_connection_id", "server_instance", "user__username")
     date_hierarchy = "started_at"
     raw_id_fields = ("user",)
     readonly_fields = ("turn_count", "error_count", "summary")
@@ -82,4 +88,19 @@ class AgentLatencyDailyAdmin(admin.ModelAdmin):
     date_hierarchy = "day"
 
     def has_add_permission(self, request):
+        return False
+
+
+@admin.register(ServerProcess)
+class ServerProcessAdmin(admin.ModelAdmin):
+    """Serving processes and their last heartbeat (written by the processes themselves)."""
+
+    list_display = ("instance_id", "hostname", "pid", "started_at", "last_seen_at", "swept_at")
+    search_fields = ("instance_id", "hostname")
+    readonly_fields = list_display
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
         return False

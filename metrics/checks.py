@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
+from channels import DEFAULT_CHANNEL_LAYER
+from channels.layers import channel_layers
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
@@ -75,11 +76,19 @@ def check_channel_layer() -> dict[str, Any]:
     """Send a message to a fresh channel and receive it: a real round trip through the layer."""
 
     async def roundtrip() -> None:
-        layer = get_channel_layer()
-        channel = await layer.new_channel("readiness.")
-        nonce = uuid.uuid4().hex
-        await layer.send(channel, {"type": "readiness.ping", "nonce": nonce})
-        message = await layer.receive(channel)
+        # A layer of its own, closed after: the process's layer is receiving on the serving
+        # loop, and channels_redis refuses a receive from this thread's loop at the same time
+        # (the consumer's receive would fail, ending its socket).
+        layer = channel_layers.make_backend(DEFAULT_CHANNEL_LAYER)
+        try:
+            channel = await layer.new_channel("readiness.")
+            nonce = uuid.uuid4().hex
+            await layer.send(channel, {"type": "readiness.ping", "nonce": nonce})
+            message = await layer.receive(channel)
+        finally:
+            close = getattr(layer, "close_pools", None)
+            if close is not None:
+                await close()
         if message.get("nonce") != nonce:
             raise RuntimeError("channel layer returned a different message")
 
@@ -148,6 +157,29 @@ def check_event_loop() -> dict[str, Any]:
     return details
 
 
+def check_capacity() -> dict[str, Any]:
+    """Conversations open in this process against `READY_MAX_SESSIONS` (0: no limit).
+
+    At the limit the process is not ready, so a load balancer sends new calls to another
+    one; the calls it holds go on.
+    """
+    from metrics.services import live
+
+    counts = live.counts()
+    limit = settings.READY_MAX_SESSIONS
+    details = {
+        "sessions": counts["active"],
+        "acs": counts["acs"],
+        "browser": counts["browser"],
+        "max_sessions": limit,
+    }
+    if limit > 0 and counts["active"] >= limit:
+        raise CheckFailed(
+            f"{counts['active']} conversations open, READY_MAX_SESSIONS is {limit}", details
+        )
+    return details
+
+
 def _provider_check(kind: str) -> Callable[[], dict[str, Any]]:
     """Readiness of the configured `kind` provider: package installed, credentials present."""
 
@@ -176,6 +208,7 @@ def registered_checks() -> list[Check]:
         Check("channel_layer", check_channel_layer),
         Check("tts_pool", check_tts_pool, required=False),
         Check("event_loop", check_event_loop),
+        Check("capacity", check_capacity),
     ]
     checks += [
         Check(f"speech_{kind}", _provider_check(kind)) for kind in ("stt", "tts", "llm", "vad")

@@ -22,6 +22,7 @@ class SessionStatus(models.TextChoices):
     COMPLETED = "completed", "Completed"
     FAILED = "failed", "Failed"
     ABANDONED = "abandoned", "Abandoned (no activity; closed by the stale-session job)"
+    DISCONNECTED = "disconnected", "Disconnected (the server process holding it stopped)"
 
 
 class Stage(models.TextChoices):
@@ -61,6 +62,9 @@ class ConversationSession(models.Model):
         related_name="conversation_sessions",
     )
     streaming_mode = models.CharField(max_length=32, blank=True)
+    # The server process holding the socket (`ServerProcess.instance_id`); when that process
+    # stops beating, the sweep closes the session as disconnected.
+    server_instance = models.CharField(max_length=128, blank=True, db_index=True)
     status = models.CharField(
         max_length=16, choices=SessionStatus.choices, default=SessionStatus.ACTIVE
     )
@@ -162,6 +166,29 @@ class Turn(models.Model):
                 raise ValidationError({field: "A latency cannot be negative."})
         if not isinstance(self.tool_calls, list):
             raise ValidationError({"tool_calls": "Must be a list of tool calls."})
+
+
+class ServerProcess(models.Model):
+    """A serving process (one ASGI server), alive while it refreshes `last_seen_at`.
+
+    Every process beats every `SERVER_HEARTBEAT_S`; one that stopped beating for
+    `SERVER_DEAD_AFTER_S` (or whose pid is gone from the host that checks) is dead, and its
+    sessions are closed by the sweep of a live process or of Celery beat (`swept_at`).
+    """
+
+    instance_id = models.CharField(max_length=128, unique=True)
+    hostname = models.CharField(max_length=255)
+    pid = models.PositiveIntegerField()
+    started_at = models.DateTimeField()
+    last_seen_at = models.DateTimeField(db_index=True)
+    # Set once its sessions were closed: a swept process is not looked at again.
+    swept_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-last_seen_at"]
+
+    def __str__(self) -> str:
+        return f"server process {self.instance_id}"
 
 
 class SessionErrorRecord(models.Model):

@@ -31,6 +31,7 @@ class ReadinessReport:
     timestamp: str
     response_time_ms: float
     checks: list[CheckResult]
+    reason: str | None = None  # why it is unhealthy: the failed required checks' errors
 
 
 def health_report() -> dict:
@@ -72,11 +73,13 @@ def readiness_report(*, timeout_s: float | None = None) -> ReadinessReport:
         status = "degraded"
     else:
         status = "ready"
+    failed = [f"{r.component}: {r.error}" for r in results if r.status != "healthy" and r.required]
     return ReadinessReport(
         status=status,
         timestamp=timezone.now().isoformat(),
         response_time_ms=round((time.perf_counter() - started) * 1000, 2),
         checks=results,
+        reason="; ".join(failed) or None,
     )
 
 

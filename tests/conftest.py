@@ -61,6 +61,15 @@ def staff_client(staff_user) -> APIClient:
     return client
 
 
+def pytest_configure(config):
+    """The test process is no server: it keeps no heartbeat (`voiceproject.processes`) in the
+    test database. The servers the tests start as processes do, on their own databases."""
+    from django.conf import settings
+
+    if settings.configured:
+        settings.SERVER_HEARTBEAT_S = 0
+
+
 def pytest_unconfigure(config):
     """Remove the SQLite test database's WAL side files (Django deletes only the main file)."""
     from django.conf import settings

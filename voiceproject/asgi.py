@@ -19,6 +19,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.urls import get_resolver  # noqa: E402
 
 from metrics import loop_lag  # noqa: E402
+from voiceproject import processes  # noqa: E402
 from voiceproject.api.loop import probe_lane, probe_view  # noqa: E402
 from voiceproject.routing import websocket_urlpatterns  # noqa: E402
 from voiceproject.socket_auth import TokenAuthMiddleware  # noqa: E402
@@ -62,12 +63,14 @@ router = ProtocolTypeRouter(
 
 
 async def application(scope, receive, send):
-    """The router, once the serving loop measures its own lag (`metrics.loop_lag`).
+    """The router, once the serving loop measures its own lag (`metrics.loop_lag`) and the
+    process beats (`voiceproject.processes`).
 
-    Daphne sends Channels apps no lifespan event, so the monitor starts with the first request
-    or socket (idempotent per loop).
+    Daphne sends Channels apps no lifespan event, so both start with the first request or
+    socket (idempotent).
     """
     loop_lag.ensure_started()
+    processes.ensure_started()
     return await serve(scope, receive, send)
 
 

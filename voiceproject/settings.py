@@ -164,6 +164,8 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_BROKER_CONNECTION_TIMEOUT = REDIS_TIMEOUT_S
 CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": REDIS_TIMEOUT_S}
 CELERY_TASK_ACKS_LATE = True
+# Deployments sharing one Redis keep their tasks apart with their own queue name.
+CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_QUEUE", default="celery")
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE: dict = {}
 # Session metrics housekeeping (metrics/tasks.py).
@@ -175,12 +177,25 @@ CELERY_BEAT_SCHEDULE["metrics-rollup-agent-latency"] = {
     "task": "metrics.tasks.rollup_agent_latency",
     "schedule": 900.0,
 }
+# Server processes beat every SERVER_HEARTBEAT_S (0: off); one silent for SERVER_DEAD_AFTER_S is
+# dead, and its conversations are closed as disconnected (voiceproject/processes.py).
+SERVER_HEARTBEAT_S = env.float("SERVER_HEARTBEAT_S", default=5.0)
+SERVER_DEAD_AFTER_S = env.float("SERVER_DEAD_AFTER_S", default=30.0)
+# `manage.py serve`: server processes behind HAProxy (0: one per core).
+SERVE_PROCESSES = env.int("SERVE_PROCESSES", default=0)
+CELERY_BEAT_SCHEDULE["voiceproject-sweep-server-processes"] = {
+    "task": "voiceproject.tasks.sweep_server_processes",
+    "schedule": 15.0,
+}
 # An active session with no turn or event for this long is closed as abandoned.
 METRICS_STALE_SESSION_MINUTES = env.int("METRICS_STALE_SESSION_MINUTES", default=30)
 # DELETE /api/v1/sessions/{id}: how long the socket hosting a live conversation (on any
 # process) has to store and close it before the session is closed without it.
 SESSION_END_WAIT_S = env.float("SESSION_END_WAIT_S", default=5.0)
 LOOP_LAG_READY_MS = env.float("LOOP_LAG_READY_MS", default=100.0)  # p99 loop lag → 503; 0: off
+# Readiness answers 503 while this process holds this many conversations (0: no limit), so a
+# load balancer sends new calls to another process.
+READY_MAX_SESSIONS = env.int("READY_MAX_SESSIONS", default=0)
 
 # --- auth and API ------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

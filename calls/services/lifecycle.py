@@ -268,3 +268,30 @@ def call_mark_media_connected(*, call_connection_id: str, connected: bool = True
     call.save(update_fields=fields)
     logger.info("call %s media socket %s", call_connection_id, "open" if connected else "closed")
     return True
+
+
+def call_media_lost(*, call_connection_id: str, reason: str) -> Call | None:
+    """The server process holding the call's media stream stopped: nothing answers the caller.
+
+    The call is hung up through Call Automation (ACS would keep the caller on a silent line)
+    and recorded as disconnected with `reason`. When ACS cannot be asked (none configured, as
+    for a simulated call, or the request failed) the call is only recorded as disconnected.
+    Idempotent: a call already in a final state is left as it is. None for an unknown call.
+    """
+    if not call_mark_media_connected(call_connection_id=call_connection_id, connected=False):
+        return None
+    try:
+        return call_terminate(call_connection_id=call_connection_id, reason=reason).call
+    except (acs_client.AcsNotConfigured, acs_client.AcsRequestFailed) as exc:
+        logger.warning("call %s: not hung up through ACS (%s)", call_connection_id, exc)
+    with transaction.atomic():
+        call = lock_call(call_connection_id=call_connection_id)
+        if call.is_final:
+            return call
+        call.status = CallStatus.DISCONNECTED
+        call.ended_at = timezone.now()
+        call.disconnect_reason = reason[:512]
+        call.save(update_fields=["status", "ended_at", "disconnect_reason", "updated_at"])
+        relay_on_commit(call, call_payload(call, "call_disconnected", reason=reason))
+    logger.info("call %s: recorded as disconnected (%s)", call_connection_id, reason)
+    return call

@@ -41,6 +41,9 @@ class ReadinessSerializer(serializers.Serializer):
     timestamp = serializers.DateTimeField()
     response_time_ms = serializers.FloatField()
     checks = ReadinessCheckSerializer(many=True)
+    reason = serializers.CharField(
+        allow_null=True, help_text="Why it is unhealthy (503): the failed required checks"
+    )
 
 
 # --- the serving event loop ---------------------------------------------------------------
@@ -143,7 +146,7 @@ class SessionListSerializer(serializers.Serializer):
 
 class SessionListQuerySerializer(QuerySerializer):
     status = serializers.ChoiceField(
-        choices=["active", "completed", "failed", "abandoned"], required=False
+        choices=["active", "completed", "failed", "abandoned", "disconnected"], required=False
     )
     transport = serializers.ChoiceField(choices=["browser", "acs"], required=False)
     limit = serializers.IntegerField(min_value=1, max_value=500, default=50)

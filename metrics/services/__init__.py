@@ -39,7 +39,7 @@ from metrics.models import (
     Transport,
     Turn,
 )
-from metrics.services import live, spans
+from metrics.services import live, processes, spans
 from metrics.services.writer import BulkWrite, flush, flush_blocking, writer
 
 __all__ = [
@@ -102,6 +102,7 @@ def session_open(
         raise ValueError(f"transport must be one of {Transport.values}, not {transport!r}")
     opened_at = time.time()
     live.opened(session_id, transport)
+    server_instance = processes.server_instance_id()
 
     def write() -> None:
         now = _from_epoch(opened_at)
@@ -115,6 +116,7 @@ def session_open(
                 call_connection_id=call_connection_id or "",
                 user_id=user,
                 streaming_mode=streaming_mode,
+                server_instance=server_instance,
                 started_at=now,
                 last_activity_at=now,
             )
@@ -123,6 +125,7 @@ def session_open(
             session.ended_at = None
             session.last_activity_at = now
             session.transport = transport
+            session.server_instance = server_instance
             if call_connection_id:
                 session.call_connection_id = call_connection_id
             if streaming_mode:

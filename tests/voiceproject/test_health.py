@@ -144,3 +144,39 @@ def test_a_saturated_event_loop_makes_the_process_unready(api_client, monkeypatc
     loop = _checks(response.json())["event_loop"]
     assert response.status_code == 200 and loop["status"] == "healthy"
     assert loop["details"]["max_ms"] == 2000.0
+
+
+async def test_readiness_leaves_the_sockets_receiving_on_the_redis_layer(
+    api_client, staff_user, redis_url, settings
+):
+    """Load balancers ask readiness every few seconds while calls are live: its round trip
+    through Redis must not take the channel layer from the consumers receiving on it."""
+    from channels.db import database_sync_to_async
+    from channels.layers import get_channel_layer
+
+    from browser.protocol import status_envelope
+    from tests.browser.conftest import open_socket
+
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [redis_url], "prefix": f"readiness-{os.getpid()}"},
+        }
+    }
+    channel_layers.backends.clear()
+    try:
+        dashboard = await open_socket("/api/v1/browser/dashboard/relay", user=staff_user)
+        hello = await dashboard.receive_json_from(timeout=2)
+        assert hello["payload"]["event"] == "relay_connected"
+
+        for _ in range(3):
+            response = await database_sync_to_async(api_client.get)("/api/v1/readiness")
+            assert _checks(response.json())["channel_layer"]["status"] == "healthy"
+
+        envelope = status_envelope(session_id="after-readiness", message="still here")
+        layer = get_channel_layer()
+        await layer.group_send("dashboard.all", {"type": "relay.envelope", "envelope": envelope})
+        assert (await dashboard.receive_json_from(timeout=2))["payload"]["message"] == "still here"
+        await dashboard.disconnect()
+    finally:
+        channel_layers.backends.clear()
