@@ -8,7 +8,8 @@ from asgiref.sync import sync_to_async
 from metrics import loop_lag
 from metrics.checks import Check, check_capacity
 from metrics.services import live
-from tests.browser.test_conversation_socket import connect, fake_speech, is_greeting
+from tests.browser.conftest import fake_speech
+from tests.browser.test_conversation_socket import connect, is_greeting
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
