@@ -208,7 +208,7 @@ class ConversationConsumer(EndableConversationMixin, RefusingConsumer):
             )
             await self._refuse(CLOSE_START_FAILED, str(exc)[:120])
             return
-        await self.control_join()
+        # `agent_ready` before anything else can be sent: the greeting's audio is on its way.
         await self._send_json(
             status_envelope(
                 session_id=session_id,
@@ -221,6 +221,7 @@ class ConversationConsumer(EndableConversationMixin, RefusingConsumer):
                 },
             )
         )
+        await self.control_join()
         logger.info(
             "session %s: browser conversation open (mode %s, resumed %s)",
             session_id,

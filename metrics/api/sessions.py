@@ -7,7 +7,7 @@ a phone call's owner). The older `metrics/session*` endpoints stay as they were.
 from __future__ import annotations
 
 from django.conf import settings
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.exceptions import NotAuthenticated, NotFound, PermissionDenied
 from rest_framework.permissions import AllowAny, IsAuthenticated
@@ -27,6 +27,7 @@ from metrics.api.serializers import (
 from metrics.models import ConversationSession, SessionStatus, Transport
 from metrics.services.sessions import session_end
 from voiceproject.pagination import page_get
+from voiceproject.schema import QuerySerializer, error_response
 
 # --- shapes ---------------------------------------------------------------------------------
 
@@ -34,7 +35,7 @@ from voiceproject.pagination import page_get
 LIVE_OR_ENDED = [("live", "Live"), ("ended", "Ended")]
 
 
-class SessionSearchQuerySerializer(serializers.Serializer):
+class SessionSearchQuerySerializer(QuerySerializer):
     page = serializers.IntegerField(min_value=1, default=1)
     limit = serializers.IntegerField(min_value=1, max_value=100, default=20)
     agent = serializers.CharField(
@@ -113,7 +114,7 @@ class SessionRecordSerializer(serializers.Serializer):
     errors = SessionErrorSerializer(many=True, help_text="The first 100")
 
 
-class SessionEndQuerySerializer(serializers.Serializer):
+class SessionEndQuerySerializer(QuerySerializer):
     erase = serializers.BooleanField(
         default=False,
         help_text="Also delete its turns, errors, metrics and saved state (default: keep them)",
@@ -138,9 +139,9 @@ class SessionEndSerializer(serializers.Serializer):
 # --- views ----------------------------------------------------------------------------------
 
 SESSION_ERRORS = {
-    401: OpenApiResponse(description="Not signed in, and no session token presented."),
-    403: OpenApiResponse(description="Neither staff nor the session's owner."),
-    404: OpenApiResponse(description="No session has this id."),
+    401: error_response("Not signed in, and no session token presented."),
+    403: error_response("Neither staff nor the session's owner."),
+    404: error_response("No session has this id."),
 }
 
 
@@ -169,9 +170,9 @@ class SessionListView(APIView):
         parameters=[SessionSearchQuerySerializer],
         responses={
             200: SessionPageSerializer,
-            400: OpenApiResponse(description="A filter is invalid (the field says why)."),
+            400: error_response("A filter is invalid (the field says why)."),
             401: SESSION_ERRORS[401],
-            404: OpenApiResponse(description="Invalid page: past the last page."),
+            404: error_response("Invalid page: past the last page."),
         },
         tags=["sessions"],
         operation_id="sessions_list",
@@ -225,7 +226,7 @@ class SessionDetailView(APIView):
         ],
         responses={
             200: SessionEndSerializer,
-            400: OpenApiResponse(description="`erase` is not a boolean."),
+            400: error_response("`erase` is not a boolean."),
             **SESSION_ERRORS,
         },
         tags=["sessions"],
