@@ -5,12 +5,12 @@
 
 The real server (daphne, `make run`'s settings, the offline stack) is started on a temporary
 database. Each conversation is what a visitor of the page does: open the socket, hear the
-greeting, type a question, get the answer, end the conversation. At the start (after `--warm`
-conversations that fill the caches and pools) and at every tenth of the run, the server
-process is measured from outside: resident memory, threads and open file descriptors (/proc),
-the asyncio tasks on its loop (/api/v1/metrics/loop, counted once a second), its live
-conversations and, on PostgreSQL, its database connections.
-Every figure is taken after a 2 s pause, so that finished conversations have closed.
+greeting, type a question, get the answer, end the conversation and leave. At the start
+(after `--warm` conversations that fill the caches and pools) and at every tenth of the run,
+the server process is measured from outside: resident memory, threads and open file
+descriptors (/proc), the asyncio tasks on its loop (/api/v1/metrics/loop, counted once a
+second), its live conversations and, on PostgreSQL, its database connections. Every figure
+is taken after a 2 s pause, so that finished conversations have closed.
 """
 
 from __future__ import annotations
@@ -86,9 +86,8 @@ async def _conversation(base_url: str, index: int) -> None:
                 await ws.send(json.dumps({"type": "text", "text": question}))
                 sent = True
             if kind == "event" and payload.get("type") == "assistant" and sent:
-                answered = True
+                answered = True  # then the visitor leaves the page (the answer still playing)
                 await ws.send(json.dumps({"type": "end"}))
-            if kind == "exit":
                 break
         if not answered:
             raise RuntimeError(f"conversation {index} got no answer")
@@ -134,7 +133,7 @@ async def main_async(args) -> int:
             if index % step == 0 or index == args.conversations:
                 await asyncio.sleep(2)
                 samples.append(_sample(pid, server.url, token, database_url, index))
-                print(json.dumps(samples[-1]))
+                print(json.dumps(samples[-1]), flush=True)
     finally:
         server.stop()
     first, last = samples[0], samples[-1]
