@@ -25,7 +25,7 @@ from metrics.api.serializers import (
     TurnSerializer,
 )
 from metrics.models import ConversationSession, SessionStatus, Transport
-from metrics.services.sessions import session_end
+from metrics.services.sessions import session_end, session_find
 from voiceproject.pagination import page_get
 from voiceproject.schema import QuerySerializer, error_response
 
@@ -147,7 +147,7 @@ SESSION_ERRORS = {
 
 def _owned_session(request, session_id: str) -> ConversationSession:
     """The session, for staff or its owner (an anonymous creator: with its token)."""
-    session = selectors.session_get(session_id)
+    session = session_find(session_id)
     if session is None:
         raise NotFound(f"Session {session_id} not found")
     user = request_user(request)

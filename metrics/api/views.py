@@ -24,6 +24,7 @@ from metrics.api.serializers import (
     TTSPoolMetricsSerializer,
     TTSPoolStatusSerializer,
 )
+from metrics.services.sessions import session_find
 from voiceproject.api.loop import LoopAPIView
 
 
@@ -88,7 +89,7 @@ class SessionDetailView(APIView):
     def get(self, request, session_id: str):
         query = SessionDetailQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        session = selectors.session_get(session_id)
+        session = session_find(session_id)
         if session is None:
             raise NotFound(f"Session {session_id} not found")
         include_turns = query.validated_data["include_turns"]

@@ -22,6 +22,11 @@ def closed(session_id: str) -> None:
             _totals["closed"] += 1
 
 
+def is_open(session_id: str) -> bool:
+    with _lock:
+        return session_id in _open
+
+
 def counts() -> dict[str, int]:
     """Open sessions by transport, and totals since the process started."""
     with _lock:

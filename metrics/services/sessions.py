@@ -12,11 +12,27 @@ from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.db import transaction
 
+from metrics import selectors
 from metrics.models import ConversationSession, SessionStatus
+from metrics.services import live
+from metrics.services.writer import flush_blocking
 
 logger = logging.getLogger(__name__)
 
 END_REASON = "ended through the sessions API"
+
+
+def session_find(session_id: str) -> ConversationSession | None:
+    """The session's row; one opened in this process a moment ago is waited for.
+
+    Its row is written by the background writer, so a request that follows the socket's
+    first words closely would otherwise not find a conversation that is live.
+    """
+    session = selectors.session_get(session_id)
+    if session is None and live.is_open(session_id):
+        flush_blocking(timeout_s=5.0)
+        session = selectors.session_get(session_id)
+    return session
 
 
 @dataclass(frozen=True, slots=True)

@@ -416,12 +416,21 @@ def test_a_stolen_card_before_verifying_is_reported_once_the_caller_is_verified(
     assert _cards(client_id) == {"8306": ("stolen", True, True), "4583": ("active", False, None)}
 
 
-def test_a_negation_alone_names_no_agent(library, runner):
+def test_a_goodbye_heard_as_dont_buy_ends_the_call_and_names_no_agent(library, runner):
     # "goodbye" heard as "don't buy": "don't" is in the fraud desk's "a charge they don't
-    # recognize", but names nothing.
+    # recognize", but names nothing; "buy" last after thanks is the goodbye.
     _customer("Maria Garcia", "5526", "1179", "3048")
     call = SpokenCall(runner)
     call.say("Good morning, my name is Maria Garcia and my last four are five five two six.")
     call.say("No, that's everything. Thank you, don't buy.")
+    assert [tool for _, tool, _, _ in call.calls] == ["verify_client_identity", "end_call"]
+    assert call.agent == "Concierge"
+
+
+def test_a_negation_alone_names_no_agent(library, runner):
+    _customer("Maria Garcia", "5526", "1179", "3048")
+    call = SpokenCall(runner)
+    call.say("Good morning, my name is Maria Garcia and my last four are five five two six.")
+    call.say("Thank you, I don't.")
     assert [tool for _, tool, _, _ in call.calls] == ["verify_client_identity"]
     assert call.agent == "Concierge"

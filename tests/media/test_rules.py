@@ -675,6 +675,9 @@ ENDED = {"end_call": END_CALL_RESULT}  # what the engine answers when the call e
         "You can hang up now.",
         "Nothing else, thank you.",
         "That's all I needed today, thank you so much.",
+        # What the offline recognizer wrote for "Thank you, goodbye." in a high voice.
+        "Thank you, don't buy.",
+        "Okay, by.",
     ],
 )
 def test_a_goodbye_ends_the_call_with_a_farewell(utterance):
@@ -694,6 +697,7 @@ def test_a_goodbye_ends_the_call_with_a_farewell(utterance):
         ("Bye the way, what are my account balances?", "One moment. Done."),
         ("I'm done with that, what are my account balances?", "One moment. Done."),
         ("Goodbye, but first what are my account balances?", "One moment. Done."),
+        ("Thank you, I don't want to buy a card.", None),
     ],
 )  # fmt: skip
 def test_thanks_a_greeting_or_a_request_is_not_a_goodbye(utterance, reply):

@@ -22,6 +22,9 @@ _MISHEARD = [
     (re.compile(r"\bmelon\b", re.I), "balance"),
     (re.compile(r"\bmy current (?=was|is|got|has)", re.I), "my card "),
     (re.compile(r"\bcredit cart\b", re.I), "credit card"),
+    # "Thank you, goodbye" heard as "thank you, don't buy": a last word sounding like "bye".
+    (re.compile(r"\b(thank you|thanks|okay|ok|all right)\W+(?:(?:don'?t|do|good) )?(?:buy|by)\b"
+                r"(?=\W*$)", re.I), r"\1, goodbye"),
 ]  # fmt: skip
 
 UNITS = {
