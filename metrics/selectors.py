@@ -22,6 +22,7 @@ from metrics.models import (
     Transport,
     Turn,
 )
+from metrics.registry import speech_stack
 from metrics.services import live
 
 
@@ -309,23 +310,9 @@ def metrics_summary(*, window_minutes: int, now: dt.datetime | None = None) -> M
 
 def tts_pool_snapshot():
     """The process's TTS pool state (`media.tts_pool.PoolSnapshot`), or None if not set up."""
-    from media.tts_pool import default_pool
-
-    pool = default_pool()
-    return pool.snapshot() if pool is not None else None
+    return speech_stack().tts_pool_snapshot()
 
 
 def phrase_cache_counts() -> dict[str, int] | None:
     """The process's TTS phrase cache: phrases, bytes and hits (None when it is off)."""
-    from media.providers.phrase_cache import phrase_cache
-
-    cache = phrase_cache(settings.TTS_PHRASE_CACHE_MB * 1024 * 1024)
-    if cache is None:
-        return None
-    return {
-        "phrases": len(cache),
-        "bytes": cache.size_bytes,
-        "max_bytes": cache.max_bytes,
-        "hits": cache.hits,
-        "misses": cache.misses,
-    }
+    return speech_stack().phrase_cache_counts()

@@ -44,7 +44,6 @@ from metrics.services.writer import BulkWrite, flush, flush_blocking, writer
 
 __all__ = [
     "agent_latency_rollup",
-    "engine_event_record",
     "flush",
     "flush_blocking",
     "session_agent_change",
@@ -317,25 +316,6 @@ def session_close(*, session_id: str, status: str = SessionStatus.COMPLETED) -> 
         transaction.on_commit(lambda: _queue_post_call(session_id))
 
     writer.submit(f"session_close {session_id}", write)
-
-
-def engine_event_record(*, event: Any) -> bool:
-    """Persist an engine event if it is one metrics keeps; True when it was.
-
-    `TurnMetrics` → :func:`turn_record`, `AgentChange` → :func:`session_agent_change`,
-    `SessionError` → :func:`session_error`. Other events are ignored. Non-blocking.
-    """
-    from media.engine.events import AgentChange, SessionError, TurnMetrics
-
-    if isinstance(event, TurnMetrics):
-        turn_record(session_id=event.session_id, metrics=event)
-    elif isinstance(event, AgentChange):
-        session_agent_change(session_id=event.session_id, agent=event.agent)
-    elif isinstance(event, SessionError):
-        session_error(session_id=event.session_id, stage=event.stage, message=event.message)
-    else:
-        return False
-    return True
 
 
 def _queue_post_call(session_id: str) -> None:
