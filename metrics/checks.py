@@ -22,7 +22,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 
-from metrics import loop_lag
+from metrics import live, loop_lag
 from metrics.registry import speech_stack
 
 # Checks run in parallel; each is bounded so a dead dependency cannot hang readiness.
@@ -146,8 +146,6 @@ def check_capacity() -> dict[str, Any]:
     At the limit the process is not ready, so a load balancer sends new calls to another
     one; the calls it holds go on.
     """
-    from metrics.services import live
-
     counts = live.counts()
     limit = settings.READY_MAX_SESSIONS
     details = {

@@ -11,6 +11,7 @@ from django.conf import settings
 from django.db.models import Avg, Count, Exists, OuterRef, Q, QuerySet, Sum
 from django.utils import timezone
 
+from metrics import live
 from metrics.aggregates import latency_summary
 from metrics.checks import CheckResult, registered_checks, run_checks
 from metrics.models import (
@@ -23,7 +24,6 @@ from metrics.models import (
     Turn,
 )
 from metrics.registry import speech_stack
-from metrics.services import live
 
 
 @dataclass(frozen=True, slots=True)

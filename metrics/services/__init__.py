@@ -29,6 +29,7 @@ from django.db import transaction
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
+from metrics import live
 from metrics.aggregates import latency_summary
 from metrics.models import (
     STAGE_FIELDS,
@@ -39,8 +40,9 @@ from metrics.models import (
     Transport,
     Turn,
 )
-from metrics.services import live, processes, spans
+from metrics.services import processes, spans
 from metrics.services.writer import BulkWrite, flush, flush_blocking, writer
+from voiceproject.celery import app as celery_app
 
 __all__ = [
     "agent_latency_rollup",
@@ -70,6 +72,7 @@ SECRET_KEY_PATTERN = re.compile(
     re.IGNORECASE,
 )
 REDACTED = "[redacted]"
+POST_CALL_TASK = "metrics.tasks.post_call_process"
 
 
 def _now() -> dt.datetime:
@@ -319,10 +322,9 @@ def session_close(*, session_id: str, status: str = SessionStatus.COMPLETED) -> 
 
 
 def _queue_post_call(session_id: str) -> None:
-    from metrics.tasks import post_call_process
-
+    # By name (`metrics.tasks` registers it at start-up): the tasks call the services.
     try:
-        post_call_process.delay(session_id)
+        celery_app.tasks[POST_CALL_TASK].delay(session_id)
     except Exception:
         logger.exception("session %s: post-call processing could not be queued", session_id)
 

@@ -12,10 +12,9 @@ from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.db import transaction
 
-from metrics import selectors
+from metrics import live, selectors
 from metrics.models import ConversationSession, SessionStatus
 from metrics.registry import speech_stack
-from metrics.services import live
 from metrics.services.writer import flush_blocking
 
 logger = logging.getLogger(__name__)
