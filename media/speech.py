@@ -62,10 +62,9 @@ def provider_check(kind: str) -> dict[str, Any]:
 
 def check_tts_pool() -> dict[str, Any]:
     """The process's TTS pool can build synthesizers (in memory: no synthesis is run)."""
-    pool = default_pool()
-    if pool is None:
+    snapshot = tts_pool_snapshot()
+    if snapshot is None:
         raise RuntimeError("the TTS pool is not configured in this process")
-    snapshot = pool.snapshot()
     if snapshot.status == "unhealthy":
         raise RuntimeError(f"synthesizers cannot be built: {snapshot.last_error}")
     return {
@@ -78,8 +77,7 @@ def check_tts_pool() -> dict[str, Any]:
 
 def check_realtime() -> dict[str, Any]:
     """The configured realtime service: package installed, credentials present."""
-    factory = RealtimeFactory.from_config(settings.REALTIME_SPEECH_PROVIDER)
-    report = factory.check().as_dict()
+    report = realtime_factory().check().as_dict()
     if not report.get("ok"):
         raise RuntimeError(report.get("detail") or "realtime service is not ready")
     return report
@@ -104,9 +102,14 @@ def tts_pool_snapshot() -> PoolSnapshot | None:
     return pool.snapshot() if pool is not None else None
 
 
+def _phrase_cache() -> PhraseCache | None:
+    """The process's phrase cache (`TTS_PHRASE_CACHE_MB`), None when it is off."""
+    return phrase_cache(settings.TTS_PHRASE_CACHE_MB * 1024 * 1024)
+
+
 def phrase_cache_counts() -> dict[str, int] | None:
     """The process's TTS phrase cache: phrases, bytes and hits (None when it is off)."""
-    cache = phrase_cache(settings.TTS_PHRASE_CACHE_MB * 1024 * 1024)
+    cache = _phrase_cache()
     if cache is None:
         return None
     return {
@@ -150,7 +153,7 @@ def phrase_cache_warm() -> int:
     that a process's first caller hears the greeting at once too. Returns how many phrases
     were synthesized. Blocking (it runs its own event loop): call it at start-up, off the
     server's loop."""
-    cache = phrase_cache(settings.TTS_PHRASE_CACHE_MB * 1024 * 1024)
+    cache = _phrase_cache()
     if cache is None:
         return 0
     try:
@@ -243,7 +246,7 @@ def session_providers(session_id: str, roster: AgentRoster) -> ProviderSet:
     if entry.get("OPTIONS"):
         backend += "#" + hashlib.sha256(tts_cache_key().encode()).hexdigest()[:8]
     pool_key = f"{backend}|{roster.get(roster.entry_agent).voice.name}"
-    cache = phrase_cache(settings.TTS_PHRASE_CACHE_MB * 1024 * 1024)
+    cache = _phrase_cache()
     tts = PooledTTS(
         configure_tts_pool(), session_id, pool_key, cache_key=tts_cache_key(), cache=cache
     )
