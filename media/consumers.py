@@ -266,7 +266,7 @@ class MediaStreamConsumer(EndableConversationMixin, AsyncWebsocketConsumer):
             tts=providers.tts,
             voice=VoiceSpec(),
             message=self.voicemail_message,
-            send_audio=self._send_frame,
+            emit=self._emit,
             output_sample_rate_hz=self._output_rate_hz(),
         )
         try:

@@ -3,17 +3,19 @@ for `voice_live`, the process's TTS pool (what it builds, how large it is) and a
 on it, and the phrase cache warmed ahead.
 
 The one place the Django side turns `SPEECH_PROVIDERS`, `REALTIME_SPEECH_PROVIDER`, `TTS_POOL_*`
-and `TTS_PHRASE_CACHE_MB` into providers; conversations (`media.conversation`), start-up
-(`voiceproject.asgi`) and readiness (`metrics.checks`) all ask here.
+and `TTS_PHRASE_CACHE_MB` into providers; conversations (`media.conversation`) and start-up
+(`voiceproject.asgi`) ask here, and metrics gets the readiness checks and the pool's reports
+(`readiness_checks`, `tts_pool_snapshot`, `phrase_cache_counts`) registered by
+`MediaConfig.ready` (`metrics.registry`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import json
 from dataclasses import replace
-from functools import lru_cache
 from typing import Any
 
 from django.conf import settings
@@ -26,10 +28,17 @@ from media.providers import ProviderFactory, ProviderSet, build_providers, impor
 from media.providers.base import TTS, ProviderContext, ProviderStartError
 from media.providers.phrase_cache import PhraseCache, phrase_cache, synthesize_cached
 from media.providers.realtime import RealtimeFactory
-from media.tts_pool import TTSPool, TTSPoolExhausted, configure_default_pool, default_pool
+from media.tts_pool import (
+    PoolSnapshot,
+    TTSPool,
+    TTSPoolExhausted,
+    configure_default_pool,
+    default_pool,
+)
+from metrics.checks import Check
 
 
-@lru_cache(maxsize=8)
+@functools.lru_cache(maxsize=8)
 def _factory(config_json: str) -> ProviderFactory:
     return build_providers(json.loads(config_json))
 
@@ -49,6 +58,67 @@ def provider_check(kind: str) -> dict[str, Any]:
     if not report.get("ok"):
         raise RuntimeError(report.get("detail") or f"{kind} provider is not ready")
     return report
+
+
+def check_tts_pool() -> dict[str, Any]:
+    """The process's TTS pool can build synthesizers (in memory: no synthesis is run)."""
+    snapshot = tts_pool_snapshot()
+    if snapshot is None:
+        raise RuntimeError("the TTS pool is not configured in this process")
+    if snapshot.status == "unhealthy":
+        raise RuntimeError(f"synthesizers cannot be built: {snapshot.last_error}")
+    return {
+        "pool_status": snapshot.status,
+        "active_sessions": snapshot.active_sessions,
+        "max_size": snapshot.max_size,
+        "queue_depth": snapshot.queue_depth,
+    }
+
+
+def check_realtime() -> dict[str, Any]:
+    """The configured realtime service: package installed, credentials present."""
+    report = realtime_factory().check().as_dict()
+    if not report.get("ok"):
+        raise RuntimeError(report.get("detail") or "realtime service is not ready")
+    return report
+
+
+def readiness_checks() -> list[Check]:
+    """Readiness checks of the speech stack: the TTS pool (optional), each configured
+    provider, and the realtime service when one is configured (optional)."""
+    checks = [Check("tts_pool", check_tts_pool, required=False)]
+    checks += [
+        Check(f"speech_{kind}", functools.partial(provider_check, kind))
+        for kind in ("stt", "tts", "llm", "vad")
+    ]
+    if settings.REALTIME_SPEECH_PROVIDER:
+        checks.append(Check("realtime", check_realtime, required=False))
+    return checks
+
+
+def tts_pool_snapshot() -> PoolSnapshot | None:
+    """The process's TTS pool state, or None if it is not set up."""
+    pool = default_pool()
+    return pool.snapshot() if pool is not None else None
+
+
+def _phrase_cache() -> PhraseCache | None:
+    """The process's phrase cache (`TTS_PHRASE_CACHE_MB`), None when it is off."""
+    return phrase_cache(settings.TTS_PHRASE_CACHE_MB * 1024 * 1024)
+
+
+def phrase_cache_counts() -> dict[str, int] | None:
+    """The process's TTS phrase cache: phrases, bytes and hits (None when it is off)."""
+    cache = _phrase_cache()
+    if cache is None:
+        return None
+    return {
+        "phrases": len(cache),
+        "bytes": cache.size_bytes,
+        "max_bytes": cache.max_bytes,
+        "hits": cache.hits,
+        "misses": cache.misses,
+    }
 
 
 def settings_tts_factory(voice: str) -> Any:
@@ -83,7 +153,7 @@ def phrase_cache_warm() -> int:
     that a process's first caller hears the greeting at once too. Returns how many phrases
     were synthesized. Blocking (it runs its own event loop): call it at start-up, off the
     server's loop."""
-    cache = phrase_cache(settings.TTS_PHRASE_CACHE_MB * 1024 * 1024)
+    cache = _phrase_cache()
     if cache is None:
         return 0
     try:
@@ -176,7 +246,7 @@ def session_providers(session_id: str, roster: AgentRoster) -> ProviderSet:
     if entry.get("OPTIONS"):
         backend += "#" + hashlib.sha256(tts_cache_key().encode()).hexdigest()[:8]
     pool_key = f"{backend}|{roster.get(roster.entry_agent).voice.name}"
-    cache = phrase_cache(settings.TTS_PHRASE_CACHE_MB * 1024 * 1024)
+    cache = _phrase_cache()
     tts = PooledTTS(
         configure_tts_pool(), session_id, pool_key, cache_key=tts_cache_key(), cache=cache
     )

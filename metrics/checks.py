@@ -22,7 +22,8 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 
-from metrics import loop_lag
+from metrics import live, loop_lag
+from metrics.registry import speech_stack
 
 # Checks run in parallel; each is bounded so a dead dependency cannot hang readiness.
 _pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="readiness")
@@ -109,24 +110,6 @@ def check_celery_broker() -> dict[str, Any]:
     return {"transport": str(transport)}
 
 
-def check_tts_pool() -> dict[str, Any]:
-    """The process's TTS pool can build synthesizers (in memory: no synthesis is run)."""
-    from media.tts_pool import default_pool
-
-    pool = default_pool()
-    if pool is None:
-        raise RuntimeError("the TTS pool is not configured in this process")
-    snapshot = pool.snapshot()
-    if snapshot.status == "unhealthy":
-        raise RuntimeError(f"synthesizers cannot be built: {snapshot.last_error}")
-    return {
-        "pool_status": snapshot.status,
-        "active_sessions": snapshot.active_sessions,
-        "max_size": snapshot.max_size,
-        "queue_depth": snapshot.queue_depth,
-    }
-
-
 def check_event_loop() -> dict[str, Any]:
     """The serving loop's lag over the last minute (`metrics.loop_lag`).
 
@@ -163,8 +146,6 @@ def check_capacity() -> dict[str, Any]:
     At the limit the process is not ready, so a load balancer sends new calls to another
     one; the calls it holds go on.
     """
-    from metrics.services import live
-
     counts = live.counts()
     limit = settings.READY_MAX_SESSIONS
     details = {
@@ -180,41 +161,17 @@ def check_capacity() -> dict[str, Any]:
     return details
 
 
-def _provider_check(kind: str) -> Callable[[], dict[str, Any]]:
-    """Readiness of the configured `kind` provider: package installed, credentials present."""
-
-    def run() -> dict[str, Any]:
-        from media.speech import provider_check
-
-        return provider_check(kind)
-
-    return run
-
-
-def check_realtime() -> dict[str, Any]:
-    from media.providers.realtime import RealtimeFactory
-
-    factory = RealtimeFactory.from_config(settings.REALTIME_SPEECH_PROVIDER)
-    report = factory.check().as_dict()
-    if not report.get("ok"):
-        raise RuntimeError(report.get("detail") or "realtime service is not ready")
-    return report
-
-
 def registered_checks() -> list[Check]:
+    """The process's checks, then the speech stack's (`metrics.registry`: the TTS pool, the
+    configured providers, the realtime service), then the Celery broker's."""
     checks = [
         Check("database", check_database, in_caller_thread=True),
         Check("cache", check_cache),
         Check("channel_layer", check_channel_layer),
-        Check("tts_pool", check_tts_pool, required=False),
         Check("event_loop", check_event_loop),
         Check("capacity", check_capacity),
+        *speech_stack().checks(),
     ]
-    checks += [
-        Check(f"speech_{kind}", _provider_check(kind)) for kind in ("stt", "tts", "llm", "vad")
-    ]
-    if settings.REALTIME_SPEECH_PROVIDER:
-        checks.append(Check("realtime", check_realtime, required=False))
     if not settings.CELERY_TASK_ALWAYS_EAGER:
         checks.append(Check("celery_broker", check_celery_broker, required=False))
     return checks

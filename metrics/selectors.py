@@ -11,6 +11,7 @@ from django.conf import settings
 from django.db.models import Avg, Count, Exists, OuterRef, Q, QuerySet, Sum
 from django.utils import timezone
 
+from metrics import live
 from metrics.aggregates import latency_summary
 from metrics.checks import CheckResult, registered_checks, run_checks
 from metrics.models import (
@@ -22,7 +23,7 @@ from metrics.models import (
     Transport,
     Turn,
 )
-from metrics.services import live
+from metrics.registry import speech_stack
 
 
 @dataclass(frozen=True, slots=True)
@@ -309,23 +310,9 @@ def metrics_summary(*, window_minutes: int, now: dt.datetime | None = None) -> M
 
 def tts_pool_snapshot():
     """The process's TTS pool state (`media.tts_pool.PoolSnapshot`), or None if not set up."""
-    from media.tts_pool import default_pool
-
-    pool = default_pool()
-    return pool.snapshot() if pool is not None else None
+    return speech_stack().tts_pool_snapshot()
 
 
 def phrase_cache_counts() -> dict[str, int] | None:
     """The process's TTS phrase cache: phrases, bytes and hits (None when it is off)."""
-    from media.providers.phrase_cache import phrase_cache
-
-    cache = phrase_cache(settings.TTS_PHRASE_CACHE_MB * 1024 * 1024)
-    if cache is None:
-        return None
-    return {
-        "phrases": len(cache),
-        "bytes": cache.size_bytes,
-        "max_bytes": cache.max_bytes,
-        "hits": cache.hits,
-        "misses": cache.misses,
-    }
+    return speech_stack().phrase_cache_counts()

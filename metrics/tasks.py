@@ -39,7 +39,7 @@ def rollup_agent_latency(day: str | None = None) -> dict[str, int]:
     return {d.isoformat(): services.agent_latency_rollup(day=d) for d in days}
 
 
-@shared_task(name="metrics.tasks.post_call_process")
+@shared_task(name=services.POST_CALL_TASK)
 def post_call_process(session_id: str) -> dict:
     """After a session closed: compute and store its latency summary and token usage."""
     from metrics.models import ConversationSession

@@ -1,14 +1,3 @@
-"""The banking tools. Importing this package registers every tool module."""
-
-from agentbuilder.tools import (  # noqa: F401
-    auth,
-    banking,
-    call_control,
-    card_control,
-    cards,
-    compliance,
-    escalation,
-    fraud,
-    investment,
-    knowledge,
-)
+"""The banking tools. Each module registers its tools when imported
+(`agentbuilder.tools.registry`); `AgentBuilderConfig.ready` imports them all, so that the
+models' validation, which asks the registry, never imports a tool (tools use the models)."""

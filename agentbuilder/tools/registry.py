@@ -1,7 +1,7 @@
 """The tool registry: what an agent may call, with JSON-schema parameters.
 
 Tools register themselves with :func:`tool` when their module is imported
-(`agentbuilder.tools` imports them all). Handoff tools are not registered here: they are
+(`AgentBuilderConfig.ready` imports them all). Handoff tools are not registered here: they are
 derived from the agents' handoff triggers (see `agentbuilder.selectors`). A tool registered
 with `ends_call=True` (`end_call`) is special to the speech engine, like a handoff: its
 `ToolSpec` carries the flag and the engine ends the conversation after the farewell.
@@ -111,9 +111,7 @@ def tool(
 
 
 def registry() -> dict[str, Tool]:
-    """All registered tools by name (the tool modules are imported on first use)."""
-    import agentbuilder.tools  # noqa: F401  (imports every tool module)
-
+    """All registered tools by name."""
     return _REGISTRY
 
 

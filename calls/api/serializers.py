@@ -1,11 +1,17 @@
-"""Request and response shapes of the calls API (field names follow the original API)."""
+"""Request and response shapes of the calls API (field names follow the original API).
+
+Response serializers read the services' results (a `Call`, `TerminateOutcome`,
+`TransferStarted`, `EventGridOutcome`, `CallbackOutcome`, a page of calls) directly.
+"""
 
 from __future__ import annotations
 
+from azure.communication.callautomation._api_versions import DEFAULT_VERSION
 from django.utils import timezone
 from rest_framework import serializers
 
 from calls.models import E164_REGEX, Call, CallStatus, RecordingState
+from calls.services import CallbackOutcome, EventGridOutcome, TerminateOutcome
 from media.modes import CALL_MODE_CHOICES
 from voiceproject.schema import JsonBodySerializer, QuerySerializer
 
@@ -58,21 +64,32 @@ class CallInitiateRequestSerializer(JsonBodySerializer):
 
 
 class CallInitiateDetailsSerializer(serializers.Serializer):
-    api_version = serializers.CharField()
-    acs_result = serializers.CharField()
+    api_version = serializers.SerializerMethodField()
+    acs_result = serializers.SerializerMethodField()
     streaming_mode = serializers.CharField()
-    recording_enabled = serializers.BooleanField()
+    recording_enabled = serializers.BooleanField(source="record_call")
+
+    def get_api_version(self, call: Call) -> str:
+        return DEFAULT_VERSION
+
+    def get_acs_result(self, call: Call) -> str:
+        return "created"
 
 
 class CallInitiateResponseSerializer(serializers.Serializer):
-    call_id = serializers.CharField(help_text="ACS call connection id.")
+    call_id = serializers.CharField(
+        source="call_connection_id", help_text="ACS call connection id."
+    )
     status = serializers.ChoiceField(choices=CallStatus.choices)
-    target_number = serializers.CharField()
-    message = serializers.CharField()
+    target_number = serializers.CharField(source="to_number")
+    message = serializers.SerializerMethodField()
     streaming_mode = serializers.ChoiceField(choices=CALL_MODE_CHOICES)
-    initiated_at = serializers.DateTimeField()
+    initiated_at = serializers.DateTimeField(source="created_at")
     session_id = serializers.CharField()
-    details = CallInitiateDetailsSerializer()
+    details = CallInitiateDetailsSerializer(source="*")
+
+    def get_message(self, call: Call) -> str:
+        return f"Calling {call.to_number}"
 
 
 class CallListQuerySerializer(QuerySerializer):
@@ -151,10 +168,10 @@ class CallSerializer(serializers.ModelSerializer):
 
 
 class CallListResponseSerializer(serializers.Serializer):
-    calls = CallSerializer(many=True)
-    total = serializers.IntegerField()
-    page = serializers.IntegerField()
-    limit = serializers.IntegerField()
+    calls = CallSerializer(source="object_list", many=True)
+    total = serializers.IntegerField(source="paginator.count")
+    page = serializers.IntegerField(source="number")
+    limit = serializers.IntegerField(source="paginator.per_page")
 
 
 class CallTerminateRequestSerializer(JsonBodySerializer):
@@ -164,15 +181,21 @@ class CallTerminateRequestSerializer(JsonBodySerializer):
 
 
 class CallTerminateResponseSerializer(serializers.Serializer):
-    call_id = serializers.CharField()
-    status = serializers.CharField(
+    call_id = serializers.CharField(source="call.call_connection_id")
+    status = serializers.SerializerMethodField(
         help_text="`terminated` when this request hung up, else the call's final state."
     )
-    call_status = serializers.ChoiceField(choices=CallStatus.choices)
+    call_status = serializers.ChoiceField(source="call.status", choices=CallStatus.choices)
     already_ended = serializers.BooleanField()
-    message = serializers.CharField()
-    ended_at = serializers.DateTimeField(allow_null=True)
-    disconnect_reason = serializers.CharField()
+    message = serializers.SerializerMethodField()
+    ended_at = serializers.DateTimeField(source="call.ended_at", allow_null=True)
+    disconnect_reason = serializers.CharField(source="call.disconnect_reason")
+
+    def get_status(self, outcome: TerminateOutcome) -> str:
+        return outcome.call.status if outcome.already_ended else "terminated"
+
+    def get_message(self, outcome: TerminateOutcome) -> str:
+        return "Call already ended" if outcome.already_ended else "Call hangup requested"
 
 
 class CallTransferRequestSerializer(serializers.Serializer):
@@ -195,13 +218,27 @@ class CallTransferRequestSerializer(serializers.Serializer):
 
 
 class CallTransferResponseSerializer(serializers.Serializer):
-    call_id = serializers.CharField()
-    status = serializers.CharField(help_text="`requested`: ACS answers with callbacks")
+    call_id = serializers.CharField(source="call.call_connection_id")
+    status = serializers.SerializerMethodField(help_text="`requested`: ACS answers with callbacks")
     mode = serializers.CharField()
     target = serializers.CharField()
     operation_context = serializers.CharField(
         help_text="Names the transfer's callbacks in the call's events"
     )
+
+    def get_status(self, started) -> str:
+        return "requested"
+
+
+class AnsweredCallSerializer(serializers.Serializer):
+    status = serializers.SerializerMethodField()
+    call_connection_id = serializers.CharField()
+    caller_id = serializers.CharField(source="from_number")
+    answered_at = serializers.DateTimeField(source="updated_at")
+    recording_enabled = serializers.BooleanField(source="record_call")
+
+    def get_status(self, call: Call) -> str:
+        return "call answered"
 
 
 class EventGridResponseSerializer(serializers.Serializer):
@@ -212,12 +249,32 @@ class EventGridResponseSerializer(serializers.Serializer):
     answered_at = serializers.DateTimeField(required=False)
     recording_enabled = serializers.BooleanField(required=False)
 
+    def to_representation(self, outcome: EventGridOutcome) -> dict:
+        """The subscription handshake's answer, or the first call answered, or neither."""
+        if outcome.validation_code is not None:
+            return {"validationResponse": outcome.validation_code}
+        if not outcome.answered:
+            return {"status": "no events processed"}
+        return AnsweredCallSerializer(outcome.answered[0]).data
+
 
 class CallbackResponseSerializer(serializers.Serializer):
-    status = serializers.CharField()
-    processed_events = serializers.IntegerField()
-    duplicate_events = serializers.IntegerField()
-    failed_events = serializers.IntegerField()
-    unknown_call_events = serializers.IntegerField()
-    call_connection_id = serializers.CharField(allow_null=True)
-    processing_system = serializers.CharField()
+    status = serializers.SerializerMethodField()
+    processed_events = serializers.IntegerField(source="processed")
+    duplicate_events = serializers.IntegerField(source="duplicates")
+    failed_events = serializers.SerializerMethodField()
+    unknown_call_events = serializers.IntegerField(source="unknown_call")
+    call_connection_id = serializers.SerializerMethodField()
+    processing_system = serializers.SerializerMethodField()
+
+    def get_status(self, outcome: CallbackOutcome) -> str:
+        return "success"
+
+    def get_failed_events(self, outcome: CallbackOutcome) -> int:
+        return outcome.failed + outcome.unknown_call
+
+    def get_call_connection_id(self, outcome: CallbackOutcome) -> str | None:
+        return (outcome.call_connection_ids or [None])[0]
+
+    def get_processing_system(self, outcome: CallbackOutcome) -> str:
+        return "events_v1"

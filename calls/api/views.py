@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from azure.communication.callautomation._api_versions import DEFAULT_VERSION
 from django.conf import settings
 from django.db.models import Prefetch
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -21,7 +20,6 @@ from calls.api.serializers import (
     CallInitiateResponseSerializer,
     CallListQuerySerializer,
     CallListResponseSerializer,
-    CallSerializer,
     CallTerminateRequestSerializer,
     CallTerminateResponseSerializer,
     CallTransferRequestSerializer,
@@ -129,22 +127,7 @@ class CallInitiateView(APIView):
             call = services.call_initiate(**body.validated_data)
         except CALL_ERRORS as exc:
             raise _api_error(exc) from exc
-        out = {
-            "call_id": call.call_connection_id,
-            "status": call.status,
-            "target_number": call.to_number,
-            "message": f"Calling {call.to_number}",
-            "streaming_mode": call.streaming_mode,
-            "initiated_at": call.created_at,
-            "session_id": call.session_id,
-            "details": {
-                "api_version": DEFAULT_VERSION,
-                "acs_result": "created",
-                "streaming_mode": call.streaming_mode,
-                "recording_enabled": call.record_call,
-            },
-        }
-        return Response(CallInitiateResponseSerializer(out).data)
+        return Response(CallInitiateResponseSerializer(call).data)
 
 
 class CallListView(APIView):
@@ -168,13 +151,7 @@ class CallListView(APIView):
             Prefetch("events", queryset=CallEvent.objects.order_by("received_at", "id"))
         )
         rows = page_get(calls, page=page, limit=limit)
-        out = {
-            "calls": CallSerializer(rows, many=True).data,
-            "total": rows.paginator.count,
-            "page": page,
-            "limit": limit,
-        }
-        return Response(out)
+        return Response(CallListResponseSerializer(rows).data)
 
 
 class CallTerminateView(APIView):
@@ -202,17 +179,7 @@ class CallTerminateView(APIView):
             )
         except CALL_ERRORS as exc:
             raise _api_error(exc) from exc
-        call = outcome.call
-        out = {
-            "call_id": call.call_connection_id,
-            "status": call.status if outcome.already_ended else "terminated",
-            "call_status": call.status,
-            "already_ended": outcome.already_ended,
-            "message": "Call already ended" if outcome.already_ended else "Call hangup requested",
-            "ended_at": call.ended_at,
-            "disconnect_reason": call.disconnect_reason,
-        }
-        return Response(CallTerminateResponseSerializer(out).data)
+        return Response(CallTerminateResponseSerializer(outcome).data)
 
 
 class CallTransferView(APIView):
@@ -253,14 +220,7 @@ class CallTransferView(APIView):
             )
         except CALL_ERRORS as exc:
             raise _api_error(exc) from exc
-        out = {
-            "call_id": started.call.call_connection_id,
-            "status": "requested",
-            "mode": started.mode,
-            "target": started.target,
-            "operation_context": started.operation_context,
-        }
-        return Response(CallTransferResponseSerializer(out).data, status=202)
+        return Response(CallTransferResponseSerializer(started).data, status=202)
 
 
 class CallAnswerView(APIView):
@@ -292,19 +252,7 @@ class CallAnswerView(APIView):
             )
         except CALL_ERRORS as exc:
             raise _api_error(exc) from exc
-        if outcome.validation_code is not None:
-            return Response({"validationResponse": outcome.validation_code})
-        if not outcome.answered:
-            return Response({"status": "no events processed"})
-        call = outcome.answered[0]
-        out = {
-            "status": "call answered",
-            "call_connection_id": call.call_connection_id,
-            "caller_id": call.from_number,
-            "answered_at": call.updated_at,
-            "recording_enabled": call.record_call,
-        }
-        return Response(EventGridResponseSerializer(out).data)
+        return Response(EventGridResponseSerializer(outcome).data)
 
 
 class CallCallbacksView(APIView):
@@ -328,13 +276,4 @@ class CallCallbacksView(APIView):
             raise InvalidRequest("No event had an id, a type and a data object.")
         if outcome.unknown_call and not (outcome.processed or outcome.duplicates):
             raise UnknownCallError("The events name no known call.")
-        out = {
-            "status": "success",
-            "processed_events": outcome.processed,
-            "duplicate_events": outcome.duplicates,
-            "failed_events": outcome.failed + outcome.unknown_call,
-            "unknown_call_events": outcome.unknown_call,
-            "call_connection_id": (outcome.call_connection_ids or [None])[0],
-            "processing_system": "events_v1",
-        }
-        return Response(CallbackResponseSerializer(out).data)
+        return Response(CallbackResponseSerializer(outcome).data)

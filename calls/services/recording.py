@@ -20,20 +20,25 @@ from calls.services.common import (
     lock_call,
     relay_on_commit,
 )
+from voiceproject.celery import app as celery_app
 
 logger = logging.getLogger(__name__)
 
 RECORDING_STATE_CHANGED = "RecordingStateChanged"
 START_RECORDING_FAILED = "StartRecordingFailed"
 RECORDING_EVENTS = frozenset({RECORDING_STATE_CHANGED, START_RECORDING_FAILED})
+RECORDING_START_TASK = "calls.tasks.call_recording_start"
 
 
 def recording_start_queue(call: Call) -> None:
     """After the current transaction commits, start recording `call` in a Celery task (a
     worker with REDIS_URL, else eagerly in this thread), so the callback that connected the
-    call is not held by a second ACS request."""
-    from calls.tasks import call_recording_start as task
+    call is not held by a second ACS request.
 
+    The task is found by its name (`calls.tasks` registers it at start-up): the tasks call
+    the services, never the other way round.
+    """
+    task = celery_app.tasks[RECORDING_START_TASK]
     call_id = str(call.id)
     transaction.on_commit(lambda: task.delay(call_id=call_id), robust=True)
 

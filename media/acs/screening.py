@@ -4,7 +4,9 @@
 :class:`~media.voicemail.VoicemailScreen` decides who picked up. A person, a call-screening
 service or silence gets the agent (the consumer then opens the conversation, whose greeting
 says who is calling); a voicemail box gets the message once its beep has sounded (or its
-greeting ended), spoken by the configured TTS and paced at real time, and the call ends.
+greeting ended), spoken by the configured TTS and played as a conversation's answer is (the
+engine's :class:`~media.engine.output.AgentAudio`: `AudioFrame` events paced at real time),
+and the call ends.
 
 The recognizer is the configured STT in utterance mode, asked for the text of the speech so
 far (a continuous, cloud recognizer is not asked: beep and timing decide). Threading: every
@@ -16,19 +18,23 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
+from typing import Any
 
-from media.engine.audio import STT_SAMPLE_RATE_HZ, FrameSplitter, InputFramer, frame_bytes
+from media.engine.audio import FRAME_MS, STT_SAMPLE_RATE_HZ, InputFramer, frame_bytes
 from media.engine.audio import resample as resample_pcm
 from media.engine.config import EngineConfig
+from media.engine.emitter import EventEmitter
+from media.engine.events import Event
+from media.engine.output import AgentAudio
 from media.engine.snapshot import VoiceSpec
 from media.engine.threads import SessionWorkers, ThreadBridge
 from media.providers.base import STT, TTS, VAD, ProviderContext, SttResult
-from media.voicemail import FRAME_MS, MESSAGE_CUE_MAX_MS, Decision, VoicemailScreen
+from media.voicemail import MESSAGE_CUE_MAX_MS, Decision, VoicemailScreen
 
 logger = logging.getLogger(__name__)
 
-PLAYOUT_LEAD_MS = 60  # audio handed to ACS ahead of real time, as the conversation's pacer does
+MESSAGE_TURN_ID = 1  # the message's frames are the one turn of the screen's output
 
 
 class OutboundScreen:
@@ -41,23 +47,26 @@ class OutboundScreen:
         tts: TTS,
         voice: VoiceSpec,
         message: str,
-        send_audio: Callable[[bytes], Awaitable[None]],
+        emit: Callable[[Event], Any],
         output_sample_rate_hz: int,
+        config: EngineConfig | None = None,
     ) -> None:
+        """`emit` gets the message's `AudioFrame` events, in order (as a session's `emit`)."""
         self.session_id = session_id
         self.stt, self.vad, self.tts, self.voice = stt, vad, tts, voice
         self.message = message
-        self._send_audio = send_audio
         self.output_sample_rate_hz = output_sample_rate_hz
+        self.config = config or EngineConfig()
         self.screen = VoicemailScreen(vad.speech_probability, self._transcribe)
+        self._emitter = EventEmitter(emit, session_id)
+        self._audio: AgentAudio | None = None
         self._input = InputFramer()
         self._final: asyncio.Future[str] | None = None
         self._asking = asyncio.Lock()
-        self.frames_out = 0
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
-        workers = SessionWorkers(ThreadBridge.for_loop(loop), EngineConfig().max_jobs_in_flight)
+        workers = SessionWorkers(ThreadBridge.for_loop(loop), self.config.max_jobs_in_flight)
         await self.vad.start(ProviderContext(self.session_id, workers, STT_SAMPLE_RATE_HZ))
         await self.stt.start(ProviderContext(self.session_id, workers, STT_SAMPLE_RATE_HZ))
         self.stt.set_listener(self._on_result)
@@ -77,29 +86,28 @@ class OutboundScreen:
             await asyncio.wait_for(self.screen.cued.wait(), MESSAGE_CUE_MAX_MS / 1000 + 5)
         except TimeoutError:
             logger.info("session %s: no beep or end of greeting heard", self.session_id)
-        rate = self.output_sample_rate_hz
-        splitter = FrameSplitter(frame_bytes(rate))
         loop = asyncio.get_running_loop()
-        started = loop.time()
-        sent_ms = 0.0
+        rate = self.output_sample_rate_hz
+        sent = asyncio.Event()
+        audio = self._audio = AgentAudio(
+            loop,
+            session_id=self.session_id,
+            emitter=self._emitter,
+            sample_rate_hz=rate,
+            config=self.config,
+            on_frame=lambda turn_id: None,
+            on_audio_end=lambda turn_id: sent.set(),
+        )
         async for chunk in self.tts.synthesize(self.message, self.voice):
-            pcm = resample_pcm(chunk, self.tts.sample_rate_hz, rate)
-            for frame in splitter.push(pcm):
-                sent_ms = await self._paced(frame, started, sent_ms)
-        last = splitter.flush()
-        if last:
-            sent_ms = await self._paced(last, started, sent_ms)
+            audio.pacer.enqueue(
+                MESSAGE_TURN_ID, resample_pcm(chunk, self.tts.sample_rate_hz, rate), None
+            )
+        audio.pacer.end_turn(MESSAGE_TURN_ID)
+        await sent.wait()
+        await self._emitter.wait_idle()
         # The box records until the call ends: let the last frame play out first.
-        await asyncio.sleep(max(0.0, started + sent_ms / 1000 - loop.time()))
-        return sent_ms / 1000
-
-    async def _paced(self, frame: bytes, started: float, sent_ms: float) -> float:
-        ahead_s = started + (sent_ms - PLAYOUT_LEAD_MS) / 1000 - asyncio.get_running_loop().time()
-        if ahead_s > 0:
-            await asyncio.sleep(ahead_s)
-        await self._send_audio(frame)
-        self.frames_out += 1
-        return sent_ms + FRAME_MS
+        await asyncio.sleep(max(0.0, audio.pacer.playing_until - loop.time()))
+        return audio.pacer.frames_sent * FRAME_MS / 1000
 
     async def _transcribe(self, pcm: bytes) -> str:
         if self.stt.continuous:
@@ -111,7 +119,7 @@ class OutboundScreen:
             for start in range(0, len(pcm) - step + 1, step):
                 self.stt.push(pcm[start : start + step])
             self.stt.end_utterance()
-            timeout_s = (self.stt.final_timeout_ms or EngineConfig().stt_final_timeout_ms) / 1000
+            timeout_s = (self.stt.final_timeout_ms or self.config.stt_final_timeout_ms) / 1000
             try:
                 return await asyncio.wait_for(self._final, timeout_s)
             finally:
@@ -122,6 +130,9 @@ class OutboundScreen:
             self._final.set_result(result.text.strip())
 
     async def close(self) -> None:
+        if self._audio is not None:  # a message cut short: none of it leaves after this
+            self._audio.pacer.clear()
+            self._emitter.drop_audio_before(MESSAGE_TURN_ID + 1)
         await self.screen.close()
         for provider in (self.stt, self.vad, self.tts):
             try:

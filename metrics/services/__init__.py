@@ -29,6 +29,7 @@ from django.db import transaction
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
+from metrics import live
 from metrics.aggregates import latency_summary
 from metrics.models import (
     STAGE_FIELDS,
@@ -39,12 +40,12 @@ from metrics.models import (
     Transport,
     Turn,
 )
-from metrics.services import live, processes, spans
+from metrics.services import processes, spans
 from metrics.services.writer import BulkWrite, flush, flush_blocking, writer
+from voiceproject.celery import app as celery_app
 
 __all__ = [
     "agent_latency_rollup",
-    "engine_event_record",
     "flush",
     "flush_blocking",
     "session_agent_change",
@@ -71,6 +72,7 @@ SECRET_KEY_PATTERN = re.compile(
     re.IGNORECASE,
 )
 REDACTED = "[redacted]"
+POST_CALL_TASK = "metrics.tasks.post_call_process"
 
 
 def _now() -> dt.datetime:
@@ -319,30 +321,10 @@ def session_close(*, session_id: str, status: str = SessionStatus.COMPLETED) -> 
     writer.submit(f"session_close {session_id}", write)
 
 
-def engine_event_record(*, event: Any) -> bool:
-    """Persist an engine event if it is one metrics keeps; True when it was.
-
-    `TurnMetrics` → :func:`turn_record`, `AgentChange` → :func:`session_agent_change`,
-    `SessionError` → :func:`session_error`. Other events are ignored. Non-blocking.
-    """
-    from media.engine.events import AgentChange, SessionError, TurnMetrics
-
-    if isinstance(event, TurnMetrics):
-        turn_record(session_id=event.session_id, metrics=event)
-    elif isinstance(event, AgentChange):
-        session_agent_change(session_id=event.session_id, agent=event.agent)
-    elif isinstance(event, SessionError):
-        session_error(session_id=event.session_id, stage=event.stage, message=event.message)
-    else:
-        return False
-    return True
-
-
 def _queue_post_call(session_id: str) -> None:
-    from metrics.tasks import post_call_process
-
+    # By name (`metrics.tasks` registers it at start-up): the tasks call the services.
     try:
-        post_call_process.delay(session_id)
+        celery_app.tasks[POST_CALL_TASK].delay(session_id)
     except Exception:
         logger.exception("session %s: post-call processing could not be queued", session_id)
 

@@ -12,9 +12,9 @@ from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.db import transaction
 
-from metrics import selectors
+from metrics import live, selectors
 from metrics.models import ConversationSession, SessionStatus
-from metrics.services import live
+from metrics.registry import speech_stack
 from metrics.services.writer import flush_blocking
 
 logger = logging.getLogger(__name__)
@@ -58,20 +58,20 @@ def session_end(*, session_id: str, erase: bool = False) -> SessionEndOutcome:
     """End a session: stop its live conversation, hang up its call, optionally erase it.
 
     The conversation's socket, on any server process, is asked through the channel layer to
-    store and close it (`media.conversation.control`); a session marked active that no socket
-    answers for within `SESSION_END_WAIT_S` is closed here. Erasing deletes the session with
-    its turns, errors and saved state (the call's own record stays in the calls app).
+    store and close it (the speech stack's `conversation_end`, `metrics.registry`); a session
+    marked active that no socket answers for within `SESSION_END_WAIT_S` is closed here.
+    Erasing deletes the session with its turns, errors and saved state (the call's own record
+    stays in the calls app).
 
     Raises:
         ConversationSession.DoesNotExist: no session has this id.
     """
-    from media.conversation.control import conversation_end_request
     from metrics import services
 
     session = ConversationSession.objects.get(session_id=session_id)
     was_live = False
     if session.status == SessionStatus.ACTIVE:
-        was_live = async_to_sync(conversation_end_request)(
+        was_live = async_to_sync(speech_stack().conversation_end)(
             session_id=session_id, reason=END_REASON, timeout_s=settings.SESSION_END_WAIT_S
         )
     hung_up, call_error = _hang_up(session)

@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 from asgiref.sync import sync_to_async
 
-from metrics import loop_lag
+from metrics import live, loop_lag
 from metrics.checks import Check, check_capacity
-from metrics.services import live
 from tests.browser.conftest import fake_speech
 from tests.browser.test_conversation_socket import connect, is_greeting
 

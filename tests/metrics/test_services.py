@@ -168,19 +168,11 @@ def test_health_counts_sessions_open_in_this_process(api_client):
     services.flush_blocking()
 
 
-def test_engine_events_are_routed_to_the_right_records():
-    from media.engine.events import AgentChange, AudioFrame, SessionError
-
+def test_a_handoff_a_turn_and_an_error_are_stored_on_the_session():
     services.session_open(session_id="events", transport="browser")
-    assert services.engine_event_record(
-        event=AgentChange(session_id="events", turn_id=1, previous_agent="A", agent="B")
-    )
-    assert services.engine_event_record(event=turn_metrics("events", 1, agent="B"))
-    assert services.engine_event_record(
-        event=SessionError(session_id="events", turn_id=1, stage="llm", message="timeout")
-    )
-    frame = AudioFrame(session_id="events", turn_id=1, pcm=b"", sample_rate_hz=16000)
-    assert not services.engine_event_record(event=frame)
+    services.session_agent_change(session_id="events", agent="B")
+    services.turn_record(session_id="events", metrics=turn_metrics("events", 1, agent="B"))
+    services.session_error(session_id="events", stage="llm", message="timeout")
     services.flush_blocking()
     session = ConversationSession.objects.get(session_id="events")
     assert session.active_agent == "B"

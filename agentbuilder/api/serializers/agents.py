@@ -1,4 +1,4 @@
-"""Bodies of `/api/v1/agents`."""
+"""Bodies of `/api/v1/agents`. Answers are read from `Agent` rows."""
 
 from __future__ import annotations
 
@@ -10,7 +10,10 @@ from agentbuilder.api.serializers.common import (
     StrictSerializer,
     validate_voice_name,
 )
+from agentbuilder.models import Agent
+from agentbuilder.rendering import base_context, render
 from agentbuilder.validation import VOICE_RATE_RE
+from agentbuilder.voices import Voice
 from voiceproject.schema import QuerySerializer
 
 
@@ -29,43 +32,87 @@ class AgentDetailQuerySerializer(QuerySerializer):
     )
 
 
+PROMPT_PREVIEW = 320
+
+
 class AgentVoiceSerializer(serializers.Serializer):
-    current_voice = serializers.CharField()
+    current_voice = serializers.CharField(source="voice_name")
     voice_style = serializers.CharField(allow_blank=True)
     voice_rate = serializers.CharField()
-    voice_configurable = serializers.BooleanField()
-    is_per_agent_voice = serializers.BooleanField()
+    voice_configurable = serializers.SerializerMethodField()
+    is_per_agent_voice = serializers.SerializerMethodField()
+
+    def get_voice_configurable(self, agent: Agent) -> bool:
+        return True
+
+    def get_is_per_agent_voice(self, agent: Agent) -> bool:
+        return True
 
 
+# An `Agent`; context `triggers`: the handoff map (trigger tool -> agent name).
 class AgentSummarySerializer(serializers.Serializer):
     name = serializers.CharField()
-    status = serializers.CharField(help_text="loaded or disabled")
+    status = serializers.SerializerMethodField(help_text="loaded or disabled")
     description = serializers.CharField(allow_blank=True)
-    prompt_path = serializers.CharField(allow_blank=True)
-    config_path = serializers.CharField(allow_blank=True)
-    model = ModelSettingsSerializer()
-    voice = AgentVoiceSerializer()
-    tool_count = serializers.IntegerField()
+    prompt_path = serializers.SerializerMethodField()
+    config_path = serializers.SerializerMethodField()
+    model = ModelSettingsSerializer(source="model_settings")
+    voice = AgentVoiceSerializer(source="*")
+    tool_count = serializers.SerializerMethodField()
     tools = serializers.ListField(child=serializers.CharField())
-    handoff_tools = serializers.ListField(child=serializers.CharField())
+    handoff_tools = serializers.SerializerMethodField()
     handoff_trigger = serializers.CharField()
     is_entry_point = serializers.BooleanField()
     enabled = serializers.BooleanField()
-    prompt_preview = serializers.CharField(allow_blank=True)
+    prompt_preview = serializers.SerializerMethodField()
     source = serializers.CharField()
-    edited = serializers.BooleanField(help_text="Changed since the library loaded it.")
+    edited = serializers.SerializerMethodField(help_text="Changed since the library loaded it.")
     updated_at = serializers.DateTimeField()
 
+    def get_status(self, agent: Agent) -> str:
+        return "loaded" if agent.enabled else "disabled"
 
+    def get_prompt_path(self, agent: Agent) -> str:
+        return f"library/agents/{agent.library_file}" if agent.library_file else ""
+
+    def get_config_path(self, agent: Agent) -> str:
+        return self.get_prompt_path(agent)
+
+    def get_tool_count(self, agent: Agent) -> int:
+        return len(agent.tools)
+
+    def get_handoff_tools(self, agent: Agent) -> list[str]:
+        triggers = self.context["triggers"]
+        return [tool for tool in agent.tools if tool in triggers]
+
+    def get_prompt_preview(self, agent: Agent) -> str:
+        return agent.instructions[:PROMPT_PREVIEW]
+
+    def get_edited(self, agent: Agent) -> bool:
+        return bool(agent.library_digest) and agent.content_digest() != agent.library_digest
+
+
+# An `Agent` in full; context `variables`: the session's caller, to render its prompts.
 class AgentDetailSerializer(AgentSummarySerializer):
     greeting = serializers.CharField(allow_blank=True)
     return_greeting = serializers.CharField(allow_blank=True)
-    prompt_full = serializers.CharField()
+    prompt_full = serializers.CharField(source="instructions")
     template_vars = serializers.DictField()
     realtime = serializers.DictField()
     handoff_description = serializers.CharField(allow_blank=True)
-    rendered_greeting = serializers.CharField(allow_blank=True)
-    rendered_prompt = serializers.CharField(allow_blank=True)
+    rendered_greeting = serializers.SerializerMethodField()
+    rendered_prompt = serializers.SerializerMethodField()
+
+    def _render_context(self, agent: Agent) -> dict:
+        context = base_context(agent_name=agent.name, template_vars=agent.template_vars)
+        context.update(self.context.get("variables") or {})
+        return context
+
+    def get_rendered_greeting(self, agent: Agent) -> str:
+        return render(agent.greeting, self._render_context(agent))
+
+    def get_rendered_prompt(self, agent: Agent) -> str:
+        return render(agent.instructions, self._render_context(agent))
 
 
 class AgentDetailResponseSerializer(serializers.Serializer):
@@ -81,11 +128,23 @@ class AgentBriefSerializer(serializers.Serializer):
     is_entry_point = serializers.BooleanField()
 
 
+class VoiceNamesField(serializers.ListField):
+    """The names of a voice catalogue's voices of one category."""
+
+    def __init__(self, category: str, **kwargs) -> None:
+        self.category = category
+        super().__init__(child=serializers.CharField(), source="*", **kwargs)
+
+    def to_representation(self, voices: list[Voice]) -> list[str]:
+        return [voice.name for voice in voices if voice.category == self.category]
+
+
+# A voice catalogue (`agentbuilder.voices.voice_catalogue`) by category.
 class AvailableVoicesSerializer(serializers.Serializer):
-    turbo_voices = serializers.ListField(child=serializers.CharField())
-    standard_voices = serializers.ListField(child=serializers.CharField())
-    hd_voices = serializers.ListField(child=serializers.CharField())
-    local_voices = serializers.ListField(child=serializers.CharField())
+    turbo_voices = VoiceNamesField("turbo")
+    standard_voices = VoiceNamesField("standard")
+    hd_voices = VoiceNamesField("hd")
+    local_voices = VoiceNamesField("local")
 
 
 class AgentListResponseSerializer(serializers.Serializer):

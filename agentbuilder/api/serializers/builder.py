@@ -1,14 +1,17 @@
-"""Bodies of `/api/v1/agent-builder/*`."""
+"""Bodies of `/api/v1/agent-builder/*`. Answers are read from `AgentTemplate` and
+`SessionAgent` rows."""
 
 from __future__ import annotations
 
 from rest_framework import serializers
 
 from agentbuilder.api.serializers.common import (
+    ContextField,
     ModelSettingsSerializer,
     StrictSerializer,
     VoiceSettingsSerializer,
 )
+from agentbuilder.models import AgentTemplate, SessionAgent
 from agentbuilder.rendering import template_error
 from agentbuilder.validation import NAME_RE, NAME_RULE
 from agentbuilder.voices import VOICE_CATEGORIES
@@ -84,16 +87,19 @@ class DefaultsResponseSerializer(serializers.Serializer):
 
 
 class TemplateSummarySerializer(serializers.Serializer):
-    id = serializers.CharField()
+    id = serializers.CharField(source="slug")
     name = serializers.CharField()
     description = serializers.CharField(allow_blank=True)
     greeting = serializers.CharField(allow_blank=True)
-    prompt_preview = serializers.CharField()
-    prompt_full = serializers.CharField()
+    prompt_preview = serializers.SerializerMethodField()
+    prompt_full = serializers.CharField(source="instructions")
     tools = serializers.ListField(child=serializers.CharField())
     voice = VoiceSettingsSerializer()
-    model = ModelSettingsSerializer()
+    model = ModelSettingsSerializer(source="model_settings")
     is_entry_point = serializers.BooleanField()
+
+    def get_prompt_preview(self, template: AgentTemplate) -> str:
+        return template.instructions[:300]
 
 
 class TemplateListResponseSerializer(serializers.Serializer):
@@ -104,22 +110,22 @@ class TemplateListResponseSerializer(serializers.Serializer):
 
 
 class TemplateHandoffSerializer(serializers.Serializer):
-    trigger = serializers.CharField(allow_blank=True)
+    trigger = serializers.CharField(source="handoff_trigger", allow_blank=True)
     is_entry_point = serializers.BooleanField()
 
 
 class TemplateDetailSerializer(serializers.Serializer):
-    id = serializers.CharField()
+    id = serializers.CharField(source="slug")
     name = serializers.CharField()
     description = serializers.CharField(allow_blank=True)
     greeting = serializers.CharField(allow_blank=True)
     return_greeting = serializers.CharField(allow_blank=True)
-    prompt = serializers.CharField()
+    prompt = serializers.CharField(source="instructions")
     tools = serializers.ListField(child=serializers.CharField())
     voice = VoiceSettingsSerializer()
-    model = ModelSettingsSerializer()
+    model = ModelSettingsSerializer(source="model_settings")
     template_vars = serializers.DictField()
-    handoff = TemplateHandoffSerializer()
+    handoff = TemplateHandoffSerializer(source="*")
 
 
 class TemplateDetailResponseSerializer(serializers.Serializer):
@@ -151,28 +157,40 @@ class DynamicAgentConfigSerializer(StrictSerializer):
     template_vars = serializers.DictField(required=False)
 
 
+# Context `full`: with the whole prompt and the template variables.
 class SessionAgentConfigSerializer(serializers.Serializer):
     name = serializers.CharField()
     description = serializers.CharField(allow_blank=True)
     greeting = serializers.CharField(allow_blank=True)
-    prompt_preview = serializers.CharField()
-    prompt_full = serializers.CharField(required=False)
+    prompt_preview = serializers.SerializerMethodField()
+    prompt_full = serializers.CharField(source="instructions", required=False)
     tools = serializers.ListField(child=serializers.CharField())
-    model = ModelSettingsSerializer()
+    model = ModelSettingsSerializer(source="model_settings")
     voice = VoiceSettingsSerializer()
     template_vars = serializers.DictField(required=False)
     handoff_trigger = serializers.CharField()
 
+    def get_prompt_preview(self, agent: SessionAgent) -> str:
+        return agent.instructions[:200]
 
+    def to_representation(self, agent: SessionAgent) -> dict:
+        data = super().to_representation(agent)
+        if not self.context.get("full"):
+            del data["prompt_full"], data["template_vars"]
+        return data
+
+
+# A `SessionAgent`; context `status`, and `session_token` when the answer hands one over.
 class SessionAgentResponseSerializer(serializers.Serializer):
     session_id = serializers.CharField()
-    agent_name = serializers.CharField()
-    status = serializers.CharField(help_text="created, updated or active")
-    config = SessionAgentConfigSerializer()
+    agent_name = serializers.CharField(source="name")
+    status = ContextField("status", help_text="created, updated or active")
+    config = SessionAgentConfigSerializer(source="*")
     created_at = serializers.DateTimeField()
-    modified_at = serializers.DateTimeField()
+    modified_at = serializers.DateTimeField(source="updated_at")
     expires_at = serializers.DateTimeField(allow_null=True)
-    session_token = serializers.CharField(
+    session_token = ContextField(
+        "session_token",
         required=False,
         help_text="Only to an anonymous client whose request started the session, once: send "
         "it as X-Session-Token (REST) or session_token (sockets) to use the session again.",
@@ -187,11 +205,14 @@ class SessionAgentDeleteResponseSerializer(serializers.Serializer):
 
 class SessionAgentBriefSerializer(serializers.Serializer):
     session_id = serializers.CharField()
-    agent_name = serializers.CharField()
-    tools_count = serializers.IntegerField()
+    agent_name = serializers.CharField(source="name")
+    tools_count = serializers.SerializerMethodField()
     created_at = serializers.DateTimeField()
-    modified_at = serializers.DateTimeField()
+    modified_at = serializers.DateTimeField(source="updated_at")
     expires_at = serializers.DateTimeField(allow_null=True)
+
+    def get_tools_count(self, agent: SessionAgent) -> int:
+        return len(agent.tools)
 
 
 class SessionAgentListResponseSerializer(serializers.Serializer):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from rest_framework import serializers
+from rest_framework.fields import SkipField
 
 from agentbuilder.validation import MODEL_LIMITS, VOICE_RATE_RE, voice_error
 from voiceproject.schema import JsonBodySerializer
@@ -67,3 +68,18 @@ class ConnectionSerializer(serializers.Serializer):
     source = serializers.CharField()
     tool = serializers.CharField()
     target = serializers.CharField()
+
+
+class ContextField(serializers.CharField):
+    """A value of the answer that the view knows, not the object it shows (the serializer's
+    context `key`); left out when the context has none and the field is not required."""
+
+    def __init__(self, key: str, **kwargs) -> None:
+        self.key = key
+        super().__init__(**kwargs)
+
+    def get_attribute(self, instance):
+        value = self.context.get(self.key)
+        if not value and not self.required:
+            raise SkipField()
+        return value

@@ -9,7 +9,6 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from agentbuilder import selectors, services
-from agentbuilder.api import presenters
 from agentbuilder.api.serializers import (
     AgentDetailQuerySerializer,
     AgentDetailResponseSerializer,
@@ -19,6 +18,7 @@ from agentbuilder.api.serializers import (
     AgentUpdateResponseSerializer,
 )
 from agentbuilder.api.views.common import MODEL_REQUEST_FIELDS, Stopwatch, as_drf_error
+from agentbuilder.voices import voice_catalogue
 
 TAGS = ["agents"]
 # Model fields -> the PUT body's fields.
@@ -48,24 +48,16 @@ class AgentListView(APIView):
         body = {
             "status": "success",
             "agents_count": len(agents),
-            "agents": [presenters.agent_summary(a, triggers) for a in agents],
-            "summaries": [
-                {
-                    "name": a.name,
-                    "description": a.description,
-                    "handoff_trigger": a.handoff_trigger,
-                    "is_entry_point": a.is_entry_point,
-                }
-                for a in enabled
-            ],
+            "agents": agents,
+            "summaries": enabled,
             "handoff_map": triggers,
             "start_agent": selectors.entry_agent_name(enabled),
             "scenario": None,
             "connections": selectors.handoff_edges(enabled),
-            "available_voices": presenters.available_voices(),
+            "available_voices": voice_catalogue(),
         }
         body["response_time_ms"] = watch.ms
-        return Response(AgentListResponseSerializer(body).data)
+        return Response(AgentListResponseSerializer(body, context={"triggers": triggers}).data)
 
 
 class AgentDetailView(APIView):
@@ -89,9 +81,13 @@ class AgentDetailView(APIView):
         query.is_valid(raise_exception=True)
         agent = self._agent(name)
         session_id = query.validated_data.get("session_id", "")
-        body = {"status": "success", "agent": presenters.agent_detail(agent, session_id=session_id)}
+        context = {
+            "triggers": selectors.handoff_map(),
+            "variables": selectors.session_variables(session_id=session_id),
+        }
+        body = {"status": "success", "agent": agent}
         body["response_time_ms"] = watch.ms
-        return Response(AgentDetailResponseSerializer(body).data)
+        return Response(AgentDetailResponseSerializer(body, context=context).data)
 
     @extend_schema(
         operation_id="agents_update",

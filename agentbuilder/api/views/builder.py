@@ -16,7 +16,6 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from agentbuilder import selectors, services
-from agentbuilder.api import presenters
 from agentbuilder.api.serializers import (
     DefaultsResponseSerializer,
     DynamicAgentConfigSerializer,
@@ -177,7 +176,7 @@ class BuilderTemplateListView(APIView):
     )
     def get(self, request):
         watch = Stopwatch()
-        templates = [presenters.template_summary(t) for t in AgentTemplate.objects.all()]
+        templates = AgentTemplate.objects.all()
         body = {
             "status": "success",
             "total": len(templates),
@@ -197,7 +196,7 @@ class BuilderTemplateDetailView(APIView):
         template = AgentTemplate.objects.filter(slug=template_id).first()
         if template is None:
             raise NotFound(f"No template {template_id!r}.")
-        body = {"status": "success", "template": presenters.template_detail(template)}
+        body = {"status": "success", "template": template}
         return Response(TemplateDetailResponseSerializer(body).data)
 
 
@@ -242,10 +241,6 @@ def _upsert(request, session_id: str) -> tuple[SessionAgent, bool, str]:
     return agent, created, token
 
 
-def _with_token(body: dict, token: str) -> dict:
-    return {**body, "session_token": token} if token else body
-
-
 class BuilderCreateView(APIView):
     """Create (or replace) the dynamic agent of a session; it becomes the session's entry agent.
 
@@ -269,9 +264,9 @@ class BuilderCreateView(APIView):
         if not 5 <= len(session_id) <= 120:
             raise DRFValidationError({"session_id": "Between 5 and 120 characters."})
         agent, created, token = _upsert(request, session_id)
-        body = presenters.session_agent(agent, status="created" if created else "updated")
+        context = {"status": "created" if created else "updated", "session_token": token}
         return Response(
-            SessionAgentResponseSerializer(_with_token(body, token)).data,
+            SessionAgentResponseSerializer(agent, context=context).data,
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
         )
 
@@ -293,8 +288,8 @@ class BuilderSessionView(APIView):
         if agent is None:
             raise NotFound(f"Session {session_id!r} has no dynamic agent.")
         _check_owner(request, session_id)
-        body = presenters.session_agent(agent, status="active", full=True)
-        return Response(SessionAgentResponseSerializer(body).data)
+        context = {"status": "active", "full": True}
+        return Response(SessionAgentResponseSerializer(agent, context=context).data)
 
     @extend_schema(
         tags=TAGS,
@@ -306,8 +301,8 @@ class BuilderSessionView(APIView):
         if not 5 <= len(session_id) <= 120:
             raise DRFValidationError({"session_id": "Between 5 and 120 characters."})
         agent, _, token = _upsert(request, session_id)
-        body = presenters.session_agent(agent, status="updated", full=True)
-        return Response(SessionAgentResponseSerializer(_with_token(body, token)).data)
+        context = {"status": "updated", "full": True, "session_token": token}
+        return Response(SessionAgentResponseSerializer(agent, context=context).data)
 
     @extend_schema(
         tags=TAGS,
@@ -334,18 +329,12 @@ class BuilderSessionListView(APIView):
 
     @extend_schema(tags=TAGS, responses=SessionAgentListResponseSerializer)
     def get(self, request):
-        sessions = [
-            {
-                "session_id": a.session_id,
-                "agent_name": a.name,
-                "tools_count": len(a.tools),
-                "created_at": a.created_at,
-                "modified_at": a.updated_at,
-                "expires_at": a.expires_at,
-            }
-            for a in selectors.session_agent_list()
-        ]
-        body = {"status": "success", "total": len(sessions), "sessions": sessions}
+        sessions = selectors.session_agent_list()
+        body = {
+            "status": "success",
+            "total": len(sessions),
+            "sessions": sessions,
+        }
         return Response(SessionAgentListResponseSerializer(body).data)
 
 

@@ -11,7 +11,6 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from agentbuilder import selectors, services
-from agentbuilder.api import presenters
 from agentbuilder.api.serializers import (
     DemoUserLookupSerializer,
     DemoUserRequestSerializer,
@@ -69,10 +68,9 @@ class TemporaryUserView(APIView):
             if session_id:
                 token = self._claim(request, user, session_id, body.validated_data["email"])
             created = services.demo_user_create(**body.validated_data, created_by=request.user)
-        data = presenters.demo_user(created.user, codes=created.codes)
-        if token:
-            data["session_token"] = token
-        response = Response(DemoUserResponseSerializer(data).data, status=status.HTTP_201_CREATED)
+        context = {"codes": created.codes, "session_token": token}
+        body = DemoUserResponseSerializer(created.user, context=context).data
+        response = Response(body, status=status.HTTP_201_CREATED)
         response["Cache-Control"] = "no-store"
         return response
 
@@ -135,4 +133,4 @@ class TemporaryUserView(APIView):
             if selectors.demo_user_find(email=email, session_id=session_id) is not None:
                 raise PermissionDenied("This demo profile belongs to another client.")
             raise NotFound(NOT_FOUND)
-        return Response(DemoUserResponseSerializer(presenters.demo_user(found)).data)
+        return Response(DemoUserResponseSerializer(found).data)
