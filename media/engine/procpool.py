@@ -25,6 +25,7 @@ import os
 import queue
 import signal
 import threading
+import weakref
 from collections.abc import Callable, Mapping
 from itertools import count
 from typing import Any
@@ -278,6 +279,9 @@ class ProcessPool:
 
     _pools: dict[tuple[Any, ...], ProcessPool] = {}
     _pools_lock = threading.Lock()
+    # Every pool of this process, shared or not, for `close_all` at exit.
+    _every: weakref.WeakSet[ProcessPool] = weakref.WeakSet()
+    _every_lock = threading.Lock()
     _keys = count(1)
 
     def __init__(
@@ -296,6 +300,8 @@ class ProcessPool:
         self._workers: list[_Worker] = []
         self._closed = False
         self._pid = os.getpid()
+        with ProcessPool._every_lock:
+            ProcessPool._every.add(self)
 
     @classmethod
     def get(
@@ -312,10 +318,12 @@ class ProcessPool:
     @classmethod
     def close_all(cls) -> None:
         with cls._pools_lock:
-            pools = list(cls._pools.values())
             cls._pools.clear()
+        with cls._every_lock:
+            pools = list(cls._every)
         for pool in pools:
-            pool.close()
+            if pool._pid == os.getpid():
+                pool.close()
 
     def start(self) -> None:
         """Start the workers (once; they load their model in the background)."""
