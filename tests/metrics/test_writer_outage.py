@@ -12,7 +12,7 @@ import logging
 import time
 
 import pytest
-from django.db import connection
+from django.db import OperationalError, connection
 
 from metrics import services
 from metrics.models import ConversationSession, Turn
@@ -121,3 +121,20 @@ def test_readiness_names_the_database_while_it_is_down(database_outage, api_clie
     assert response.status_code == 200, response.json()
     assert response.json()["down"] == []
     assert Turn.objects.filter(session__session_id="outage-3").count() == 1
+
+
+def test_a_write_failing_on_its_own_is_not_an_outage():
+    """A database error while the database answers is the write's fault: logged, counted,
+    the writes around it applied, nothing held back."""
+
+    def broken() -> None:
+        raise OperationalError("no such table: somewhere")
+
+    failed_before = writer.failed
+    services.session_open(session_id="outage-4", transport="browser")
+    writer.submit("broken", broken)
+    services.turn_record(session_id="outage-4", metrics=turn_metrics("outage-4", 1))
+    services.flush_blocking()
+    assert not writer.database_down and writer.buffered == 0
+    assert writer.failed == failed_before + 1
+    assert Turn.objects.filter(session__session_id="outage-4").count() == 1
