@@ -143,7 +143,7 @@ class MetricsWriter:
                         )
                     else:
                         if self._queue.empty():
-                            connections.close_all()  # a flush usually ends a burst
+                            _close_all_quietly()  # a flush usually ends a burst
                         item.future.set_result(None)
                 else:
                     batch.append(item)
@@ -168,7 +168,7 @@ class MetricsWriter:
         try:
             return self._queue.get(timeout=_IDLE_CLOSE_S)
         except queue.Empty:
-            connections.close_all()  # idle: do not hold a database connection
+            _close_all_quietly()  # idle: do not hold a database connection
             return self._queue.get()
 
     def _apply(self, batch: list[tuple[str, Write]]) -> None:
@@ -290,6 +290,13 @@ def _database_reachable() -> bool:
     except Exception:  # noqa: BLE001  (any failure to reach it means it is down)
         _close_quietly()
         return False
+
+
+def _close_all_quietly() -> None:
+    try:
+        connections.close_all()
+    except Exception:  # noqa: BLE001  (a connection that died with its server)
+        _close_quietly()
 
 
 def _close_quietly() -> None:
