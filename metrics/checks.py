@@ -1,7 +1,10 @@
 """Readiness checks: each one timed, bounded by a timeout, and reporting its error.
 
-A check is a callable returning a details dict (or raising). `required` checks make readiness
-`unhealthy` (HTTP 503) when they fail; the others make it `degraded`.
+A check is a callable returning a details dict (or raising). A check of an external
+`dependency` (the database, Redis) names it: when it fails, readiness is `degraded` and lists
+it in `down`, since this process's live calls go on without it. A failed `required` check
+makes readiness answer 503 (no new calls here); a required check of the process itself
+(capacity, event loop, providers) makes it `unhealthy`.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ class CheckResult:
     required: bool
     error: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    dependency: str | None = None  # "database", "redis": the external service checked
 
 
 class CheckFailed(Exception):
@@ -54,13 +58,30 @@ class Check:
     required: bool = True
     # Checks touching the ORM run in the calling thread (Django connections are per thread).
     in_caller_thread: bool = False
+    dependency: str | None = None
+
+
+def _redis_backend(backend: str) -> str | None:
+    return "redis" if "redis" in backend.lower() else None
 
 
 def check_database() -> dict[str, Any]:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
-        cursor.fetchone()
-    return {"vendor": connection.vendor, "name": str(connection.settings_dict.get("NAME", ""))}
+    """A query answered; with the metrics writer's buffer (writes waiting while it is down)."""
+    from metrics.services.writer import writer
+
+    details = {
+        "vendor": connection.vendor,
+        "name": str(connection.settings_dict.get("NAME", "")),
+        "buffered_writes": writer.buffered,
+        "lost_writes": writer.lost,
+    }
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+    except Exception as exc:
+        raise CheckFailed(f"{type(exc).__name__}: {exc}".strip(), details) from exc
+    return details
 
 
 def check_cache() -> dict[str, Any]:
@@ -164,16 +185,21 @@ def check_capacity() -> dict[str, Any]:
 def registered_checks() -> list[Check]:
     """The process's checks, then the speech stack's (`metrics.registry`: the TTS pool, the
     configured providers, the realtime service), then the Celery broker's."""
+    cache_backend = settings.CACHES["default"]["BACKEND"]
+    layer_backend = settings.CHANNEL_LAYERS["default"]["BACKEND"]
     checks = [
-        Check("database", check_database, in_caller_thread=True),
-        Check("cache", check_cache),
-        Check("channel_layer", check_channel_layer),
+        Check("database", check_database, in_caller_thread=True, dependency="database"),
+        Check("cache", check_cache, dependency=_redis_backend(cache_backend)),
+        Check("channel_layer", check_channel_layer, dependency=_redis_backend(layer_backend)),
         Check("event_loop", check_event_loop),
         Check("capacity", check_capacity),
         *speech_stack().checks(),
     ]
     if not settings.CELERY_TASK_ALWAYS_EAGER:
-        checks.append(Check("celery_broker", check_celery_broker, required=False))
+        broker = _redis_backend(settings.CELERY_BROKER_URL.split(":", 1)[0])
+        checks.append(
+            Check("celery_broker", check_celery_broker, required=False, dependency=broker)
+        )
     return checks
 
 
@@ -186,7 +212,9 @@ def _timed(check: Check) -> CheckResult:
         status = "unhealthy"
         error = f"{type(exc).__name__}: {exc}"
     elapsed_ms = round((time.perf_counter() - started) * 1000, 2)
-    return CheckResult(check.component, status, elapsed_ms, check.required, error, details)
+    return CheckResult(
+        check.component, status, elapsed_ms, check.required, error, details, check.dependency
+    )
 
 
 def run_checks(checks: list[Check], timeout_s: float) -> list[CheckResult]:
@@ -204,6 +232,13 @@ def run_checks(checks: list[Check], timeout_s: float) -> list[CheckResult]:
         except FutureTimeout:
             error = f"timed out after {timeout_s:.1f} s"
             results.append(
-                CheckResult(check.component, "unhealthy", timeout_s * 1000, check.required, error)
+                CheckResult(
+                    check.component,
+                    "unhealthy",
+                    timeout_s * 1000,
+                    check.required,
+                    error,
+                    dependency=check.dependency,
+                )
             )
     return results

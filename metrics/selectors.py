@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
@@ -28,11 +28,17 @@ from metrics.registry import speech_stack
 
 @dataclass(frozen=True, slots=True)
 class ReadinessReport:
+    """`status`: "ready"; "degraded" (a dependency or an optional check is down: live calls go
+    on); "unhealthy" (a required check of the process itself failed). `accepts_calls` is
+    False (HTTP 503) when any required check failed, the dependencies' included."""
+
     status: str  # "ready" | "degraded" | "unhealthy"
     timestamp: str
     response_time_ms: float
     checks: list[CheckResult]
-    reason: str | None = None  # why it is unhealthy: the failed required checks' errors
+    reason: str | None = None  # why it answers 503: the failed required checks' errors
+    down: list[str] = field(default_factory=list)  # unreachable dependencies: database, redis
+    accepts_calls: bool = True
 
 
 def health_report() -> dict:
@@ -68,19 +74,25 @@ def readiness_report(*, timeout_s: float | None = None) -> ReadinessReport:
     timeout_s = timeout_s or max(settings.REDIS_TIMEOUT_S, 1.0) + 1.0
     started = time.perf_counter()
     results = run_checks(registered_checks(), timeout_s)
-    if any(r.status != "healthy" and r.required for r in results):
+    failed = [r for r in results if r.status != "healthy"]
+    down = sorted({r.dependency for r in failed if r.dependency})
+    if any(r.required and not r.dependency for r in failed):
         status = "unhealthy"
-    elif any(r.status != "healthy" for r in results):
+    elif failed:
         status = "degraded"
     else:
         status = "ready"
-    failed = [f"{r.component}: {r.error}" for r in results if r.status != "healthy" and r.required]
+    required_down = sorted({r.dependency for r in failed if r.dependency and r.required})
+    reasons = [f"{name} is down" for name in required_down]
+    reasons += [f"{r.component}: {r.error}" for r in failed if r.required]
     return ReadinessReport(
         status=status,
         timestamp=timezone.now().isoformat(),
         response_time_ms=round((time.perf_counter() - started) * 1000, 2),
         checks=results,
-        reason="; ".join(failed) or None,
+        reason="; ".join(reasons) or None,
+        down=down,
+        accepts_calls=not any(r.required for r in failed),
     )
 
 

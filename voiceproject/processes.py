@@ -16,6 +16,7 @@ busy to run a task must not make its process look dead. `SERVER_HEARTBEAT_S=0` t
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import os
@@ -68,14 +69,24 @@ def beat() -> None:
 
 
 def _run(interval_s: float) -> None:
+    failing_since: float | None = None
     while True:
         close_old_connections()
         try:
             beat()
         except Exception:  # a database outage must not end the heartbeat for good
-            logger.exception("server process heartbeat failed")
+            if failing_since is None:  # logged once per outage, not at every beat
+                failing_since = time.monotonic()
+                logger.exception("server process heartbeat failed")
+        else:
+            if failing_since is not None:
+                logger.info(
+                    "server process heartbeat back after %.1f s", time.monotonic() - failing_since
+                )
+                failing_since = None
         finally:
-            connection.close()
+            with contextlib.suppress(Exception):  # a broken connection may fail to close
+                connection.close()
         time.sleep(interval_s)
 
 

@@ -103,6 +103,11 @@ DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}"),
 }
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=0))
+if DATABASES["default"]["ENGINE"].endswith("postgresql"):
+    # An unreachable database must fail fast (readiness reports it instead of hanging).
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+        "connect_timeout", env.int("DATABASE_CONNECT_TIMEOUT_S", default=5)
+    )
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # The offline default writes from several threads (consumers, the metrics writer): WAL lets
     # readers run beside the writer, IMMEDIATE takes the write lock at BEGIN so two writers
@@ -126,7 +131,8 @@ REDIS_TIMEOUT_S = env.float("REDIS_TIMEOUT_S", default=2.0)
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            # channels-redis that rides out a Redis outage (voiceproject/channel_layer.py).
+            "BACKEND": "voiceproject.channel_layer.RedisChannelLayer",
             "CONFIG": {
                 # A consumer's receive blocks in BZPOPMIN for 5 s; redis-py 8's default 5 s
                 # socket timeout would cut every idle socket, so reads get a longer one.
@@ -192,6 +198,9 @@ METRICS_STALE_SESSION_MINUTES = env.int("METRICS_STALE_SESSION_MINUTES", default
 # DELETE /api/v1/sessions/{id}: how long the socket hosting a live conversation (on any
 # process) has to store and close it before the session is closed without it.
 SESSION_END_WAIT_S = env.float("SESSION_END_WAIT_S", default=5.0)
+# While the database is down, the metrics writer keeps up to this many writes (turns, session
+# state) and applies them once it is back; beyond it the oldest are dropped and counted.
+METRICS_BUFFER_MAX = env.int("METRICS_BUFFER_MAX", default=2000)
 LOOP_LAG_READY_MS = env.float("LOOP_LAG_READY_MS", default=100.0)  # p99 loop lag → 503; 0: off
 # Readiness answers 503 while this process holds this many conversations (0: no limit), so a
 # load balancer sends new calls to another process.

@@ -343,12 +343,31 @@ class BrowserCaller(Caller):
     transport = "browser"
 
     @classmethod
-    async def open(cls, log: ConversationLog, *, base_url: str) -> BrowserCaller:
+    async def open(
+        cls, log: ConversationLog, *, base_url: str, session_token: str = ""
+    ) -> BrowserCaller:
+        """`session_token`: to resume an anonymous session, the token its first socket got."""
         self = cls(log)
         url = f"{base_url}/api/v1/browser/conversation?session_id={log.session_id}"
+        if session_token:
+            url += f"&session_token={session_token}"
         self.ws = await _connect(url, {"Origin": base_url.replace("ws://", "http://")})
         self.start()
         return self
+
+    def status_event(self, name: str) -> dict[str, Any] | None:
+        """The payload of the first `status` message of this event (`session_started`, ...)."""
+        for event in self.log.events:
+            payload = event.message.get("payload") or {}
+            if event.message.get("type") == "status" and payload.get("event") == name:
+                return payload
+        return None
+
+    @property
+    def session_token(self) -> str:
+        """The token this socket was handed when it claimed a new session ("" otherwise)."""
+        started = self.status_event("session_started") or {}
+        return started.get("session_token", "")
 
     def encode(self, frame: bytes) -> bytes:
         return frame

@@ -237,7 +237,13 @@ class Conversation:
             await self._relay_queue.join()
             self._relay_task.cancel()
         self._stored = True  # from here on, nothing the flush below would not wait for
-        await metrics.flush()
+        try:
+            await metrics.flush()
+        except metrics.DatabaseUnavailable:
+            logger.warning(
+                "session %s: the database is down; its turns and state are stored once it is back",
+                self.session_id,
+            )
 
     async def _events_delivered(self, timeout_s: float = 1.0) -> None:
         """Wait (bounded) for the events the engine emitted while closing, such as the last

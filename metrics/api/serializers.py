@@ -34,6 +34,9 @@ class ReadinessCheckSerializer(serializers.Serializer):
     required = serializers.BooleanField()
     error = serializers.CharField(allow_null=True)
     details = serializers.DictField()
+    dependency = serializers.CharField(
+        allow_null=True, help_text="The external service it checks: database, redis (or null)"
+    )
 
 
 class ReadinessSerializer(serializers.Serializer):
@@ -42,7 +45,12 @@ class ReadinessSerializer(serializers.Serializer):
     response_time_ms = serializers.FloatField()
     checks = ReadinessCheckSerializer(many=True)
     reason = serializers.CharField(
-        allow_null=True, help_text="Why it is unhealthy (503): the failed required checks"
+        allow_null=True,
+        help_text="Why it answers 503: the dependencies down and the failed required checks",
+    )
+    down = serializers.ListField(
+        child=serializers.ChoiceField(choices=["database", "redis"]),
+        help_text="Dependencies that cannot be reached (status degraded; live calls go on)",
     )
 
 

@@ -5,7 +5,8 @@ its arguments and hands the database work to the background writer
 (:mod:`metrics.services.writer`), so it is safe to call on the event loop of an async consumer
 (no ORM, no I/O there) as well as from sync code. The writes of one session are applied in the
 order they were made. `await flush()` (async) or `flush_blocking()` (sync) waits until
-everything submitted so far is stored.
+everything submitted so far is stored (while the database is down they raise
+`DatabaseUnavailable` at once: the writes wait in the writer's buffer until it is back).
 
 The housekeeping services at the end (`sessions_close_stale`, `agent_latency_rollup`,
 `session_post_call`) do their ORM work in the calling thread: call them from sync code
@@ -41,10 +42,17 @@ from metrics.models import (
     Turn,
 )
 from metrics.services import processes, spans
-from metrics.services.writer import BulkWrite, flush, flush_blocking, writer
+from metrics.services.writer import (
+    BulkWrite,
+    DatabaseUnavailable,
+    flush,
+    flush_blocking,
+    writer,
+)
 from voiceproject.celery import app as celery_app
 
 __all__ = [
+    "DatabaseUnavailable",
     "agent_latency_rollup",
     "flush",
     "flush_blocking",

@@ -39,6 +39,11 @@ def utterance_pcm(workdir, text: str) -> bytes:
     return raw.read_bytes()
 
 
+def spoken_turns(stored: dict) -> list[tuple[int, str]]:
+    """(number, caller's words) of a stored session's turns that answered the caller."""
+    return [(t["turn_number"], t["user_text"]) for t in stored["turns"] if t["user_text"]]
+
+
 class Dashboard:
     """The dashboard relay of every session (staff), on one process: envelopes by session."""
 
@@ -105,6 +110,14 @@ class Scenario:
     async def browser(self, base_url: str, name: str) -> BrowserCaller:
         log = ConversationLog("browser", "espeak", "deploy", f"deploy_{name}_{os.getpid()}")
         caller = await BrowserCaller.open(log, base_url=base_url.replace("http://", "ws://"))
+        return await self._greeted(caller)
+
+    async def browser_resume(self, base_url: str, earlier: BrowserCaller) -> BrowserCaller:
+        """`earlier`'s session again, on a new socket presenting its session token."""
+        log = ConversationLog("browser", "espeak", "deploy", earlier.log.session_id)
+        caller = await BrowserCaller.open(
+            log, base_url=base_url.replace("http://", "ws://"), session_token=earlier.session_token
+        )
         return await self._greeted(caller)
 
     async def _greeted(self, caller: Caller) -> Caller:
@@ -244,6 +257,27 @@ async def _scenario(s: Scenario) -> None:
     # The supervisor restarts the killed process; HAProxy takes it back.
     served.wait_backends({"web.2": "UP"}, timeout_s=60)
     assert served.processes()["web.2"]["restarts"] == 1
+
+    # The browser page that was on the killed process reconnects with its session token and
+    # resumes its conversation on the restarted process (web.1 is still full): its agent and
+    # history, the turns numbered on from the stored ones.
+    b3_id = b3.log.session_id
+    spoken_before = spoken_turns(await asyncio.to_thread(s.stored, web1, b3_id))
+    again = await s.browser_resume(lb, b3)
+    assert again.status_event("agent_ready")["resumed"] is True
+    assert s.sessions_open("web.2")["browser"] == 1
+    await s.speak(again)
+    deadline = time.monotonic() + TURN_TIMEOUT_S
+    while len(spoken_turns(stored := await asyncio.to_thread(s.stored, web1, b3_id))) <= len(
+        spoken_before
+    ):
+        assert time.monotonic() < deadline, f"{b3_id}: no answer after resuming"
+        await asyncio.sleep(0.5)
+    assert stored["status"] == "active"
+    numbers = [turn["turn_number"] for turn in stored["turns"]]
+    assert numbers == list(range(1, len(numbers) + 1))  # numbered on from the stored ones
+    assert spoken_turns(stored)[: len(spoken_before)] == spoken_before
+    await again.hang_up()
 
     for caller in on_web1:
         await caller.hang_up()

@@ -51,7 +51,7 @@ def test_readiness_round_trips_through_redis(api_client, redis_url):
     assert checks["celery_broker"]["status"] == "healthy"
 
 
-def test_readiness_reports_a_stopped_redis_as_down(api_client, settings):
+def test_readiness_names_a_stopped_redis(api_client, settings):
     closed = "redis://127.0.0.1:1/0"  # nothing listens on port 1
     settings.REDIS_TIMEOUT_S = 1.0
     settings.CHANNEL_LAYERS = {
@@ -73,11 +73,15 @@ def test_readiness_reports_a_stopped_redis_as_down(api_client, settings):
     finally:
         channel_layers.backends.clear()
     body = response.json()
+    # Degraded, not unhealthy: the process's live calls go on; new ones go elsewhere (503).
     assert response.status_code == 503
-    assert body["status"] == "unhealthy"
+    assert body["status"] == "degraded"
+    assert body["down"] == ["redis"]
+    assert body["reason"].startswith("redis is down; ")
     checks = _checks(body)
     for component in ("cache", "channel_layer"):
         assert checks[component]["status"] == "unhealthy"
+        assert checks[component]["dependency"] == "redis"
         assert checks[component]["error"]
     assert checks["database"]["status"] == "healthy"
 
