@@ -29,14 +29,13 @@ from collections.abc import Awaitable
 from typing import Any
 from urllib.parse import parse_qs
 
-from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from media.acs import codec, live
 from media.acs.transcription import CallTranscriber, transcript_event
-from media.conversation.control import EndableConversationMixin
+from media.conversation.control import ConversationHostMixin, EndableConversationMixin
 from media.engine.events import AudioFrame, AudioPause, BargeIn, CallEnd, Event, UserTranscript
 from media.engine.snapshot import VoiceSpec
 from media.modes import CALL_MODES, StreamMode
@@ -74,7 +73,7 @@ def _trace_headers(scope: dict) -> dict[str, str]:
     }
 
 
-class MediaStreamConsumer(EndableConversationMixin, AsyncWebsocketConsumer):
+class MediaStreamConsumer(ConversationHostMixin, EndableConversationMixin, AsyncWebsocketConsumer):
     """One ACS media (or transcription) stream of one call.
 
     `DELETE /api/v1/sessions/{id}` ends it from outside (`media.conversation.control`): the
@@ -94,27 +93,6 @@ class MediaStreamConsumer(EndableConversationMixin, AsyncWebsocketConsumer):
     _stopped_turn: int | None = None  # the turn whose audio the last StopAudio stopped
     started = False
     failed = False
-
-    async def __call__(self, scope, receive, send) -> None:
-        try:
-            await super().__call__(scope, receive, send)
-        finally:
-            # The server cancels a consumer that does not end within its close timeout
-            # (daphne: 10 s), wherever it is waiting; what the process shares goes back anyway.
-            self._abandon()
-
-    async def dispatch(self, message: dict) -> None:
-        """Channels' dispatch without its `close_old_connections` before every message.
-
-        That check is a hop to asgiref's one shared sync thread per message: 50 per second per
-        call, queued behind every other call's, until a socket's `websocket.disconnect` waited
-        longer than the server's close timeout. Nothing here uses the ORM on the loop; every
-        query goes through `database_sync_to_async`, which closes stale connections itself.
-        """
-        handler = getattr(self, get_handler_name(message), None)
-        if handler is None:
-            raise ValueError(f"No handler for message type {message['type']}")
-        await handler(message)
 
     async def connect(self) -> None:
         # Accept first: a refusal then reaches ACS (and logs) as a close code with a reason.
@@ -485,13 +463,11 @@ class MediaStreamConsumer(EndableConversationMixin, AsyncWebsocketConsumer):
         if transcript is not None:
             await transcript.close()
 
-    def _abandon(self) -> None:
+    def abandon_hosted(self) -> None:
         """What `_close_hosted` and `disconnect` did not get to (the consumer was cancelled):
-        the conversation gives its TTS lease back and closes in a task of its own, tasks of
-        this socket are cancelled, the stream leaves the live registry. Sync; idempotent."""
-        conversation, self.conversation = self.conversation, None
-        if conversation is not None:
-            conversation.abandon()
+        besides the conversation, this socket's tasks are cancelled and the stream leaves the
+        live registry."""
+        super().abandon_hosted()
         for task in (self._screening, getattr(self, "_transcript_writer", None)):
             if task is not None and not task.done():
                 task.cancel()

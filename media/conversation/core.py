@@ -95,6 +95,7 @@ class Conversation:
         self._tts_lease: Any = None  # the pooled synthesizer (`media.speech.PooledTTS`)
         self._closed = False
         self._close_recorded = False  # the session's close is submitted
+        self._abandoned = False  # its close goes on in a task of its own (`abandon`)
         self._stored = False  # closed: nothing more is written for the session
         self.redaction = ConversationRedaction("off")
 
@@ -244,8 +245,9 @@ class Conversation:
         Synchronous, so that it runs in the consumer's `finally` whatever was awaited there.
         """
         self._release_lease()
-        if self._stored:
+        if self._stored or self._abandoned:
             return
+        self._abandoned = True
         if not self._closed:
             self._save_state()
         task = asyncio.get_running_loop().create_task(self._shutdown(status=status))
@@ -258,6 +260,13 @@ class Conversation:
             lease.release()
 
     async def _shutdown(self, *, status: str) -> None:
+        try:
+            await self._shutdown_steps(status)
+        except asyncio.CancelledError:
+            self.abandon(status=status)  # the consumer was cancelled while closing
+            raise
+
+    async def _shutdown_steps(self, status: str) -> None:
         self._closed = True
         try:
             if self._engine is not None:
