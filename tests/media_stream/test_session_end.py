@@ -68,18 +68,6 @@ async def test_delete_ends_the_phone_conversation_and_closes_the_media_socket(se
     assert session.status == "completed" and session.transport == "acs"
 
 
-@pytest.fixture
-def fresh_tts_pool(settings):
-    """The process's TTS pool built anew from this test's settings, the previous one after."""
-    import media.tts_pool
-    from media.speech import configure_tts_pool
-
-    previous = media.tts_pool.default_pool()
-    fake_speech_providers(settings, ms_per_char=3)
-    yield configure_tts_pool(force=True)
-    media.tts_pool._default = previous
-
-
 async def test_a_consumer_cancelled_mid_conversation_gives_its_synthesizer_back(
     settings, fresh_tts_pool
 ):
@@ -93,6 +81,7 @@ async def test_a_consumer_cancelled_mid_conversation_gives_its_synthesizer_back(
     settings.ACS_JWKS_URL = ""
     settings.ACS_JWT_AUDIENCE = ""
     settings.REALTIME_SPEECH_PROVIDER = None
+    fake_speech_providers(settings, ms_per_char=3)
     await database_sync_to_async(library_load)()
     await make_call("media-kill-1", streaming_mode="media", session_id="sess-media-kill-1")
     http = AsyncClient()
