@@ -17,3 +17,10 @@ SPEECH_PROVIDERS = {
     "llm": {"BACKEND": "media.providers.fakes.ScriptedLLM", "OPTIONS": {}},
     "vad": {"BACKEND": "media.providers.vad.SileroVAD", "OPTIONS": {}},
 }
+
+# A call holds its synthesizer lease for its whole conversation, so the default pool of 64 per
+# process would refuse the 65th call whatever the socket server can carry, and this bench
+# would measure the pool's size rather than the server. The fake TTS costs nothing to keep, so
+# the pool is sized above the largest level; refusals still show in the bench's `refused`
+# column should a level go beyond it.
+TTS_POOL_MAX_SIZE = 1000

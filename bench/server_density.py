@@ -16,8 +16,14 @@ Per level it prints:
   handled;
 - outbound jitter p99 as the client receives it: |interval between two frames of one answer
   - 20 ms| (the first 3 frames of an answer leave at once by design);
-- messages lost: sent by the client and not counted by the server, and the other way;
-- memory per call: the server's RSS growth over the level's calls / N.
+- messages lost: sent by the client and not counted by the server, on the calls that stayed
+  open;
+- calls refused: the TTS pool's refusals over the level (`GET /api/v1/tts/dedicated/metrics`),
+  and calls the server closed before the level ended (a start failure is a 4500), neither
+  counted as lost messages;
+- memory per call: the server's RSS growth over the level's calls / N;
+- drain: how long after the level's calls hung up the server had no live session and no
+  synthesizer leased or waited for. The next level starts only then, so levels never overlap.
 
     .venv/bin/python bench/server_density.py --calls 5 --seconds 10            # a smoke run
     .venv/bin/python bench/server_density.py --server daphne uvicorn-websockets uvicorn-wsproto \\
@@ -50,6 +56,7 @@ from bench.spoken.server import REPO, database_prepare, free_port, server_env
 FRAME_S = 0.02
 LEAD_FRAMES = 3
 ANSWER_GAP_S = 0.2  # a longer pause between two frames starts another answer
+DRAIN_TIMEOUT_S = 60.0  # a level's calls not ended by then: the bench stops with the counts
 SERVERS = {
     "daphne": ["daphne", "-b", "127.0.0.1", "-p", "{port}", "voiceproject.asgi:application"],
     "uvicorn-websockets": ["uvicorn", "--host", "127.0.0.1", "--port", "{port}", "--ws",
@@ -81,6 +88,8 @@ class Call:
 
     ws: object
     session_id: str
+    call_connection_id: str = ""
+    closed_by_server: int | None = None  # the close code, when the server ended the call
     sent: int = 0
     received_audio: int = 0
     last_audio_at: float | None = None
@@ -102,6 +111,8 @@ async def _read(call: Call, audio_prefix: str, loop, measuring: list[bool]) -> N
         async for message in call.ws:
             if isinstance(message, str) and message.startswith(audio_prefix) and measuring[0]:
                 call.on_audio(loop.time())
+    if call.closed_by_server is None:  # the level's own hang-up cancels this task first
+        call.closed_by_server = call.ws.close_code or 1006
 
 
 async def open_calls(args, base_url: str, desk: FixtureDesk | None, n: int) -> list[Call]:
@@ -118,7 +129,7 @@ async def open_calls(args, base_url: str, desk: FixtureDesk | None, n: int) -> l
                    f"{call['call_connection_id']}&token={call['token']}")  # fmt: skip
             ws = await connect(url, proxy=None, max_size=2**22)
             await ws.send(codec.encode_audio_metadata(16000))
-            calls.append(Call(ws, call["session_id"]))
+            calls.append(Call(ws, call["session_id"], call["call_connection_id"]))
         else:
             session_id = f"density_{os.getpid()}_{i}"
             url = f"{ws_url}/api/v1/browser/conversation?session_id={session_id}"
@@ -136,7 +147,10 @@ def browser_frames() -> list[bytes]:
 
 
 async def run_level(args, server_pid: int, base_url: str, desk, token: str, n: int) -> dict:
+    from websockets.exceptions import ConnectionClosed
+
     loop = asyncio.get_running_loop()
+    _, pool0 = await asyncio.to_thread(http_json, f"{base_url}/api/v1/tts/dedicated/metrics")
     messages = inbound_messages() if args.transport == "acs" else browser_frames()
     audio_prefix = _ACS_AUDIO if args.transport == "acs" else _BROWSER_AUDIO
     rss0 = proc_rss_mb(server_pid)
@@ -156,7 +170,13 @@ async def run_level(args, server_pid: int, base_url: str, desk, token: str, n: i
             elif delay < -FRAME_S:
                 late += 1
             for i, call in enumerate(calls):
-                await call.ws.send(messages[(offsets[i] + k) % len(messages)])
+                if call.closed_by_server is not None:
+                    continue
+                try:
+                    await call.ws.send(messages[(offsets[i] + k) % len(messages)])
+                except ConnectionClosed:
+                    call.closed_by_server = call.ws.close_code or 1006
+                    continue
                 call.sent += measuring[0]
         return late
 
@@ -173,19 +193,22 @@ async def run_level(args, server_pid: int, base_url: str, desk, token: str, n: i
     rss = proc_rss_mb(server_pid)
     _, after = await asyncio.to_thread(http_json, f"{base_url}/api/v1/media/status")
     _, lag = await asyncio.to_thread(http_json, f"{base_url}/api/v1/metrics/loop", token)
-    for call in calls:
-        with contextlib.suppress(Exception):
-            await call.ws.close()
     for task in readers:
         task.cancel()
+    hung_up_at = loop.time()
+    await asyncio.gather(*(c.ws.close() for c in calls), return_exceptions=True)
     if args.transport == "acs":
         for call in calls:
-            await asyncio.to_thread(desk.ask, "call_end", call_connection_id=call.session_id)
+            await asyncio.to_thread(
+                desk.ask, "call_end", call_connection_id=call.call_connection_id
+            )
+    pool = await wait_drained(base_url)
+    drain_s = loop.time() - hung_up_at
     in_after = {c["session_id"]: c for c in after["active_media_sessions"]["calls"]}
     lost_in = sum(
         c.sent - (in_after[c.session_id]["messages_in"] - in_before.get(c.session_id, 0))
         for c in calls
-        if c.session_id in in_after
+        if c.session_id in in_after and c.closed_by_server is None
     )
     series = [p for p in lag.get("series", []) if t0 <= p["t"] < t0 + args.seconds]
     lag_p99 = [p["p99_ms"] for p in series if p["p99_ms"] is not None]
@@ -201,9 +224,39 @@ async def run_level(args, server_pid: int, base_url: str, desk, token: str, n: i
         "jitter_p50_ms": float(np.percentile(jitter, 50)),
         "frames_received": sum(c.received_audio for c in calls),
         "lost_inbound": lost_in if args.transport == "acs" else None,
+        "pool_refused": pool["rejections"] - pool0["rejections"],
+        "closed_by_server": sum(c.closed_by_server is not None for c in calls),
+        "drain_s": drain_s,
         "client_late_ticks": late,
         "rss_per_call_kb": (rss - rss0) * 1024 / n,
     }
+
+
+async def wait_drained(base_url: str) -> dict:
+    """Wait until the server has no live session (media streams and browser conversations)
+    and no synthesizer leased or waited for; returns the pool's metrics then.
+
+    Raises:
+        RuntimeError: the server still had some after `DRAIN_TIMEOUT_S` (the counts say what).
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + DRAIN_TIMEOUT_S
+    while True:
+        _, media = await asyncio.to_thread(http_json, f"{base_url}/api/v1/media/status")
+        _, browser = await asyncio.to_thread(http_json, f"{base_url}/api/v1/browser/status")
+        _, pool = await asyncio.to_thread(http_json, f"{base_url}/api/v1/tts/dedicated/metrics")
+        live = (
+            media["active_media_sessions"]["active"]
+            + browser["active_connections"]["conversation_sessions"]
+        )
+        if live == 0 and pool["active_sessions"] == 0 and pool["queue_depth"] == 0:
+            return pool
+        if loop.time() > deadline:
+            raise RuntimeError(
+                f"the server did not drain within {DRAIN_TIMEOUT_S:.0f} s: {live} live sessions,"
+                f" {pool['active_sessions']} synthesizers leased, {pool['queue_depth']} waiting"
+            )
+        await asyncio.sleep(0.25)
 
 
 def start_server(name: str, env: dict, workdir: Path):
@@ -234,8 +287,9 @@ def row(server: str, r: dict) -> str:
     return (
         f"{server:<19} {r['calls']:>5} {r['cpu_per_call_pct']:>9.2f} {r['calls_per_core']:>8.0f}"
         f" {r['inbound_lag_p99_ms']:>9.1f} {r['jitter_p99_ms']:>9.1f}"
-        f" {r['jitter_p50_ms']:>7.1f} {lost:>6} {r['client_late_ticks']:>5}"
-        f" {r['rss_per_call_kb']:>8.0f}"
+        f" {r['jitter_p50_ms']:>7.1f} {lost:>6} {r['pool_refused']:>7}"
+        f" {r['closed_by_server']:>7} {r['client_late_ticks']:>5} {r['rss_per_call_kb']:>8.0f}"
+        f" {r['drain_s']:>7.1f}"
     )
 
 
@@ -253,7 +307,8 @@ async def main_async(args) -> list[dict]:
     token = desk.ask("staff_token")["token"]
     print(f"transport {args.transport}, {args.seconds:.0f} s per level after {args.warmup:.0f} s")
     print(f"{'server':<19} {'calls':>5} {'cpu%/call':>9} {'per core':>8} {'lag p99':>9}"
-          f" {'jit p99':>9} {'jit p50':>7} {'lost':>6} {'late':>5} {'kB/call':>8}")  # fmt: skip
+          f" {'jit p99':>9} {'jit p50':>7} {'lost':>6} {'refused':>7} {'closed':>7}"
+          f" {'late':>5} {'kB/call':>8} {'drain s':>7}")  # fmt: skip
     results = []
     try:
         for server in args.server:

@@ -44,7 +44,7 @@ from browser.protocol import (
 from browser.relay import DASHBOARD_GROUP, session_group
 from browser.selectors import session_access
 from browser.services import new_session_id, session_claim
-from media.conversation.control import EndableConversationMixin
+from media.conversation.control import ConversationHostMixin, EndableConversationMixin
 from media.engine.events import AudioFrame, CallEnd, Event
 from media.modes import BROWSER_MODES, StreamMode
 
@@ -112,7 +112,7 @@ class RefusingConsumer(AsyncWebsocketConsumer):
         await self.close(code=close_code, reason=reason[:120])
 
 
-class ConversationConsumer(EndableConversationMixin, RefusingConsumer):
+class ConversationConsumer(ConversationHostMixin, EndableConversationMixin, RefusingConsumer):
     """One browser conversation: microphone in, agent audio and transcript out.
 
     `DELETE /api/v1/sessions/{id}` ends it from outside (`media.conversation.control`): the
@@ -232,6 +232,14 @@ class ConversationConsumer(EndableConversationMixin, RefusingConsumer):
     async def disconnect(self, code: int) -> None:
         await self.control_leave()
         await self._close_conversation()
+        self._uncount()
+
+    def abandon_hosted(self) -> None:
+        """Besides the conversation (cancelled before `disconnect` ran), the live count."""
+        super().abandon_hosted()
+        self._uncount()
+
+    def _uncount(self) -> None:
         if self.counted:
             connections.closed(connections.CONVERSATION, session_id=self.session_id)
             self.counted = False

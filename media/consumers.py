@@ -35,7 +35,7 @@ from django.conf import settings
 
 from media.acs import codec, live
 from media.acs.transcription import CallTranscriber, transcript_event
-from media.conversation.control import EndableConversationMixin
+from media.conversation.control import ConversationHostMixin, EndableConversationMixin
 from media.engine.events import AudioFrame, AudioPause, BargeIn, CallEnd, Event, UserTranscript
 from media.engine.snapshot import VoiceSpec
 from media.modes import CALL_MODES, StreamMode
@@ -73,7 +73,7 @@ def _trace_headers(scope: dict) -> dict[str, str]:
     }
 
 
-class MediaStreamConsumer(EndableConversationMixin, AsyncWebsocketConsumer):
+class MediaStreamConsumer(ConversationHostMixin, EndableConversationMixin, AsyncWebsocketConsumer):
     """One ACS media (or transcription) stream of one call.
 
     `DELETE /api/v1/sessions/{id}` ends it from outside (`media.conversation.control`): the
@@ -462,6 +462,17 @@ class MediaStreamConsumer(EndableConversationMixin, AsyncWebsocketConsumer):
         transcript, self.transcript = self.transcript, None
         if transcript is not None:
             await transcript.close()
+
+    def abandon_hosted(self) -> None:
+        """What `_close_hosted` and `disconnect` did not get to (the consumer was cancelled):
+        besides the conversation, this socket's tasks are cancelled and the stream leaves the
+        live registry."""
+        super().abandon_hosted()
+        for task in (self._screening, getattr(self, "_transcript_writer", None)):
+            if task is not None and not task.done():
+                task.cancel()
+        if self.info is not None and live.closed(self.channel_name) is not None:
+            logger.warning("call %s: media socket abandoned", self.call_connection_id)
 
     async def disconnect(self, code: int) -> None:
         await self.control_leave()

@@ -229,6 +229,11 @@ class PooledTTS(TTS):
             self.inner.cancel()
 
     async def close(self) -> None:
+        self.release()
+
+    def release(self) -> None:
+        """Give the synthesizer back to the pool now (sync, idempotent): also the path of a
+        session whose task was cancelled before its providers could be closed."""
         if self.inner is not None:
             self.inner = None
             self.pool.release(self.lease_session_id)

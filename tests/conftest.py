@@ -61,6 +61,18 @@ def staff_client(staff_user) -> APIClient:
     return client
 
 
+@pytest.fixture
+def fresh_tts_pool(settings):
+    """The process's TTS pool configured anew (counts from zero; it builds synthesizers from the
+    test's settings when asked), the previous one put back after."""
+    import media.tts_pool
+    from media.speech import configure_tts_pool
+
+    previous = media.tts_pool.default_pool()
+    yield configure_tts_pool(force=True)
+    media.tts_pool._default = previous
+
+
 def pytest_configure(config):
     """The test process is no server: it keeps no heartbeat (`voiceproject.processes`) in the
     test database. The servers the tests start as processes do, on their own databases."""

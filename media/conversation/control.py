@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 
+from channels.consumer import get_handler_name
 from channels.layers import get_channel_layer
 
 from browser.relay import group_name
@@ -52,6 +53,43 @@ async def conversation_end_request(*, session_id: str, reason: str, timeout_s: f
         return False
     logger.info("session %s: ended by its host (%s)", session_id, reason)
     return True
+
+
+class ConversationHostMixin:
+    """For consumers hosting a conversation: real-time dispatch, and what the process shares
+    given back however the consumer ends.
+
+    - Channels' dispatch closes stale database connections before every message: a hop to
+      asgiref's one shared sync thread per message, 50 a second per call of audio, queued
+      behind every other call's. Under load a socket's `websocket.disconnect` then waited
+      there longer than the server's close timeout (daphne: 10 s). Nothing here uses the ORM
+      on the loop (Django refuses it); every query goes through `database_sync_to_async`,
+      which closes stale connections itself, so the hop is left out.
+    - The server cancels a consumer that does not end within that timeout, wherever it is
+      waiting, and `disconnect` may never run: `abandon_hosted` (sync) then gives back the
+      conversation's TTS lease and closes it in a task of its own. Subclasses extend it with
+      what else they registered.
+    """
+
+    conversation = None
+
+    async def __call__(self, scope, receive, send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self.abandon_hosted()
+
+    async def dispatch(self, message: dict) -> None:
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
+
+    def abandon_hosted(self) -> None:
+        """What the normal close did not get to; idempotent (nothing left after it)."""
+        conversation, self.conversation = self.conversation, None
+        if conversation is not None:
+            conversation.abandon()
 
 
 class EndableConversationMixin:

@@ -35,6 +35,13 @@ logger = logging.getLogger(__name__)
 
 TRANSPORTS = ("browser", "acs")
 RELAY_QUEUE_MAX = 1000
+# Closing waits this long at most for the dashboard relay and for the session's writes: under
+# load the socket server gives up on a consumer after its close timeout (daphne: 10 s) and
+# cancels it; the writes land later all the same.
+RELAY_DRAIN_TIMEOUT_S = 1.0
+FLUSH_TIMEOUT_S = 5.0
+# Closes finished after their consumer's task was cancelled (`Conversation.abandon`).
+_abandoned: set[asyncio.Task] = set()
 
 
 class ConversationStartError(RuntimeError):
@@ -85,7 +92,10 @@ class Conversation:
         self._engine: Any = None
         self._relay_queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(RELAY_QUEUE_MAX)
         self._relay_task: asyncio.Task | None = None
+        self._tts_lease: Any = None  # the pooled synthesizer (`media.speech.PooledTTS`)
         self._closed = False
+        self._close_recorded = False  # the session's close is submitted
+        self._abandoned = False  # its close goes on in a task of its own (`abandon`)
         self._stored = False  # closed: nothing more is written for the session
         self.redaction = ConversationRedaction("off")
 
@@ -176,6 +186,7 @@ class Conversation:
         else:
             providers = session_providers(self.session_id, roster)
             providers = replace(providers, llm=self.redaction.llm(providers.llm))
+            self._tts_lease = providers.tts
             self._engine = ConversationSession(providers=providers, **session_kwargs)
 
         trace_context = None
@@ -197,6 +208,9 @@ class Conversation:
         except (SessionStartError, ProviderStartError) as exc:
             await self._shutdown(status="failed")
             raise ConversationStartError(str(exc)) from exc
+        except asyncio.CancelledError:
+            self.abandon(status="failed")  # the consumer never got this conversation
+            raise
         self._relay(self._inventory_envelope(roster))
 
     # -- the consumer's controls --------------------------------------------------------------
@@ -224,26 +238,65 @@ class Conversation:
         self._save_state()
         await self._shutdown(status=status)
 
+    def abandon(self, *, status: str = "completed") -> None:
+        """The consumer's task is being cancelled (the server stopped waiting for it to end):
+        give the pooled synthesizer back now, and finish closing in a task of its own.
+
+        Synchronous, so that it runs in the consumer's `finally` whatever was awaited there.
+        """
+        self._release_lease()
+        if self._stored or self._abandoned:
+            return
+        self._abandoned = True
+        if not self._closed:
+            self._save_state()
+        task = asyncio.get_running_loop().create_task(self._shutdown(status=status))
+        _abandoned.add(task)
+        task.add_done_callback(_abandoned.discard)
+
+    def _release_lease(self) -> None:
+        lease = self._tts_lease
+        if lease is not None:
+            lease.release()
+
     async def _shutdown(self, *, status: str) -> None:
+        try:
+            await self._shutdown_steps(status)
+        except asyncio.CancelledError:
+            self.abandon(status=status)  # the consumer was cancelled while closing
+            raise
+
+    async def _shutdown_steps(self, status: str) -> None:
         self._closed = True
-        if self._engine is not None:
-            try:
-                await self._engine.close()
-            except Exception:
-                logger.exception("session %s: engine close failed", self.session_id)
-            await self._events_delivered()
-        metrics.session_close(session_id=self.session_id, status=status)
+        try:
+            if self._engine is not None:
+                try:
+                    await self._engine.close()
+                except Exception:
+                    logger.exception("session %s: engine close failed", self.session_id)
+                await self._events_delivered()
+        finally:
+            self._release_lease()  # closed or cancelled, the pool gets its synthesizer back
+        if not self._close_recorded:  # else a close cancelled past here, finished by `abandon`
+            self._close_recorded = True
+            metrics.session_close(session_id=self.session_id, status=status)
         if self._relay_task is not None:
-            await self._relay_queue.join()
-            self._relay_task.cancel()
+            try:
+                await asyncio.wait_for(self._relay_queue.join(), RELAY_DRAIN_TIMEOUT_S)
+            except TimeoutError:
+                logger.warning("session %s: dashboard relay not drained at close", self.session_id)
+            finally:
+                self._relay_task.cancel()
         self._stored = True  # from here on, nothing the flush below would not wait for
         try:
-            await metrics.flush()
+            await asyncio.wait_for(metrics.flush(), FLUSH_TIMEOUT_S)
         except metrics.DatabaseUnavailable:
             logger.warning(
                 "session %s: the database is down; its turns and state are stored once it is back",
                 self.session_id,
             )
+        except TimeoutError:
+            logger.warning("session %s: writes still queued at close", self.session_id)
 
     async def _events_delivered(self, timeout_s: float = 1.0) -> None:
         """Wait (bounded) for the events the engine emitted while closing, such as the last

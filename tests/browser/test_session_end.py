@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -83,3 +84,35 @@ async def test_another_user_cannot_end_a_live_conversation(fake_speech, user, dj
     await client.send(text_data="What can you help me with?")
     await client.until(lambda m: m.get("type") == "turn_metrics")  # still talking
     await client.close()
+
+
+async def test_a_consumer_cancelled_mid_conversation_gives_its_synthesizer_back(
+    fake_speech, user, fresh_tts_pool
+):
+    """The server cancels a consumer that does not end within its close timeout (daphne
+    kills its application instance): the TTS lease, the live count and the session end all
+    the same."""
+    from django.test import AsyncClient
+
+    http = AsyncClient()
+    client = await connect("?session_id=live-kill-1", user=user)
+    await client.until(is_greeting)
+    pool = (await http.get("/api/v1/tts/dedicated/metrics")).json()
+    assert pool["active_sessions"] == 1
+    status = (await http.get("/api/v1/browser/status")).json()
+    assert status["active_connections"]["conversation_sessions"] == 1
+
+    client.communicator.future.cancel()  # what daphne does to an application instance it kills
+    with contextlib.suppress(asyncio.CancelledError):
+        await client.communicator.future
+
+    pool = (await http.get("/api/v1/tts/dedicated/metrics")).json()
+    assert pool["active_sessions"] == 0 and pool["releases"] == 1
+    status = (await http.get("/api/v1/browser/status")).json()
+    assert status["active_connections"]["conversation_sessions"] == 0
+    for _ in range(250):
+        session = await ConversationSession.objects.aget(session_id="live-kill-1")
+        if session.ended_at is not None:
+            break
+        await asyncio.sleep(0.02)
+    assert session.status == "completed" and session.ended_at is not None

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+
 import pytest
 from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
@@ -14,6 +17,7 @@ from testing.acs_stream_client import AcsMediaStreamClient, CommunicatorTranspor
 from tests.media_stream.media import (
     SECRET,
     drain_metrics,  # noqa: F401 - fixture
+    eventually,
     fake_speech_providers,
     make_call,
     stream_path,
@@ -62,3 +66,45 @@ async def test_delete_ends_the_phone_conversation_and_closes_the_media_socket(se
     assert client.close_code == 1000
     session = await ConversationSession.objects.aget(session_id="sess-media-end-1")
     assert session.status == "completed" and session.transport == "acs"
+
+
+async def test_a_consumer_cancelled_mid_conversation_gives_its_synthesizer_back(
+    settings, fresh_tts_pool
+):
+    """The server cancels a consumer that does not end within its close timeout (daphne
+    kills its application instance): the TTS lease, the live stream and the session end all
+    the same."""
+    from channels.testing import WebsocketCommunicator
+    from django.test import AsyncClient
+
+    settings.ACS_CALLBACK_SECRET = SECRET
+    settings.ACS_JWKS_URL = ""
+    settings.ACS_JWT_AUDIENCE = ""
+    settings.REALTIME_SPEECH_PROVIDER = None
+    fake_speech_providers(settings, ms_per_char=3)
+    await database_sync_to_async(library_load)()
+    await make_call("media-kill-1", streaming_mode="media", session_id="sess-media-kill-1")
+    http = AsyncClient()
+    communicator = WebsocketCommunicator(application, stream_path("media-kill-1"))
+    connected, _ = await communicator.connect()
+    assert connected
+    client = AcsMediaStreamClient(CommunicatorTransport(communicator), "media-kill-1", 16000)
+    await client.start()
+    await client.wait_for_agent_audio()  # the greeting is being spoken
+    pool = (await http.get("/api/v1/tts/dedicated/metrics")).json()
+    assert pool["active_sessions"] == 1
+
+    communicator.future.cancel()  # what daphne does to an application instance it kills
+    with contextlib.suppress(asyncio.CancelledError):
+        await communicator.future
+
+    pool = (await http.get("/api/v1/tts/dedicated/metrics")).json()
+    assert pool["active_sessions"] == 0 and pool["releases"] == 1
+    media = (await http.get("/api/v1/media/status")).json()
+    assert media["active_media_sessions"]["active"] == 0
+
+    async def stored() -> bool:
+        session = await ConversationSession.objects.aget(session_id="sess-media-kill-1")
+        return session.status == "completed" and session.ended_at is not None
+
+    await eventually(stored)
