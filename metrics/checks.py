@@ -27,6 +27,7 @@ from django.db import connection
 
 from metrics import live, loop_lag
 from metrics.registry import speech_stack
+from metrics.writer import writer
 
 # Checks run in parallel; each is bounded so a dead dependency cannot hang readiness.
 _pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="readiness")
@@ -67,8 +68,6 @@ def _redis_backend(backend: str) -> str | None:
 
 def check_database() -> dict[str, Any]:
     """A query answered; with the metrics writer's buffer (writes waiting while it is down)."""
-    from metrics.services.writer import writer
-
     details = {
         "vendor": connection.vendor,
         "name": str(connection.settings_dict.get("NAME", "")),

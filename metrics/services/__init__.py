@@ -2,7 +2,7 @@
 
 Every `session_*` / `turn_record` function here is a plain call that returns at once: it copies
 its arguments and hands the database work to the background writer
-(:mod:`metrics.services.writer`), so it is safe to call on the event loop of an async consumer
+(:mod:`metrics.writer`), so it is safe to call on the event loop of an async consumer
 (no ORM, no I/O there) as well as from sync code. The writes of one session are applied in the
 order they were made. `await flush()` (async) or `flush_blocking()` (sync) waits until
 everything submitted so far is stored (while the database is down they raise
@@ -42,7 +42,7 @@ from metrics.models import (
     Turn,
 )
 from metrics.services import processes, spans
-from metrics.services.writer import (
+from metrics.writer import (
     BulkWrite,
     DatabaseUnavailable,
     flush,

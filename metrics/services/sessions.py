@@ -15,7 +15,7 @@ from django.db import transaction
 from metrics import live, selectors
 from metrics.models import ConversationSession, SessionStatus
 from metrics.registry import speech_stack
-from metrics.services.writer import flush_blocking
+from metrics.writer import flush_blocking
 
 logger = logging.getLogger(__name__)
 

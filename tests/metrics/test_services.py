@@ -12,7 +12,7 @@ import pytest
 
 from metrics import selectors, services
 from metrics.models import ConversationSession, SessionStatus, Turn
-from metrics.services.writer import writer
+from metrics.writer import writer
 from tests.metrics.conftest import turn_metrics
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -1,14 +1,16 @@
 """The metrics writer through a database outage: turns are kept, then written in order.
 
-The outage is real for the writer's thread: the database's file is moved out of reach (its
-settings name a directory that does not exist), so every new connection fails the way a
-stopped server's does, and comes back when the name is restored.
+The outage is real for the writer's thread: its settings point where no database answers (a
+PostgreSQL port nothing listens on, or an SQLite file in a directory that does not exist), so
+every new connection fails the way a stopped server's does, and succeeds again once the
+settings are restored.
 `tests/deploy/test_outages.py` stops a real PostgreSQL server instead.
 """
 
 from __future__ import annotations
 
 import logging
+import socket
 import time
 
 import pytest
@@ -16,25 +18,37 @@ from django.db import OperationalError, connection
 
 from metrics import services
 from metrics.models import ConversationSession, Turn
-from metrics.services.writer import DatabaseUnavailable, writer
+from metrics.writer import DatabaseUnavailable, writer
 from tests.metrics.conftest import turn_metrics
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _closed_port() -> int:
+    """A local TCP port nothing listens on: bound, then released."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 @pytest.fixture
 def database_outage(tmp_path):
     """`stop()` makes the database unreachable for new connections, `start()` brings it back."""
 
+    if connection.vendor == "postgresql":
+        unreachable = {"HOST": "127.0.0.1", "PORT": str(_closed_port())}
+    else:
+        unreachable = {"NAME": str(tmp_path / "gone" / "db.sqlite3")}
+
     class Outage:
-        name = connection.settings_dict["NAME"]
+        reachable = {key: connection.settings_dict[key] for key in unreachable}
 
         def stop(self) -> None:
             services.flush_blocking()  # the writer drops its connection after a flush
-            connection.settings_dict["NAME"] = str(tmp_path / "gone" / "db.sqlite3")
+            connection.settings_dict.update(unreachable)
 
         def start(self) -> None:
-            connection.settings_dict["NAME"] = self.name
+            connection.settings_dict.update(self.reachable)
 
         def wait_recovered(self, timeout_s: float = 15.0) -> None:
             deadline = time.monotonic() + timeout_s
@@ -68,7 +82,7 @@ def test_turns_spoken_while_the_database_is_down_are_written_once_it_is_back(
     assert "the database is unreachable" in caplog.text
 
     caplog.clear()
-    with caplog.at_level(logging.INFO, logger="metrics.services.writer"):
+    with caplog.at_level(logging.INFO, logger="metrics.writer"):
         database_outage.start()
         database_outage.wait_recovered()
     assert "the database is back" in caplog.text
