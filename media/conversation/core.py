@@ -5,36 +5,22 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import replace
 from typing import Any
 
 from channels.db import database_sync_to_async
-from django.conf import settings
 
-from agentbuilder import selectors as agents
-from browser.protocol import encode_event, make_envelope
-from browser.relay import relay_envelope_async
+from media.conversation.observers import DashboardRelay, SessionRecorder
 from media.conversation.redaction import ConversationRedaction
+from media.conversation.setup import conversation_setup_load, engine_config, engine_create
 from media.engine.config import EngineConfig
-from media.engine.events import (
-    AgentChange,
-    AudioFrame,
-    CallEnd,
-    Event,
-    SessionError,
-    TurnMetrics,
-)
-from media.engine.session import ConversationSession, SessionStartError
-from media.modes import CONVERSATION_MODES, StreamMode
+from media.engine.events import AudioFrame, CallEnd, Event, TurnMetrics
+from media.engine.session import SessionStartError
+from media.modes import CONVERSATION_MODES
 from media.providers.base import ProviderStartError
-from media.speech import realtime_factory, session_providers
-from metrics import selectors as metrics_selectors
-from metrics import services as metrics
 
 logger = logging.getLogger(__name__)
 
 TRANSPORTS = ("browser", "acs")
-RELAY_QUEUE_MAX = 1000
 # Closing waits this long at most for the dashboard relay and for the session's writes: under
 # load the socket server gives up on a consumer after its close timeout (daphne: 10 s) and
 # cancels it; the writes land later all the same.
@@ -46,23 +32,6 @@ _abandoned: set[asyncio.Task] = set()
 
 class ConversationStartError(RuntimeError):
     """The conversation cannot start (a provider failed, no agent is loaded)."""
-
-
-def _caller_context(
-    email: str, session_id: str, user_id: int | None
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Template variables and tool state for a demo caller known by email (sync, ORM).
-
-    Only a profile of the client's own is preloaded: made by its signed-in user, or made in
-    this session (which the consumer has checked is the client's).
-    """
-    user = agents.demo_user_own(email=email, user_id=user_id, session_id=session_id)
-    if user is None:
-        return {}, {}
-    variables = agents.caller_variables(user)
-    # Who the caller says they are, not who they proved to be: the tools treat only the
-    # `client_id` set by a passed identity check as verified.
-    return variables, {"profile_client_id": user.client_id}
 
 
 class Conversation:
@@ -78,9 +47,13 @@ class Conversation:
         transport: str,
         emit: Callable[[Event], Awaitable[None] | None],
         streaming_mode: str,
-        call_connection_id: str | None,
-        user_id: int | None,
+        call_connection_id: str | None = None,
+        user_id: int | None = None,
     ) -> None:
+        if transport not in TRANSPORTS:
+            raise ValueError(f"transport must be one of {TRANSPORTS}, not {transport!r}")
+        if streaming_mode not in CONVERSATION_MODES:
+            raise ValueError(f"streaming_mode must be one of {', '.join(CONVERSATION_MODES)}")
         self.session_id = session_id
         self.transport = transport
         self.streaming_mode = streaming_mode
@@ -90,11 +63,10 @@ class Conversation:
         self.uses_realtime_service = False
         self._emit = emit
         self._engine: Any = None
-        self._relay_queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(RELAY_QUEUE_MAX)
-        self._relay_task: asyncio.Task | None = None
+        self._relay: DashboardRelay | None = None
+        self._recorder: SessionRecorder | None = None
         self._tts_lease: Any = None  # the pooled synthesizer (`media.speech.PooledTTS`)
         self._closed = False
-        self._close_recorded = False  # the session's close is submitted
         self._abandoned = False  # its close goes on in a task of its own (`abandon`)
         self._stored = False  # closed: nothing more is written for the session
         self.redaction = ConversationRedaction("off")
@@ -105,104 +77,55 @@ class Conversation:
     async def open(
         cls,
         *,
-        session_id: str,
-        transport: str,
-        emit: Callable[[Event], Awaitable[None] | None],
         output_sample_rate_hz: int,
-        streaming_mode: str,
-        user_id: int | None = None,
-        call_connection_id: str | None = None,
         user_email: str | None = None,
         trace_headers: Mapping[str, str] | None = None,
         config: EngineConfig | None = None,
+        **conversation: Any,
     ) -> Conversation:
-        """Start a conversation (its greeting is under way when this returns).
+        """Start a conversation (`conversation`: the arguments of the class); its greeting is
+        under way when this returns.
 
         Raises:
             ConversationStartError: a provider could not start, or no agent is loaded.
         """
-        if transport not in TRANSPORTS:
-            raise ValueError(f"transport must be one of {TRANSPORTS}, not {transport!r}")
-        if streaming_mode not in CONVERSATION_MODES:
-            raise ValueError(f"streaming_mode must be one of {', '.join(CONVERSATION_MODES)}")
-        self = cls(
-            session_id=session_id,
-            transport=transport,
-            emit=emit,
-            streaming_mode=streaming_mode,
-            call_connection_id=call_connection_id,
-            user_id=user_id,
-        )
+        self = cls(**conversation)
         await self._start(output_sample_rate_hz, user_email, trace_headers, config)
         return self
 
     async def _start(self, output_sample_rate_hz, user_email, trace_headers, config) -> None:
-        state = await database_sync_to_async(metrics_selectors.session_state_get)(self.session_id)
-        variables: dict[str, Any] = {}
-        tool_state: dict[str, Any] = dict(state.tool_state) if state else {}
-        if user_email:
-            caller_vars, caller_state = await database_sync_to_async(_caller_context)(
-                user_email, self.session_id, self.user_id
-            )
-            variables.update(caller_vars)
-            tool_state = {**caller_state, **tool_state}
         try:
-            roster = await database_sync_to_async(agents.roster_build)(
-                session_id=self.session_id, variables=variables
+            setup = await database_sync_to_async(conversation_setup_load)(
+                session_id=self.session_id, user_email=user_email, user_id=self.user_id
             )
         except LookupError as exc:
             raise ConversationStartError(str(exc)) from exc
-        mode = await database_sync_to_async(agents.pii_redaction_mode)(
-            agent_names=list(roster.agents)
-        )
-        self.redaction = ConversationRedaction(mode)
-        tool_runner = self.redaction.tool_runner(agents.tool_runner_for(roster))
-        self.resumed = state is not None and bool(state.history or state.active_agent)
-        config = config or EngineConfig(
-            end_of_turn_silence_ms=settings.END_OF_TURN_SILENCE_MS,
-            barge_in_pause_ms=settings.BARGE_IN_PAUSE_MS,
-            llm_first_token_timeout_s=settings.LLM_TIMEOUT_S,
-            llm_idle_timeout_s=settings.LLM_TIMEOUT_S,
-            tts_timeout_s=settings.TTS_TIMEOUT_S,
-            tool_timeout_s=settings.TOOL_TIMEOUT_S,
-        )
-        session_kwargs = dict(
+        self.redaction = ConversationRedaction(setup.redaction_mode)
+        self._recorder = SessionRecorder(session_id=self.session_id, redaction=self.redaction)
+        self.resumed = setup.resumed
+        self._engine, self._tts_lease = engine_create(
+            streaming_mode=self.streaming_mode,
+            redaction=self.redaction,
             session_id=self.session_id,
-            roster=roster,
-            tool_runner=tool_runner,
             emit=self._on_event,
             output_sample_rate_hz=output_sample_rate_hz,
-            config=config,
-            history=list(state.history) if state else None,
-            active_agent=state.active_agent if state else None,
-            resumed=self.resumed,
-            tool_state=tool_state,
-            turns_before=state.turn_count if state else 0,
+            config=config or engine_config(),
+            **setup.session_kwargs(),
         )
-        realtime = realtime_factory() if self.streaming_mode == StreamMode.VOICE_LIVE else None
-        if realtime is not None:
-            self.uses_realtime_service = True
-            self._engine = realtime.create(**session_kwargs)
-        else:
-            providers = session_providers(self.session_id, roster)
-            providers = replace(providers, llm=self.redaction.llm(providers.llm))
-            self._tts_lease = providers.tts
-            self._engine = ConversationSession(providers=providers, **session_kwargs)
-
-        trace_context = None
-        if trace_headers:
-            from voiceproject.tracing import context_from_headers
-
-            trace_context = context_from_headers(trace_headers)
-        metrics.session_open(
-            session_id=self.session_id,
+        self.uses_realtime_service = self._tts_lease is None
+        self._recorder.open(
             transport=self.transport,
             call_connection_id=self.call_connection_id,
             user_id=self.user_id,
             streaming_mode=self.streaming_mode,
-            trace_context=trace_context,
+            trace_headers=trace_headers,
         )
-        self._relay_task = asyncio.create_task(self._relay_loop())
+        self._relay = DashboardRelay(
+            session_id=self.session_id,
+            call_id=self.call_connection_id,
+            user_id=self.user_id,
+            redaction=self.redaction,
+        )
         try:
             await self._engine.start()
         except (SessionStartError, ProviderStartError) as exc:
@@ -211,7 +134,13 @@ class Conversation:
         except asyncio.CancelledError:
             self.abandon(status="failed")  # the consumer never got this conversation
             raise
-        self._relay(self._inventory_envelope(roster))
+        self._relay.inventory(
+            setup.roster,
+            active_agent=self.active_agent,
+            transport=self.transport,
+            streaming_mode=self.streaming_mode,
+            resumed=self.resumed,
+        )
 
     # -- the consumer's controls --------------------------------------------------------------
 
@@ -277,26 +206,11 @@ class Conversation:
                 await self._events_delivered()
         finally:
             self._release_lease()  # closed or cancelled, the pool gets its synthesizer back
-        if not self._close_recorded:  # else a close cancelled past here, finished by `abandon`
-            self._close_recorded = True
-            metrics.session_close(session_id=self.session_id, status=status)
-        if self._relay_task is not None:
-            try:
-                await asyncio.wait_for(self._relay_queue.join(), RELAY_DRAIN_TIMEOUT_S)
-            except TimeoutError:
-                logger.warning("session %s: dashboard relay not drained at close", self.session_id)
-            finally:
-                self._relay_task.cancel()
+        self._recorder.close(status=status)  # once, if a cancelled close got this far
+        if self._relay is not None:
+            await self._relay.drain(RELAY_DRAIN_TIMEOUT_S)
         self._stored = True  # from here on, nothing the flush below would not wait for
-        try:
-            await asyncio.wait_for(metrics.flush(), FLUSH_TIMEOUT_S)
-        except metrics.DatabaseUnavailable:
-            logger.warning(
-                "session %s: the database is down; its turns and state are stored once it is back",
-                self.session_id,
-            )
-        except TimeoutError:
-            logger.warning("session %s: writes still queued at close", self.session_id)
+        await self._recorder.written(FLUSH_TIMEOUT_S)
 
     async def _events_delivered(self, timeout_s: float = 1.0) -> None:
         """Wait (bounded) for the events the engine emitted while closing, such as the last
@@ -323,80 +237,12 @@ class Conversation:
             # it would bring back a session that has been ended (or erased) since.
             logger.debug("session %s: %s after close not stored", self.session_id, type(event))
             return result
-        self._relay_event(event)
+        self._relay.event(event)
+        self._recorder.event(event)
         if type(event) is TurnMetrics:
-            metrics.turn_record(session_id=self.session_id, metrics=self.redaction.turn(event))
             self._save_state()
-        elif type(event) is AgentChange:
-            metrics.session_agent_change(session_id=self.session_id, agent=event.agent)
-        elif type(event) is SessionError:
-            metrics.session_error(
-                session_id=self.session_id,
-                stage=event.stage,
-                message=self.redaction.text(event.message),
-            )
         return result
 
     def _save_state(self) -> None:
-        if self._engine is None:
-            return
-        metrics.session_state_save(
-            session_id=self.session_id,
-            active_agent=self._engine.active_agent,
-            history=self.redaction.value(list(self._engine.history)),
-            tool_state=dict(self._engine.tool_state),
-        )
-
-    def _relay_event(self, event: Event) -> None:
-        envelope = encode_event(
-            event, session_id=self.session_id, call_id=self.call_connection_id, user_id=self.user_id
-        )
-        if envelope is not None:
-            self._relay(envelope)
-
-    def _relay(self, envelope: dict[str, Any]) -> None:
-        try:
-            self._relay_queue.put_nowait(envelope)
-        except asyncio.QueueFull:
-            logger.warning("session %s: dashboard relay queue full, dropped", self.session_id)
-
-    async def _relay_loop(self) -> None:
-        while True:
-            envelope = await self._relay_queue.get()
-            try:
-                await relay_envelope_async(self.redaction.value(envelope))
-            finally:
-                self._relay_queue.task_done()
-
-    def _inventory_envelope(self, roster) -> dict[str, Any]:
-        summary = [
-            {
-                "name": a.name,
-                "description": a.description[:160],
-                "greeting": bool(a.greeting),
-                "return_greeting": bool(a.return_greeting),
-                "tool_count": len(a.tools),
-                "tools_preview": [t.name for t in a.tools[:5]],
-                "handoff_trigger": a.handoff_trigger,
-                "voice": a.voice.name,
-            }
-            for a in roster.agents.values()
-        ]
-        payload = {
-            "type": "agent_inventory",
-            "event_type": "agent_inventory",
-            "start_agent": roster.entry_agent,
-            "active_agent": self.active_agent,
-            "agent_count": len(summary),
-            "agents": summary,
-            "transport": self.transport,
-            "streaming_mode": self.streaming_mode,
-            "resumed": self.resumed,
-        }
-        return make_envelope(
-            type="event",
-            payload=payload,
-            session_id=self.session_id,
-            topic="dashboard",
-            call_id=self.call_connection_id,
-        )
+        if self._engine is not None and self._recorder is not None:
+            self._recorder.save_state(self._engine)
