@@ -2,10 +2,13 @@
 
     .venv/bin/python bench/soak.py                       # 1,000 conversations, SQLite
     .venv/bin/python bench/soak.py --conversations 200 --database-url postgres://...
+    .venv/bin/python bench/soak.py --concurrency 8       # 8 visitors at a time
 
 The real server (daphne, `make run`'s settings, the offline stack) is started on a temporary
 database. Each conversation is what a visitor of the page does: open the socket, hear the
-greeting, type a question, get the answer, end the conversation and leave. At the start
+greeting, type a question, get the answer, end the conversation and leave; `--concurrency`
+visitors do it at once, each starting the next conversation as soon as its last ended (a
+conversation lasts about 10 s: the greeting and the answer are heard at real time). At the start
 (after `--warm` conversations that fill the caches and pools) and at every tenth of the run,
 the server process is measured from outside: resident memory, threads and open file
 descriptors (/proc), the asyncio tasks on its loop (/api/v1/metrics/loop, counted once a
@@ -93,6 +96,24 @@ async def _conversation(base_url: str, index: int) -> None:
             raise RuntimeError(f"conversation {index} got no answer")
 
 
+async def _conversations(base_url: str, indexes: range, concurrency: int) -> int:
+    """Run these conversations, `concurrency` at a time; the number that failed."""
+    pending = iter(indexes)
+    failures = 0
+
+    async def visitor() -> None:
+        nonlocal failures
+        for index in pending:
+            try:
+                await asyncio.wait_for(_conversation(base_url, index), 60)
+            except (OSError, RuntimeError, TimeoutError) as exc:  # counted; the soak goes on
+                failures += 1
+                print(f"conversation {index}: {type(exc).__name__}: {exc}")
+
+    await asyncio.gather(*(visitor() for _ in range(max(1, concurrency))))
+    return failures
+
+
 def _sample(pid: int, base_url: str, token: str, database_url: str, done: int) -> dict:
     loop = _get(f"{base_url}/api/v1/metrics/loop", token)
     status = _get(f"{base_url}/api/v1/browser/status", token)
@@ -124,23 +145,20 @@ async def main_async(args) -> int:
         await asyncio.sleep(2)
         samples.append(_sample(pid, server.url, token, database_url, 0))
         step = max(1, args.conversations // 10)
-        for index in range(1, args.conversations + 1):
-            try:
-                await asyncio.wait_for(_conversation(server.url, index), 60)
-            except (OSError, RuntimeError, TimeoutError) as exc:  # counted; the soak goes on
-                failures += 1
-                print(f"conversation {index}: {type(exc).__name__}: {exc}")
-            if index % step == 0 or index == args.conversations:
-                await asyncio.sleep(2)
-                samples.append(_sample(pid, server.url, token, database_url, index))
-                print(json.dumps(samples[-1]), flush=True)
+        for first in range(1, args.conversations + 1, step):
+            indexes = range(first, min(first + step, args.conversations + 1))
+            failures += await _conversations(server.url, indexes, args.concurrency)
+            # Measured between tenths, with no conversation open.
+            await asyncio.sleep(2)
+            samples.append(_sample(pid, server.url, token, database_url, indexes[-1]))
+            print(json.dumps(samples[-1]), flush=True)
     finally:
         server.stop()
     first, last = samples[0], samples[-1]
     per_k = 1000 / max(1, last["conversations"])
     print(
         f"\n{args.conversations} conversations in {time.monotonic() - started:.0f} s, "
-        f"{failures} failed; load {os.getloadavg()[0]:.2f}"
+        f"{args.concurrency} at a time, {failures} failed; load {os.getloadavg()[0]:.2f}"
     )
     print("conversations   RSS MB  threads  fds  tasks  live  db conns")
     for s in samples:
@@ -164,6 +182,7 @@ def main() -> int:
     parser.add_argument("--conversations", type=int, default=1000)
     parser.add_argument("--database-url", default="", help="default: SQLite in a temp dir")
     parser.add_argument("--warm", type=int, default=20, help="conversations before the baseline")
+    parser.add_argument("--concurrency", type=int, default=1, help="visitors at a time")
     return asyncio.run(main_async(parser.parse_args()))
 
 

@@ -321,9 +321,14 @@ class ProcessPool:
             cls._pools.clear()
         with cls._every_lock:
             pools = list(cls._every)
+        pools = [pool for pool in pools if pool._pid == os.getpid()]
+        for pool in pools:  # first, so that no worker stopped below is reported or replaced
+            pool._closed = True
         for pool in pools:
-            if pool._pid == os.getpid():
+            try:
                 pool.close()
+            except Exception:  # the other pools are closed all the same
+                logger.exception("%s pool: closing failed", pool.name)
 
     def start(self) -> None:
         """Start the workers (once; they load their model in the background)."""
