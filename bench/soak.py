@@ -129,7 +129,7 @@ def _sample(pid: int, base_url: str, token: str, database_url: str, done: int) -
 async def main_async(args) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="soak-"))
     database_url = args.database_url or f"sqlite:///{workdir}/soak.sqlite3"
-    env = server_env(database_url, {"LOG_LEVEL": "WARNING"})
+    env = server_env(database_url)  # INFO: the ready line `server_start` waits for
     database_prepare(env)
     desk = FixtureDesk(env)
     token = desk.ask("staff_token")["token"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections import deque
 from typing import Any
@@ -12,9 +11,7 @@ from media.engine.config import EngineConfig
 from media.engine.dtmf import DtmfCollector
 from media.engine.end_of_turn import EndOfTurn
 from media.engine.events import SessionError, UserTranscript
-from media.engine.output import AgentAudio
 from media.engine.session_base import SessionBase
-from media.engine.threads import SessionWorkers, ThreadBridge
 from media.engine.turn import Turn
 from media.engine.utterance import END, ONSET, PAUSE, SPEECH, UtteranceDetector
 from media.providers.base import ProviderContext, ProviderStartError
@@ -71,7 +68,6 @@ class ConversationSession(SessionBase):
         self.providers = providers
         self._turn_used = True
         self._turn: Turn | None = None
-        self.audio: AgentAudio | None = None  # built on start, on the session's loop
         cfg = self.config
         self._input = InputFramer()
         self._vad_frames: deque[tuple[bytes, float]] = deque()  # waiting for their probability
@@ -101,20 +97,7 @@ class ConversationSession(SessionBase):
         """
         if self._started:
             return
-        self.loop = asyncio.get_running_loop()
-        self.workers = SessionWorkers(
-            ThreadBridge.for_loop(self.loop), self.config.max_jobs_in_flight
-        )
-        self.audio = AgentAudio(
-            self.loop,
-            session_id=self.session_id,
-            emitter=self.emitter,
-            sample_rate_hz=self.output_sample_rate_hz,
-            config=self.config,
-            on_frame=self._on_frame_sent,
-            on_audio_end=self._on_turn_audio_end,
-        )
-        self.pacer = self.audio.pacer
+        self._start_audio(on_frame=self._on_frame_sent, on_audio_end=self._on_turn_audio_end)
         context = ProviderContext(self.session_id, self.workers, self.output_sample_rate_hz)
         await _start_providers(self.providers, context, self.session_id)
         self.providers.stt.set_listener(self.end_of_turn.on_stt_result, self.stt_failed)

@@ -17,9 +17,10 @@ from typing import Any
 from media.engine.config import EngineConfig
 from media.engine.emitter import EventEmitter
 from media.engine.events import Event
+from media.engine.output import AgentAudio
 from media.engine.pacing import OutputPacer
 from media.engine.snapshot import AgentRoster, ToolContext, ToolRunner
-from media.engine.threads import SessionWorkers
+from media.engine.threads import SessionWorkers, ThreadBridge
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +64,7 @@ class SessionBase:
         self.emitter = EventEmitter(emit, session_id)
         self.loop: asyncio.AbstractEventLoop | None = None
         self.workers: SessionWorkers | None = None
+        self.audio: AgentAudio | None = None  # built on start, on the session's loop
         self.pacer: OutputPacer | None = None
         self._tool_lock = threading.Lock()
         self._turn_id = turns_before
@@ -78,6 +80,26 @@ class SessionBase:
     def closed(self) -> bool:
         """:meth:`close` was called: nothing more is emitted or answered."""
         return self._closed
+
+    def _start_audio(
+        self, *, on_frame: Callable[[], Any], on_audio_end: Callable[..., Any]
+    ) -> None:
+        """Bind the session to the running loop: its workers, and the agent's audio output
+        (pacer) with the engine's callbacks for each frame sent and the end of a turn's audio."""
+        self.loop = asyncio.get_running_loop()
+        self.workers = SessionWorkers(
+            ThreadBridge.for_loop(self.loop), self.config.max_jobs_in_flight
+        )
+        self.audio = AgentAudio(
+            self.loop,
+            session_id=self.session_id,
+            emitter=self.emitter,
+            sample_rate_hz=self.output_sample_rate_hz,
+            config=self.config,
+            on_frame=on_frame,
+            on_audio_end=on_audio_end,
+        )
+        self.pacer = self.audio.pacer
 
     def switch_agent(self, name: str) -> bool:
         """Make `name` the active agent; True when it is its first visit in this session."""

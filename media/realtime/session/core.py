@@ -18,10 +18,8 @@ from typing import Any
 from media.engine.audio import StreamResampler
 from media.engine.dtmf import DtmfCollector
 from media.engine.events import SessionError
-from media.engine.output import AgentAudio
 from media.engine.session_base import SessionBase
 from media.engine.snapshot import AgentSnapshot
-from media.engine.threads import SessionWorkers, ThreadBridge
 from media.providers.base import ProviderStartError
 from media.realtime.endpoint import RealtimeEndpoint, is_loopback
 from media.realtime.protocol import (
@@ -75,7 +73,6 @@ class RealtimeSession(SessionBase):
         self.endpoint = endpoint
         self.connect_timeout_s = connect_timeout_s
         self.events_received = 0
-        self.audio: AgentAudio | None = None  # built on start, on the session's loop
         self.turns = turns = RealtimeTurns(self)
         self.tools = tools = RealtimeTools(self, turns)
         self._ws: Any = None
@@ -125,20 +122,7 @@ class RealtimeSession(SessionBase):
             return
         from websockets.asyncio.client import connect
 
-        self.loop = asyncio.get_running_loop()
-        self.workers = SessionWorkers(
-            ThreadBridge.for_loop(self.loop), self.config.max_jobs_in_flight
-        )
-        self.audio = AgentAudio(
-            self.loop,
-            session_id=self.session_id,
-            emitter=self.emitter,
-            sample_rate_hz=self.output_sample_rate_hz,
-            config=self.config,
-            on_frame=self.turns.on_frame_sent,
-            on_audio_end=self.turns.on_audio_end,
-        )
-        self.pacer = self.audio.pacer
+        self._start_audio(on_frame=self.turns.on_frame_sent, on_audio_end=self.turns.on_audio_end)
         url = self.endpoint.url
         try:
             headers = await self.endpoint.headers()
