@@ -24,7 +24,6 @@ import json
 import logging
 import re
 from typing import Any
-from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -47,6 +46,15 @@ from browser.services import new_session_id, session_claim
 from media.conversation.control import ConversationHostMixin, EndableConversationMixin
 from media.engine.events import AudioFrame, CallEnd, Event
 from media.modes import BROWSER_MODES, StreamMode
+from voiceproject.sockets import (
+    CLOSE_BAD_REQUEST,
+    CLOSE_FORBIDDEN,
+    CLOSE_NORMAL,
+    CLOSE_START_FAILED,
+    CLOSE_UNAUTHORIZED,
+    scope_query,
+    scope_trace_headers,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -55,21 +63,9 @@ MAX_AUDIO_FRAME_BYTES = 64_000  # 2 s of 16 kHz PCM16; the page sends 640-byte f
 MAX_TEXT_FRAME_CHARS = 8_000
 MAX_TYPED_MESSAGE_CHARS = 2_000
 
-# Close codes (4000-4999 are application codes; the reason string says what was wrong).
-CLOSE_BAD_REQUEST = 4400
-CLOSE_SIGN_IN_REQUIRED = 4401
-CLOSE_FORBIDDEN = 4403
-CLOSE_START_FAILED = 4500
-CLOSE_NORMAL = 1000
-
 
 def anonymous_allowed() -> bool:
     return bool(settings.BROWSER_ALLOW_ANONYMOUS)
-
-
-def _query(scope: dict) -> dict[str, str]:
-    raw = parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
-    return {key: values[-1] for key, values in raw.items()}
 
 
 def _user(scope: dict):
@@ -77,18 +73,9 @@ def _user(scope: dict):
     return user if user is not None and user.is_authenticated else None
 
 
-def _trace_headers(scope: dict) -> dict[str, str]:
-    wanted = {b"traceparent", b"tracestate"}
-    return {
-        name.decode("latin-1"): value.decode("latin-1")
-        for name, value in scope.get("headers", [])
-        if name.lower() in wanted
-    }
-
-
 REFUSAL_CODES = {
     CLOSE_BAD_REQUEST: "bad_request",
-    CLOSE_SIGN_IN_REQUIRED: "sign_in_required",
+    CLOSE_UNAUTHORIZED: "sign_in_required",
     CLOSE_FORBIDDEN: "forbidden",
     CLOSE_START_FAILED: "start_failed",
 }
@@ -124,12 +111,12 @@ class ConversationConsumer(ConversationHostMixin, EndableConversationMixin, Refu
     counted = False
 
     async def connect(self) -> None:
-        query = _query(self.scope)
+        query = scope_query(self.scope)
         user = _user(self.scope)
         # Accept first so that every refusal reaches the client as a close code with a reason.
         await self.accept()
         if user is None and not anonymous_allowed():
-            await self._refuse(CLOSE_SIGN_IN_REQUIRED, "Sign in to start a conversation.")
+            await self._refuse(CLOSE_UNAUTHORIZED, "Sign in to start a conversation.")
             return
         mode = (query.get("streaming_mode") or StreamMode.REALTIME).lower()  # as documented
         if mode not in BROWSER_MODES:
@@ -197,7 +184,7 @@ class ConversationConsumer(ConversationHostMixin, EndableConversationMixin, Refu
                 streaming_mode=mode,
                 user_id=self.user_id,
                 user_email=user_email,
-                trace_headers=_trace_headers(self.scope),
+                trace_headers=scope_trace_headers(self.scope),
             )
         except ConversationStartError as exc:
             logger.warning("session %s: conversation could not start: %s", session_id, exc)
@@ -405,7 +392,7 @@ class DashboardRelayConsumer(RefusingConsumer):
     counted = False
 
     async def connect(self) -> None:
-        query = _query(self.scope)
+        query = scope_query(self.scope)
         user = _user(self.scope)
         session_id = query.get("session_id") or ""
         await self.accept()
@@ -418,7 +405,7 @@ class DashboardRelayConsumer(RefusingConsumer):
             )
             allowed = access.may_watch(user) and (user is not None or anonymous_allowed())
             if not allowed:
-                code = CLOSE_SIGN_IN_REQUIRED if user is None else CLOSE_FORBIDDEN
+                code = CLOSE_UNAUTHORIZED if user is None else CLOSE_FORBIDDEN
                 reason = (
                     "Only staff and the call's owner may watch a phone call."
                     if access.phone_call
@@ -429,7 +416,7 @@ class DashboardRelayConsumer(RefusingConsumer):
             self.group_name = session_group(session_id)
         else:
             if user is None:
-                await self._refuse(CLOSE_SIGN_IN_REQUIRED, "Sign in to watch sessions.")
+                await self._refuse(CLOSE_UNAUTHORIZED, "Sign in to watch sessions.")
                 return
             if not user.is_staff:
                 await self._refuse(CLOSE_FORBIDDEN, "Only staff may watch all sessions.")

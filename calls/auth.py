@@ -20,10 +20,12 @@ import hmac
 import logging
 import threading
 from typing import NamedTuple
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import urlencode
 
 import jwt
 from django.conf import settings
+
+from voiceproject.sockets import scope_header, scope_query
 
 logger = logging.getLogger(__name__)
 
@@ -175,14 +177,7 @@ def event_grid_authorize(request) -> AuthResult:
 
 
 def _scope_credentials(scope: dict) -> tuple[str, str | None]:
-    authorization = ""
-    for name, value in scope.get("headers") or []:
-        if name.lower() == b"authorization":
-            authorization = value.decode("latin-1")
-            break
-    query = parse_qs((scope.get("query_string") or b"").decode("latin-1"))
-    token = (query.get(TOKEN_PARAM) or [None])[0]
-    return authorization, token
+    return scope_header(scope, "authorization"), scope_query(scope).get(TOKEN_PARAM) or None
 
 
 def media_socket_authorize(scope: dict) -> AuthResult:

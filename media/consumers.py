@@ -27,7 +27,6 @@ import asyncio
 import logging
 from collections.abc import Awaitable
 from typing import Any
-from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -41,36 +40,22 @@ from media.engine.snapshot import VoiceSpec
 from media.modes import CALL_MODES, StreamMode
 from media.providers.base import ProviderError
 from media.voicemail import Verdict
+from voiceproject.sockets import (
+    CLOSE_BAD_REQUEST,
+    CLOSE_CALL_ENDED,
+    CLOSE_NORMAL,
+    CLOSE_START_FAILED,
+    CLOSE_UNAUTHORIZED,
+    CLOSE_UNKNOWN_CALL,
+    scope_header,
+    scope_query,
+    scope_trace_headers,
+)
 
 logger = logging.getLogger(__name__)
 
-CLOSE_BAD_REQUEST = 4400
-CLOSE_UNAUTHORIZED = 4401
-CLOSE_UNKNOWN_CALL = 4404
-CLOSE_CALL_ENDED = 4410
-CLOSE_START_FAILED = 4500
 # Bad messages logged in full per socket and reason; later ones are only counted.
 LOGGED_PER_REASON = 3
-
-
-def _query(scope: dict) -> dict[str, str]:
-    raw = parse_qs((scope.get("query_string") or b"").decode("latin-1"))
-    return {key: values[0] for key, values in raw.items() if values}
-
-
-def _header(scope: dict, name: bytes) -> str:
-    for key, value in scope.get("headers") or ():
-        if key.lower() == name:
-            return value.decode("latin-1")
-    return ""
-
-
-def _trace_headers(scope: dict) -> dict[str, str]:
-    return {
-        name: value
-        for name in ("traceparent", "tracestate")
-        if (value := _header(scope, name.encode()))
-    }
 
 
 class MediaStreamConsumer(ConversationHostMixin, EndableConversationMixin, AsyncWebsocketConsumer):
@@ -97,9 +82,9 @@ class MediaStreamConsumer(ConversationHostMixin, EndableConversationMixin, Async
     async def connect(self) -> None:
         # Accept first: a refusal then reaches ACS (and logs) as a close code with a reason.
         await self.accept()
-        query = _query(self.scope)
+        query = scope_query(self.scope)
         self.call_connection_id = (
-            query.get("call_connection_id") or _header(self.scope, b"x-ms-call-connection-id")
+            query.get("call_connection_id") or scope_header(self.scope, "x-ms-call-connection-id")
         ).strip()
         if not self.call_connection_id:
             await self._refuse(CLOSE_BAD_REQUEST, "call_connection_id is required")
@@ -127,7 +112,7 @@ class MediaStreamConsumer(ConversationHostMixin, EndableConversationMixin, Async
         self.decoder = codec.InboundDecoder()
         self.decoder.set_format(call.sample_rate_hz)
         self.sample_rate_hz = call.sample_rate_hz
-        self.correlation_id = _header(self.scope, b"x-ms-call-correlation-id")
+        self.correlation_id = scope_header(self.scope, "x-ms-call-correlation-id")
         self.info = live.StreamInfo(self.call_connection_id, self.session_id, self.streaming_mode)
         self.info.rejected = self.decoder.rejected
         live.opened(self.channel_name, self.info)
@@ -238,7 +223,7 @@ class MediaStreamConsumer(ConversationHostMixin, EndableConversationMixin, Async
                 output_sample_rate_hz=output_rate,
                 streaming_mode=self.streaming_mode,
                 call_connection_id=self.call_connection_id,
-                trace_headers=_trace_headers(self.scope),
+                trace_headers=scope_trace_headers(self.scope),
             )
         except ConversationStartError as exc:
             logger.error("call %s: conversation could not start: %s", self.call_connection_id, exc)
@@ -399,7 +384,7 @@ class MediaStreamConsumer(ConversationHostMixin, EndableConversationMixin, Async
             await call_terminate_async(call_connection_id=self.call_connection_id, reason=reason)
         except Exception:  # the stream still ends; ACS ends the call when it goes
             logger.exception("call %s: hang-up failed", self.call_connection_id)
-        await self.close(code=1000)
+        await self.close(code=CLOSE_NORMAL)
 
     async def _acs_transcript(self, message: codec.TranscriptionData) -> None:
         if message.text.strip():
@@ -436,7 +421,7 @@ class MediaStreamConsumer(ConversationHostMixin, EndableConversationMixin, Async
         )
         await self.control_leave()
         await self._close_hosted()
-        await self.close(code=1000)
+        await self.close(code=CLOSE_NORMAL)
 
     async def _close_hosted(self) -> None:
         """Close the conversation or transcriber and wait until what they leave is stored."""

@@ -8,13 +8,12 @@ from __future__ import annotations
 from channels.db import database_sync_to_async
 from channels.middleware import BaseMiddleware
 
+from voiceproject.sockets import scope_header
+
 
 def _token_key(scope: dict) -> str:
-    for name, value in scope.get("headers", []):
-        if name.lower() == b"authorization":
-            kind, _, key = value.decode("latin-1").partition(" ")
-            return key.strip() if kind.lower() == "token" else ""
-    return ""
+    kind, _, key = scope_header(scope, "authorization").partition(" ")
+    return key.strip() if kind.lower() == "token" else ""
 
 
 @database_sync_to_async
