@@ -273,6 +273,17 @@ def tool_runner_for(roster: AgentRoster | None = None) -> DatabaseToolRunner:
     return DatabaseToolRunner(roster)
 
 
+# Azure Speech takes up to 500 phrases in a phrase list; the newest customers are kept.
+CUSTOMER_NAMES_MAX = 500
+
+
+def customer_names(*, limit: int = CUSTOMER_NAMES_MAX) -> list[str]:
+    """The full names of the active demo customers, newest first: the names the identity check
+    can verify, handed to the recognizer as hints."""
+    names = DemoUser.objects.active().order_by("-created_at").values_list("full_name", flat=True)
+    return list(dict.fromkeys(names[: limit * 2]))[:limit]
+
+
 def demo_user_find(*, email: str, session_id: str = "") -> DemoUser | None:
     """The newest active demo profile with `email` (in `session_id` if given), whoever made it."""
     users = DemoUser.objects.active().filter(email__iexact=email.strip())

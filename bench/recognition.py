@@ -31,11 +31,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.spoken.judge import edit_distance, heard_digits, normalize
 from bench.spoken.render import DEFAULT_OUT, Voice, read_pcm, render, render_turn, voices_get
 from bench.spoken.scenarios import SCENARIOS, scenarios_get
+from media.providers.name_hints import NameHints
 from media.providers.whisper import DEFAULT_PROMPT, WhisperSTT
 
+# The bank's customers (the scenarios' demo customers): the server's name hints.
+CUSTOMERS = sorted({s.customer.full_name for s in SCENARIOS if s.customer})
+
 # name -> WhisperSTT options that differ from the defaults
+# "phrases": the bank's customers as name hints (None: none), as the server passes them.
 SETTINGS = {
-    "default (beam 3, prompt)": {},
+    "default (beam 3, prompt, name hints)": {},
+    "no name hints": {"phrases": None},
     "greedy (beam 1)": {"beam_size": 1},
     "no prompt": {"prompt": ""},
     "tail pad 500 ms": {"tail_pad_ms": 500},
@@ -58,8 +64,15 @@ HELD_OUT = [
     "What time do you close on Sunday?",
     "Hello, I'm Patricia Nguyen, | the last four of my social are nine three oh eight.",
     "The code is | five one nine oh two two.",
+    "This is Karen Brown, | my last four are three three one eight.",
+    "Mark Wilson here, | I lost my card.",
 ]
-HELD_OUT_NAMES = ("Thomas Anderson", "Linda Martinez", "Kevin Lee", "Patricia Nguyen")
+# Not customers of the bank; Karen Brown and Mark Wilson share a customer's last name (a name
+# hint must not turn them into David Brown or Sarah Wilson).
+HELD_OUT_NAMES = (
+    "Thomas Anderson", "Linda Martinez", "Kevin Lee", "Patricia Nguyen", "Karen Brown",
+    "Mark Wilson",
+)  # fmt: skip
 HELD_OUT_VOICES = [
     Voice("piper-joe", "piper"),
     Voice("espeak-m1", "espeak", "en-us+m1", 150, 45),
@@ -99,16 +112,18 @@ def measure(
     names: list[str],
     verbose: bool,
 ):
+    options = {"phrases": CUSTOMERS, **options}
+    phrases = options.pop("phrases")
+    hints = NameHints(phrases) if phrases else None
     stt = WhisperSTT(**options)
     model = stt._load()
-    prompt = model.prompt_tokens(stt.prompt)
     by_voice: dict[str, list[int]] = {}
     digits_right = digits_said = 0
     names_right = names_said = 0
     cost_ms = []
     for voice, said, pcm in samples:
         started = time.perf_counter()
-        heard = model.transcribe(pcm, prompt=prompt, **stt._decode)
+        heard = model.transcribe(pcm, prompt=stt.prompt, hints=hints, **stt._decode)
         cost_ms.append((time.perf_counter() - started) * 1000)
         ref, hyp = normalize(said), normalize(heard)
         errors = edit_distance(ref, hyp)
@@ -145,13 +160,12 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("-v", "--verbose", action="store_true", help="print every miss")
     args = parser.parse_args()
-    customers = sorted({s.customer.full_name for s in SCENARIOS if s.customer})
     sets = {
-        "scenarios": (clips(args.voices, args.out), customers),
+        "scenarios": (clips(args.voices, args.out), CUSTOMERS),
         "held out": (held_out_clips(), list(HELD_OUT_NAMES)),
     }
     print(f"1 decode at a time; load {os.getloadavg()[0]:.2f}; default prompt {DEFAULT_PROMPT!r}")
-    settings = SETTINGS if args.compare else {"default (beam 3, prompt)": {}}
+    settings = SETTINGS if args.compare else dict(list(SETTINGS.items())[:2])
     if args.prompt is not None:
         settings = {**settings, f"prompt {args.prompt[:24]!r}": {"prompt": args.prompt}}
     for set_name, (samples, names) in sets.items():

@@ -139,7 +139,7 @@ async def main_async(args) -> int:
     samples = render_samples(args.voices or list(VOICES))
     stt = WhisperSTT()
     model = stt._load()
-    prompt = model.prompt_tokens(stt.prompt)
+    prompt = stt.prompt
     vad = SileroVAD(batch=False)
     await vad.start(ProviderContext("voicemail-bench", None))  # type: ignore[arg-type]
     right: dict[Verdict, list[bool]] = {}

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from difflib import SequenceMatcher
 
 from django.db import transaction
@@ -23,6 +21,7 @@ from agentbuilder.tools.context import (
     mask_phone,
 )
 from agentbuilder.tools.registry import ToolError, param, schema, tool
+from media.providers.name_hints import edit_distance, name_words
 
 MAX_IDENTITY_FAILURES_PER_SESSION = 3
 
@@ -56,22 +55,9 @@ _SOUNDEX = {
 }  # fmt: skip
 
 
-def _name_parts(name: str) -> list[str]:
-    plain = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode().lower()
-    return re.findall(r"[a-z]+", plain.replace("'", ""))
-
-
 def _edit_ratio(a: str, b: str) -> float:
     """Levenshtein distance over the longer length: 0 the same, 1 nothing alike."""
-    previous = list(range(len(b) + 1))
-    for i, letter in enumerate(a, 1):
-        current = [i]
-        for j, other in enumerate(b, 1):
-            current.append(
-                min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (letter != other))
-            )
-        previous = current
-    return previous[-1] / max(len(a), len(b), 1)
+    return edit_distance(a, b) / max(len(a), len(b), 1)
 
 
 def _soundex(part: str) -> str:
@@ -106,7 +92,7 @@ def names_match(said: str, on_file: str) -> bool:
     the recognizer ("Air Wilson" for "Sarah Wilson") matches when the last name does and the
     whole name is close as a string; "Bob Johnson" for "Alice Johnson" does not.
     """
-    spoken, known = _name_parts(said), _name_parts(on_file)
+    spoken, known = name_words(said), name_words(on_file)
     if len(spoken) < 2 or len(known) < 2:
         return spoken == known and bool(known)
     if not _name_part_matches(spoken[-1], known[-1]):
@@ -153,7 +139,7 @@ def verify_client_identity(call: Call, *, full_name: str, ssn_last_4: str) -> di
     # wrong try counts against every profile whose name matched, so a near name is no way
     # around the attempt limit. The closest name is tried first.
     closeness = {
-        pk: _edit_ratio(" ".join(_name_parts(full_name)), " ".join(_name_parts(on_file)))
+        pk: _edit_ratio(" ".join(name_words(full_name)), " ".join(name_words(on_file)))
         for pk, on_file in DemoUser.objects.active().values_list("pk", "full_name")
         if names_match(full_name, on_file)
     }

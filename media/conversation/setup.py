@@ -26,6 +26,7 @@ class ConversationSetup:
     state: Any  # metrics_selectors.SessionState, None for a new session
     tool_state: dict[str, Any]
     redaction_mode: str
+    phrases: tuple[str, ...] = ()  # the customers' names: the recognizer's hints
 
     @property
     def resumed(self) -> bool:
@@ -41,6 +42,7 @@ class ConversationSetup:
             "resumed": self.resumed,
             "tool_state": self.tool_state,
             "turns_before": state.turn_count if state else 0,
+            "phrases": self.phrases,
         }
 
 
@@ -61,21 +63,35 @@ def conversation_setup_load(
         tool_state = {**caller_state, **tool_state}
     roster = agents.roster_build(session_id=session_id, variables=variables)
     mode = agents.pii_redaction_mode(agent_names=list(roster.agents))
-    return ConversationSetup(roster=roster, state=state, tool_state=tool_state, redaction_mode=mode)
+    return ConversationSetup(
+        roster=roster,
+        state=state,
+        tool_state=tool_state,
+        redaction_mode=mode,
+        phrases=tuple(agents.customer_names()),
+    )
 
 
 def engine_create(
-    *, streaming_mode: str, redaction: ConversationRedaction, session_id: str, roster, **session
+    *,
+    streaming_mode: str,
+    redaction: ConversationRedaction,
+    session_id: str,
+    roster,
+    phrases: tuple[str, ...] = (),
+    **session,
 ) -> tuple[Any, Any]:
     """The engine session, and the synthesizer it leased from the pool (None for a realtime
     service's session): `voice_live` runs on the realtime service when one is configured,
-    everything else on the cascade, whose LLM and tools see what `redaction` lets through."""
+    everything else on the cascade, whose LLM and tools see what `redaction` lets through and
+    whose recognizer gets `phrases` as hints."""
     session["tool_runner"] = redaction.tool_runner(agents.tool_runner_for(roster))
     realtime = realtime_factory() if streaming_mode == StreamMode.VOICE_LIVE else None
     if realtime is not None:
         return realtime.create(session_id=session_id, roster=roster, **session), None
     providers = session_providers(session_id, roster)
     providers = replace(providers, llm=redaction.llm(providers.llm))
+    providers.stt.set_phrases(phrases)
     engine = ConversationSession(
         providers=providers, session_id=session_id, roster=roster, **session
     )

@@ -18,7 +18,7 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 from xml.sax.saxutils import escape
 
@@ -176,6 +176,7 @@ class AzureSTT(_AzureSpeechBase, STT):
         self.segmentation_ms = segmentation_ms
         self._stream: Any = None
         self._recognizer: Any = None
+        self._phrases: list[str] = []
 
     @classmethod
     def check(cls, **options: Any) -> ProviderCheck:
@@ -199,6 +200,10 @@ class AzureSTT(_AzureSpeechBase, STT):
         recognizer = speechsdk.SpeechRecognizer(
             speech_config=config, audio_config=audio, language=self.language
         )
+        if self._phrases:
+            phrase_list = speechsdk.PhraseListGrammar.from_recognizer(recognizer)
+            for phrase in self._phrases:
+                phrase_list.addPhrase(phrase)
         post = self.context.workers.post
         recognizer.recognizing.connect(
             lambda evt: post(self._deliver, SttResult(evt.result.text, False))
@@ -221,6 +226,10 @@ class AzureSTT(_AzureSpeechBase, STT):
             return
         message = f"recognition canceled: {details.reason} {details.error_details}".strip()
         self.context.workers.post(self._report_error, message)
+
+    def set_phrases(self, phrases: Sequence[str]) -> None:
+        """Sent as the recognizer's phrase list (the service takes up to 500)."""
+        self._phrases = list(phrases)[:500]
 
     def begin_utterance(self, preroll: bytes) -> None:  # continuous: not used
         pass

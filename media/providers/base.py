@@ -11,7 +11,7 @@ deliver asynchronous results (STT transcripts) on the loop through the same brid
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -170,6 +170,10 @@ class STT(Provider):
         """Tell the session the recognizer failed (call on the loop); it reports and goes on."""
         if self._error_listener is not None:
             self._error_listener(message)
+
+    def set_phrases(self, phrases: Sequence[str]) -> None:
+        """Names this conversation may hear (the bank's customers), set before :meth:`start`: a
+        recognizer that can be biased towards them uses them. Default: ignored."""
 
     def begin_utterance(self, preroll: bytes) -> None:
         raise NotImplementedError

@@ -100,6 +100,7 @@ class ScriptedSTT(STT):
         self._frames = 0
         self._loud_ms = 0.0
         self.utterances = 0
+        self.phrases: list[str] = []  # the hints it was given (it does not use them)
         self.peeks = 0
         self.resumes = 0
 
@@ -119,6 +120,9 @@ class ScriptedSTT(STT):
         if not self._ms_per_word:
             return text
         return " ".join(text.split()[: int(self._loud_ms // self._ms_per_word)])
+
+    def set_phrases(self, phrases: Sequence[str]) -> None:
+        self.phrases = list(phrases)
 
     def begin_utterance(self, preroll: bytes) -> None:
         self._current = self._script.pop(0) if self._script else self._default

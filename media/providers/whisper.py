@@ -39,6 +39,7 @@ from media.providers.base import (
     ProviderStartError,
     SttResult,
 )
+from media.providers.name_hints import NameHints
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +81,7 @@ class _WhisperModel:
         )
         self.tokenizer = tokenizers.Tokenizer.from_file(str(Path(path) / "tokenizer.json"))
         self.features = FeatureExtractor(feature_size=self.model.n_mels)
+        self._prompts: dict[str, list[int]] = {}
         self.decoding = 0  # decodes under way in this process (partials yield to answers)
         self._counted = threading.Lock()
         token = self.tokenizer.token_to_id
@@ -100,23 +102,35 @@ class _WhisperModel:
             return model
 
     def prompt_tokens(self, prompt: str) -> list[int]:
-        if not prompt:
-            return list(self.start)
-        # Whisper keeps the last 223 prompt tokens (half its context) before the start token.
-        ids = self.tokenizer.encode(" " + prompt.strip(), add_special_tokens=False).ids[-223:]
-        return [self.start_of_prev, *ids, *self.start]
+        """The decoder's prompt for `prompt` (cached: a few distinct prompts per process)."""
+        ids = self._prompts.get(prompt)
+        if ids is None:
+            ids = list(self.start)
+            if prompt:
+                # Whisper keeps the last 223 prompt tokens (half its context) before the start.
+                text = self.tokenizer.encode(" " + prompt.strip(), add_special_tokens=False)
+                ids = [self.start_of_prev, *text.ids[-223:], *self.start]
+            if len(self._prompts) < 1024:
+                self._prompts[prompt] = ids
+        return ids
 
     def transcribe(
         self,
         pcm16: bytes,
         *,
-        prompt: Sequence[int],
+        prompt: str,
         tail_pad_ms: int,
         min_input_ms: int,
         beam_size: int,
         no_speech_threshold: float,
+        hints: NameHints | None = None,
     ) -> str:
-        """The text of one utterance (blocking; releases the GIL while the model runs)."""
+        """The text of one utterance (blocking; releases the GIL while the model runs).
+
+        With `hints`, a transcript that seems to have misheard a known name ("air Wilson") is
+        decoded again from the same encoding with those names added to the prompt, and the
+        second text kept when it names one of them; the first is kept otherwise.
+        """
         samples = np.frombuffer(pcm16, dtype=np.int16).astype(np.float32) / 32768.0
         if samples.size < SAMPLE_RATE_HZ // 10:
             return ""
@@ -132,21 +146,34 @@ class _WhisperModel:
         with self._counted:
             self.decoding += 1
         try:
-            result = self.model.generate(
-                features,
-                [list(prompt)],
-                beam_size=beam_size,
-                max_length=len(prompt) + max_new,
-                return_no_speech_prob=True,
-                suppress_blank=True,
-            )[0]
+            encoded = self.model.encode(features)
+            first = self.prompt_tokens(prompt)
+            text, no_speech = self._generate(encoded, first, beam_size, max_new)
+            if no_speech > no_speech_threshold:
+                return ""
+            names = hints.candidates(text) if hints else []
+            if names:
+                hinted = f"{prompt} Customer: {', '.join(names)}."
+                second, _ = self._generate(encoded, self.prompt_tokens(hinted), beam_size, max_new)
+                if hints.heard(second):
+                    text = second
         finally:
             with self._counted:
                 self.decoding -= 1
-        text = self.tokenizer.decode(result.sequences_ids[0]).strip()
-        if result.no_speech_prob > no_speech_threshold:
-            return ""
         return fold_repetitions(text)
+
+    def _generate(
+        self, encoded: Any, prompt: list[int], beam_size: int, max_new: int
+    ) -> tuple[str, float]:
+        result = self.model.generate(
+            encoded,
+            [prompt],
+            beam_size=beam_size,
+            max_length=len(prompt) + max_new,
+            return_no_speech_prob=True,
+            suppress_blank=True,
+        )[0]
+        return self.tokenizer.decode(result.sequences_ids[0]).strip(), result.no_speech_prob
 
 
 _SENTENCE = re.compile(r"[^.?!]+[.?!]*")
@@ -268,7 +295,7 @@ class WhisperSTT(STT):
         self._partial_bytes = max(0, int(partial_interval_ms)) * 32  # 32 bytes per ms
         self._max_bytes = int(max_utterance_s) * SAMPLE_RATE_HZ * 2
         self._model: _WhisperModel | None = None
-        self._prompt_ids: list[int] = []
+        self._hints: NameHints | None = None
         self._audio = bytearray()
         self._open = False
         self._utterance = 0  # bumped by every answer: an older partial is dropped
@@ -309,7 +336,7 @@ class WhisperSTT(STT):
             raise
         except Exception as exc:
             raise ProviderStartError(f"whisper could not load its model: {exc}") from exc
-        self._prompt_ids = self._model.prompt_tokens(self.prompt)
+        self._model.prompt_tokens(self.prompt)
 
     # -- the utterance (on the loop) ----------------------------------------------------------
 
@@ -351,8 +378,13 @@ class WhisperSTT(STT):
 
     # -- decoding -----------------------------------------------------------------------------
 
-    def _transcribe(self, pcm16: bytes) -> str:
-        return self._model.transcribe(pcm16, prompt=self._prompt_ids, **self._decode)
+    def set_phrases(self, phrases: Sequence[str]) -> None:
+        """Known names get a second pass when a final seems to have misheard one
+        (:class:`NameHints`); partials are not checked."""
+        self._hints = NameHints(phrases) or None
+
+    def _transcribe(self, pcm16: bytes, hints: NameHints | None = None) -> str:
+        return self._model.transcribe(pcm16, prompt=self.prompt, hints=hints, **self._decode)
 
     def _answer(self, *, speculative: bool) -> None:
         self._utterance += 1  # a partial still decoding is now stale
@@ -367,7 +399,7 @@ class WhisperSTT(STT):
         text = ""
         if audio:
             try:
-                text = await self.context.workers.run(self._transcribe, audio)
+                text = await self.context.workers.run(self._transcribe, audio, self._hints)
             except Exception as exc:  # noqa: BLE001 - reported; the turn ends with no text
                 logger.error("session %s: whisper failed: %r", self.session_id, exc)
                 self._report_error(f"whisper failed: {exc}")

@@ -161,3 +161,27 @@ async def test_greetings_synthesized_at_start_up_serve_the_first_caller(fake_spe
     await sink.wait_for(lambda: any(e.is_greeting for e in sink.of(AssistantFinal)))
     await conversation.close()
     assert cache.hits == 1 and cache.misses == warmed  # the caller's greeting was ready
+
+
+async def test_the_recognizer_hears_the_active_customers_names_as_hints(fake_speech):
+    """The identity check verifies the active demo customers: their names, newest first, are
+    what the conversation's recognizer is told to expect; an expired profile's is not."""
+    from asgiref.sync import sync_to_async
+    from django.utils import timezone
+
+    from agentbuilder.models import DemoUser
+    from agentbuilder.services import demo_user_create
+
+    @sync_to_async
+    def customers():
+        demo_user_create(full_name="Sarah Wilson", email="sarah@example.com")
+        demo_user_create(full_name="David Brown", email="david@example.com")
+        gone = demo_user_create(full_name="Olga Expired", email="olga@example.com").user
+        DemoUser.objects.filter(pk=gone.pk).update(expires_at=timezone.now())
+
+    await customers()
+    conversation = await _open("glue-hints", Sink())
+    try:
+        assert conversation._engine.providers.stt.phrases == ["David Brown", "Sarah Wilson"]
+    finally:
+        await conversation.close()

@@ -51,7 +51,9 @@ def audio_frame(request_id: str, payload: bytes) -> bytes:
 
 class FakeUsp:
     def __init__(self) -> None:
-        self.seen: dict[str, list] = {"paths": [], "auth": [], "ssml": [], "audio_bytes": [0]}
+        self.seen: dict[str, list] = {
+            "paths": [], "auth": [], "ssml": [], "contexts": [], "audio_bytes": [0]
+        }  # fmt: skip
 
     async def handler(self, ws) -> None:
         path = ws.request.path
@@ -66,6 +68,8 @@ class FakeUsp:
             if isinstance(message, str):
                 hdrs, body = parse_text(message)
                 request_id = hdrs.get("x-requestid", request_id)
+                if hdrs.get("path", "").lower() == "speech.context":
+                    self.seen["contexts"].append(json.loads(body))
                 if hdrs.get("path", "").lower() == "ssml":
                     self.seen["ssml"].append(body)
                     await ws.send(text_frame("turn.start", request_id, {"context": {}}))
@@ -128,6 +132,7 @@ async def main() -> dict:
                 got_final.set()
 
         stt.set_listener(on_result)
+        stt.set_phrases(["Sarah Wilson", "David Brown"])
         await stt.start(context)
         silence = b"\x00\x00" * 320
         for _ in range(100):  # 2 s of audio, paced a little so the SDK streams it

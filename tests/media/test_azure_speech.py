@@ -105,3 +105,8 @@ def test_real_sdk_against_usp_fake():
     assert server["auth"] == ["test-key", "test-key"]
     assert 'style="chat"' in server["ssml"][0] and "Hello &amp; welcome." in server["ssml"][0]
     assert server["audio_bytes"][0] >= 16000
+    # the customers' names go out as the recognizer's phrase list, in its speech.context
+    groups = server["contexts"][0]["dgi"]["Groups"]
+    assert groups == [
+        {"Type": "Generic", "Items": [{"Text": "Sarah Wilson"}, {"Text": "David Brown"}]}
+    ]

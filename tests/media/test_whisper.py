@@ -150,3 +150,33 @@ async def test_partials_come_while_the_caller_speaks(spoken_16k):
         await asyncio.sleep(0.05)
     assert results and not results[0].is_final
     assert "name" in results[0].text.lower(), results[0].text
+
+
+def test_a_misheard_customer_name_is_decoded_again_with_the_names_it_may_be():
+    """espeak-ng's f2 voice says "David Brown" in a way tiny.en writes "game with brown"; with
+    the bank's customers as hints the second pass writes the name, and the digits stay; a
+    caller who only shares a customer's last name keeps his own first name."""
+    from bench.spoken.render import render_turn, voices_get
+    from media.providers.name_hints import NameHints
+
+    voices = {voice.key: voice for voice in voices_get(None)}
+    stt = WhisperSTT(partial_interval_ms=0)
+    model = stt._load()
+    hints = NameHints(["David Brown", "Sarah Wilson", "Alice Johnson"])
+
+    def heard(voice: str, segments: list[str], with_hints: NameHints | None) -> str:
+        pcm, _ = render_turn(voices[voice], segments, [240] * (len(segments) - 1))
+        return model.transcribe(pcm, prompt=stt.prompt, hints=with_hints, **stt._decode)
+
+    said = [
+        "Hi, my name is David Brown,",
+        "and the last four digits of my social are seven three oh five.",
+    ]
+    without = heard("espeak-f2", said, None)
+    assert "david brown" not in without.lower(), without  # what the hint is for
+    text = heard("espeak-f2", said, hints)
+    assert "David Brown" in text and "seven three oh five" in text, text
+    other = heard(
+        "piper-joe", ["This is Karen Brown,", "my last four are three three one eight."], hints
+    )
+    assert "Karen Brown" in other, other
