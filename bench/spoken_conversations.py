@@ -42,6 +42,7 @@ from bench.spoken.server import database_prepare, server_env, server_start
 
 READINESS_EVERY_S = 3.0
 SERIES_EVERY_S = 60.0
+SERVER_DIFF_OK_MS = 50  # the server's first_audio_ms should be this close to the caller's figure
 
 
 def _pct(values: list[float], q: float) -> float | None:
@@ -75,6 +76,7 @@ def summarize(results: list[ConversationResult]) -> dict:
         "unanswered": sum(1 for t in turns if t.client_ms is None and not t.dtmf),
         "server_diff_mean": float(np.mean(diffs)) if diffs else None,
         "server_diff_max": max(diffs) if diffs else None,
+        "server_within_50": [abs(d) <= SERVER_DIFF_OK_MS for d in diffs],
         "barge_ins": len(barge),
         "barge_stop_p50": _pct(stops, 50),
         "barge_stop_max": max(stops) if stops else None,
@@ -86,7 +88,7 @@ def summarize(results: list[ConversationResult]) -> dict:
 
 HEADER = (
     f"{'':18} {'calls':>5} {'done':>5} {'WER':>6} {'digits':>6} {'names':>6} "
-    f"{'p50':>5} {'p95':>5} {'no ans':>6} {'srv Δ':>6} {'Δ max':>6} "
+    f"{'p50':>5} {'p95':>5} {'no ans':>6} {'srv Δ':>6} {'Δ max':>6} {'≤50':>5} "
     f"{'barge':>5} {'stop':>5} {'stale':>5} {'over':>4}"
 )
 
@@ -97,7 +99,8 @@ def row(label: str, s: dict) -> str:
         f"{label:18} {s['conversations']:>5} {s['task_done']:>5} {wer:>6} "
         f"{_rate(s['digits']):>6} {_rate(s['names']):>6} {_ms(s['first_audio_p50']):>5} "
         f"{_ms(s['first_audio_p95']):>5} {s['unanswered']:>6} {_ms(s['server_diff_mean']):>6} "
-        f"{_ms(s['server_diff_max']):>6} {s['barge_ins']:>5} {_ms(s['barge_stop_p50']):>5} "
+        f"{_ms(s['server_diff_max']):>6} {_rate(s['server_within_50']):>5} "
+        f"{s['barge_ins']:>5} {_ms(s['barge_stop_p50']):>5} "
         f"{s['stale_frames']:>5} {s['talked_over']:>4}"
     )
 
@@ -106,9 +109,10 @@ def print_tables(results: list[ConversationResult], voices: list[str]) -> None:
     print(
         "\ncalls/done: conversations and tasks done; WER over all spoken turns; digits, names: "
         "heard right;\np50/p95: true end of speech → first agent audio (ms, client); no ans: "
-        "turns without an answer;\nsrv Δ / Δ max: client figure − server first_audio_ms (mean, "
-        "max); barge/stop/stale: barge-ins\nover a speaking agent, true onset → first stop p50 "
-        "(ms), agent frames after the stop; over: turns the agent talked over"
+        "turns without an answer;\nsrv Δ / Δ max / ≤50: client figure − server first_audio_ms "
+        "(mean, max, share of turns within 50 ms);\nbarge/stop/stale: barge-ins over a speaking "
+        "agent, true onset → first stop p50 (ms), agent frames after the stop;\nover: turns "
+        "the agent talked over"
     )
     for voice in voices:
         mine = [r for r in results if r.voice == voice]
@@ -242,6 +246,13 @@ async def run(args, jobs, base_url, desk, token, spans: list) -> list[Conversati
             )
             if args.verbose and not result.task_done:
                 print("    " + "\n    ".join(result.failures()), flush=True)
+            timed = [t for t in result.turns if t.client_ms is not None and t.server_ms is not None]
+            for t in timed if args.verbose else ():
+                if abs(t.client_ms - t.server_ms) > SERVER_DIFF_OK_MS:
+                    print(
+                        f"    srv Δ {t.client_ms - t.server_ms:+.0f} ms (client "
+                        f"{t.client_ms:.0f}, server {t.server_ms:.0f}): {t.said[:70]}"
+                    )
 
     await asyncio.gather(*(worker() for _ in range(args.concurrency)))
     return results
