@@ -63,3 +63,15 @@ def test_the_speech_ends_where_the_sound_stopped_not_where_the_vad_let_go():
     assert detector.last_speech_at == 7 * FRAME_S
     detector.step(silence(20, 16000), 0.0, 8 * FRAME_S)
     assert detector.speech_end_at == pytest.approx(detector.last_speech_at - 0.06)
+
+
+def test_a_long_vad_hold_still_ends_the_speech_where_the_sound_stopped():
+    """Silero can count 160 ms and more of silence after a word as speech."""
+    detector = UtteranceDetector(CONFIG)
+    loud = tone(20, 16000, 220.0, 0.5)
+    for i in range(5):
+        detector.step(loud, 0.9, i * FRAME_S)
+    for i in range(5, 17):  # 240 ms the VAD still counts as speech
+        detector.step(silence(20, 16000), 0.9, i * FRAME_S)
+    detector.step(silence(20, 16000), 0.0, 17 * FRAME_S)
+    assert detector.speech_end_at == pytest.approx(4 * FRAME_S)  # the end of the last loud frame
