@@ -4,11 +4,12 @@
     .venv/bin/python bench/soak.py --conversations 200 --database-url postgres://...
     .venv/bin/python bench/soak.py --concurrency 8       # 8 visitors at a time
 
-The real server (daphne, `make run`'s settings, the offline stack) is started on a temporary
-database. Each conversation is what a visitor of the page does: open the socket, hear the
-greeting, type a question, get the answer, end the conversation and leave; `--concurrency`
-visitors do it at once, each starting the next conversation as soon as its last ended (a
-conversation lasts about 10 s: the greeting and the answer are heard at real time). At the start
+The real server (daphne, the offline stack, DEBUG off as deployed; `--debug` for `make run`'s
+DEBUG on) is started on a temporary database. Each conversation is what a visitor of the page
+does: open the socket, hear the greeting, type a question, get the answer, end the
+conversation and leave; `--concurrency` visitors do it at once, each starting the next
+conversation as soon as its last ended (a conversation lasts about 10 s: the greeting and the
+answer are heard at real time). At the start
 (after `--warm` conversations that fill the caches and pools) and at every tenth of the run,
 the server process is measured from outside: resident memory, threads and open file
 descriptors (/proc), the asyncio tasks on its loop (/api/v1/metrics/loop, counted once a
@@ -33,6 +34,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.spoken.customers import FixtureDesk
 from bench.spoken.server import database_prepare, server_env, server_start
 
+# The server's settings with DEBUG off, served over plain HTTP on the loopback, open to
+# anonymous visitors as a public demo is.
+PRODUCTION = {
+    "DJANGO_DEBUG": "0",
+    "DJANGO_SECRET_KEY": "soak-bench-only",
+    "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+    "DJANGO_SECURE_SSL_REDIRECT": "0",
+    "DJANGO_SECURE_HSTS_SECONDS": "0",
+    "BROWSER_ALLOW_ANONYMOUS": "1",  # the public demo page's visitors
+}
 QUESTIONS = (
     "What are your opening hours on Saturday?",
     "What can you help me with?",
@@ -129,7 +140,10 @@ def _sample(pid: int, base_url: str, token: str, database_url: str, done: int) -
 async def main_async(args) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="soak-"))
     database_url = args.database_url or f"sqlite:///{workdir}/soak.sqlite3"
-    env = server_env(database_url)  # INFO: the ready line `server_start` waits for
+    # INFO: the ready line `server_start` waits for. DEBUG off unless asked: with it on, Django
+    # keeps the last 9,000 queries of every database connection (one per worker thread), which
+    # grows for thousands of conversations and is not what a deployment runs.
+    env = server_env(database_url, {} if args.debug else PRODUCTION)
     database_prepare(env)
     desk = FixtureDesk(env)
     token = desk.ask("staff_token")["token"]
@@ -181,6 +195,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--conversations", type=int, default=1000)
     parser.add_argument("--database-url", default="", help="default: SQLite in a temp dir")
+    parser.add_argument("--debug", action="store_true", help="DJANGO_DEBUG=1, as `make run`")
     parser.add_argument("--warm", type=int, default=20, help="conversations before the baseline")
     parser.add_argument("--concurrency", type=int, default=1, help="visitors at a time")
     return asyncio.run(main_async(parser.parse_args()))
