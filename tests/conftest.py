@@ -7,7 +7,9 @@ tests that need them never silently skip in CI.
 from __future__ import annotations
 
 import contextlib
+import faulthandler
 import os
+import sys
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -15,6 +17,10 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
+# The interpreter's exit joins worker threads (asgiref's loops, executors): one stuck forever
+# would hold the finished run until CI's time limit. After this long the stacks of all threads
+# are printed and the process exits with status 1.
+EXIT_GRACE_S = 120
 
 
 @pytest.fixture
@@ -83,8 +89,11 @@ def pytest_configure(config):
 
 
 def pytest_unconfigure(config):
-    """Remove the SQLite test database's WAL side files (Django deletes only the main file)."""
+    """Remove the SQLite test database's WAL side files (Django deletes only the main file);
+    arm the exit watchdog (`EXIT_GRACE_S`)."""
     from django.conf import settings
+
+    faulthandler.dump_traceback_later(EXIT_GRACE_S, exit=True, file=sys.__stderr__)
 
     if not settings.configured:
         return

@@ -6,6 +6,13 @@ the channel-layer group `control.<session_id>` once its conversation is open.
 reply channel; the consumer stores the conversation (turns, state, the session closed), answers
 on the reply channel and closes its socket. Through channels-redis this reaches a conversation
 held by another server process.
+
+channels-redis keeps one receive state per layer object (its lock, buffers and the event loop
+receiving), and the process's shared layer belongs to the server's loop, in the main thread,
+and its consumers. A request from sync code with no server loop (a WSGI view, Celery, a
+management command) runs on a loop of its own in another thread: receiving there on the shared
+layer would fail every consumer's receive meanwhile ("Two event loops are trying to receive()
+on one channel layer at once"), so such a request receives its reply on a layer of its own.
 """
 
 from __future__ import annotations
@@ -13,9 +20,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 
 from channels.consumer import get_handler_name
-from channels.layers import get_channel_layer
+from channels.layers import (
+    DEFAULT_CHANNEL_LAYER,
+    InMemoryChannelLayer,
+    channel_layers,
+    get_channel_layer,
+)
 
 from browser.relay import group_name
 
@@ -36,21 +49,32 @@ async def conversation_end_request(*, session_id: str, reason: str, timeout_s: f
     False when no consumer answered within `timeout_s` (none is live, or the channel layer is
     down): the conversation is not running anywhere that could still write to it.
     """
-    layer = get_channel_layer()
-    if layer is None:
+    shared = get_channel_layer()
+    if shared is None:
         return False
+    # In memory, the process's layer is the only one its consumers listen to.
+    own = (
+        not isinstance(shared, InMemoryChannelLayer)
+        and threading.current_thread() is not threading.main_thread()
+    )
+    layer = channel_layers.make_backend(DEFAULT_CHANNEL_LAYER) if own else shared
     try:
-        reply_channel = await layer.new_channel("conversation.ended.")
-        await layer.group_send(
-            control_group(session_id),
-            {"type": END_MESSAGE_TYPE, "reason": reason, "reply_channel": reply_channel},
-        )
-        await asyncio.wait_for(layer.receive(reply_channel), timeout_s)
+        async with asyncio.timeout(timeout_s):
+            reply_channel = await layer.new_channel("conversation.ended.")
+            await layer.group_send(
+                control_group(session_id),
+                {"type": END_MESSAGE_TYPE, "reason": reason, "reply_channel": reply_channel},
+            )
+            await layer.receive(reply_channel)
     except TimeoutError:
         return False
     except Exception:
         logger.exception("session %s: the end request could not be sent", session_id)
         return False
+    finally:
+        if own:
+            with contextlib.suppress(Exception):
+                await layer.close_pools()
     logger.info("session %s: ended by its host (%s)", session_id, reason)
     return True
 

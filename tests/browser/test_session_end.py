@@ -7,6 +7,7 @@ import contextlib
 
 import pytest
 from asgiref.sync import sync_to_async
+from django.db import connections
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -23,7 +24,10 @@ def _delete(user, path: str):
     client = APIClient()
     token, _ = Token.objects.get_or_create(user=user)
     client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
-    return client.delete(path)
+    try:
+        return client.delete(path)
+    finally:
+        connections.close_all()  # this thread's own, as Django closes it after a request
 
 
 async def _talk(client) -> None:
@@ -116,3 +120,24 @@ async def test_a_consumer_cancelled_mid_conversation_gives_its_synthesizer_back(
             break
         await asyncio.sleep(0.02)
     assert session.status == "completed" and session.ended_at is not None
+
+
+async def test_a_delete_from_sync_code_with_no_server_loop_ends_the_live_conversation(
+    fake_speech, user, redis_url
+):
+    """A WSGI server, Celery or a management command ends a conversation from a thread with no
+    server loop: the request runs on a loop of its own while this process's consumers keep
+    receiving on theirs, and both go on working."""
+    client = await connect("?session_id=live-end-wsgi", user=user)
+    bystander = await connect("?session_id=live-end-bystander", user=user)
+    await _talk(client)
+    await bystander.until(is_greeting)
+
+    response = await asyncio.to_thread(_delete, user, "/api/v1/sessions/live-end-wsgi")
+
+    assert response.status_code == 200, response.content
+    assert response.json()["was_live"] is True
+    assert (await closed(client))["code"] == 1000
+    await bystander.send(text_data="What can you help me with?")
+    await bystander.until(lambda m: m.get("type") == "turn_metrics")
+    await bystander.close()
