@@ -19,8 +19,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from asgiref.sync import async_to_sync
-from channels import DEFAULT_CHANNEL_LAYER
-from channels.layers import channel_layers
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
@@ -28,6 +26,7 @@ from django.db import connection
 from metrics import live, loop_lag
 from metrics.registry import speech_stack
 from metrics.writer import writer
+from voiceproject.channel_layer import own_layer
 
 # Checks run in parallel; each is bounded so a dead dependency cannot hang readiness.
 _pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="readiness")
@@ -100,16 +99,11 @@ def check_channel_layer() -> dict[str, Any]:
         # A layer of its own, closed after: the process's layer is receiving on the serving
         # loop, and channels_redis refuses a receive from this thread's loop at the same time
         # (the consumer's receive would fail, ending its socket).
-        layer = channel_layers.make_backend(DEFAULT_CHANNEL_LAYER)
-        try:
+        async with own_layer() as layer:
             channel = await layer.new_channel("readiness.")
             nonce = uuid.uuid4().hex
             await layer.send(channel, {"type": "readiness.ping", "nonce": nonce})
             message = await layer.receive(channel)
-        finally:
-            close = getattr(layer, "close_pools", None)
-            if close is not None:
-                await close()
         if message.get("nonce") != nonce:
             raise RuntimeError("channel layer returned a different message")
 

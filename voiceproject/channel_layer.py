@@ -16,15 +16,22 @@ every process. This layer keeps the conversations going instead:
 - `send` (point to point: readiness's round trip, replies) raises as before: its caller decides.
 
 One instance per process (`get_channel_layer`); its state is only touched from event loops.
+A round trip that must not share its receive state (readiness, an end request from sync code)
+takes a layer of its own for the time it needs it: :func:`own_layer`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
+from collections.abc import AsyncIterator
 
+from channels import DEFAULT_CHANNEL_LAYER
+from channels.layers import BaseChannelLayer, channel_layers
 from channels_redis.core import RedisChannelLayer as BaseRedisChannelLayer
+from channels_redis.core import RedisLoopLayer
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -129,3 +136,27 @@ class RedisChannelLayer(BaseRedisChannelLayer):
             len(memberships),
             self._dropped_in_outage,
         )
+
+
+@contextlib.asynccontextmanager
+async def own_layer() -> AsyncIterator[BaseChannelLayer]:
+    """A channel layer of the caller's own, on the running loop, its connections closed after.
+
+    channels-redis connects a layer to a loop the first time it is used there and wraps that
+    loop's `close` to close the connection then: on the serving loop, one wrapper (and the layer
+    it holds, ~3 KB) per round trip would pile up for the life of the process, and their chain
+    would overflow the stack when the loop closes. The layer's connections on this loop are
+    made here, without the wrapper, and closed when the block ends.
+    """
+    layer = channel_layers.make_backend(DEFAULT_CHANNEL_LAYER)
+    if not isinstance(layer, BaseRedisChannelLayer):
+        yield layer
+        return
+    loop = asyncio.get_running_loop()
+    layer._layers[loop] = RedisLoopLayer(layer)
+    try:
+        yield layer
+    finally:
+        with contextlib.suppress(Exception):
+            await layer.close_pools()
+        layer._layers.pop(loop, None)

@@ -23,14 +23,10 @@ import logging
 import threading
 
 from channels.consumer import get_handler_name
-from channels.layers import (
-    DEFAULT_CHANNEL_LAYER,
-    InMemoryChannelLayer,
-    channel_layers,
-    get_channel_layer,
-)
+from channels.layers import InMemoryChannelLayer, get_channel_layer
 
 from browser.relay import group_name
+from voiceproject.channel_layer import own_layer
 
 logger = logging.getLogger(__name__)
 
@@ -57,24 +53,20 @@ async def conversation_end_request(*, session_id: str, reason: str, timeout_s: f
         not isinstance(shared, InMemoryChannelLayer)
         and threading.current_thread() is not threading.main_thread()
     )
-    layer = channel_layers.make_backend(DEFAULT_CHANNEL_LAYER) if own else shared
     try:
-        async with asyncio.timeout(timeout_s):
-            reply_channel = await layer.new_channel("conversation.ended.")
-            await layer.group_send(
-                control_group(session_id),
-                {"type": END_MESSAGE_TYPE, "reason": reason, "reply_channel": reply_channel},
-            )
-            await layer.receive(reply_channel)
+        async with own_layer() if own else contextlib.nullcontext(shared) as layer:
+            async with asyncio.timeout(timeout_s):
+                reply_channel = await layer.new_channel("conversation.ended.")
+                await layer.group_send(
+                    control_group(session_id),
+                    {"type": END_MESSAGE_TYPE, "reason": reason, "reply_channel": reply_channel},
+                )
+                await layer.receive(reply_channel)
     except TimeoutError:
         return False
     except Exception:
         logger.exception("session %s: the end request could not be sent", session_id)
         return False
-    finally:
-        if own:
-            with contextlib.suppress(Exception):
-                await layer.close_pools()
     logger.info("session %s: ended by its host (%s)", session_id, reason)
     return True
 

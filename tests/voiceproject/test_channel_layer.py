@@ -79,3 +79,22 @@ async def test_group_operations_do_not_raise_while_redis_is_unreachable(redis_do
     # A receive waits for Redis instead of failing.
     with pytest.raises(TimeoutError):
         await asyncio.wait_for(layer.receive(channel), 1.0)
+
+
+async def test_round_trips_on_layers_of_their_own_leave_nothing_on_the_serving_loop(redis_url):
+    """Readiness and end requests take a layer of their own per round trip: the serving loop
+    keeps no wrapper and no connection of theirs, however many there were."""
+    from voiceproject.channel_layer import own_layer
+
+    loop = asyncio.get_running_loop()
+    close_before = loop.close
+    layers = []
+    for _ in range(30):
+        async with own_layer() as layer:
+            channel = await layer.new_channel("roundtrip.")
+            await layer.send(channel, {"type": "ping"})
+            assert (await layer.receive(channel))["type"] == "ping"
+        layers.append(layer)
+
+    assert loop.close == close_before  # channels-redis wraps it when a layer connects itself
+    assert all(not layer._layers for layer in layers)
