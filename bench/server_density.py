@@ -51,7 +51,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.acs_density import inbound_messages
 from bench.spoken.customers import FixtureDesk
 from bench.spoken.play import http_json
-from bench.spoken.server import REPO, database_prepare, free_port, server_env
+from bench.spoken.server import PRODUCTION, REPO, database_prepare, free_port, server_env
 
 FRAME_S = 0.02
 LEAD_FRAMES = 3
@@ -298,7 +298,8 @@ async def main_async(args) -> list[dict]:
     database_url = args.database_url or f"sqlite:///{workdir / 'density.sqlite3'}"
     env = server_env(
         database_url,
-        {"DJANGO_SETTINGS_MODULE": "bench.density_settings", "LOG_LEVEL": "WARNING",
+        {**({} if args.debug else PRODUCTION),
+         "DJANGO_SETTINGS_MODULE": "bench.density_settings", "LOG_LEVEL": "WARNING",
          "SERVER_HEARTBEAT_S": "0", "TTS_PHRASE_CACHE_MB": "0"},
     )  # fmt: skip
     env.pop("REDIS_URL", None)  # one process: the in-memory channel layer
@@ -335,6 +336,7 @@ def main() -> int:
     parser.add_argument("--transport", choices=["acs", "browser"], default="acs")
     parser.add_argument("--database-url", default="", help="default: a fresh SQLite file")
     parser.add_argument("--json", default="", help="also write the figures to this file")
+    parser.add_argument("--debug", action="store_true", help="DJANGO_DEBUG=1 (default: off)")
     args = parser.parse_args()
     results = asyncio.run(main_async(args))
     if args.json:

@@ -32,18 +32,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.spoken.customers import FixtureDesk
-from bench.spoken.server import database_prepare, server_env, server_start
+from bench.spoken.server import PRODUCTION, database_prepare, server_env, server_start
 
 # The server's settings with DEBUG off, served over plain HTTP on the loopback, open to
 # anonymous visitors as a public demo is.
-PRODUCTION = {
-    "DJANGO_DEBUG": "0",
-    "DJANGO_SECRET_KEY": "soak-bench-only",
-    "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
-    "DJANGO_SECURE_SSL_REDIRECT": "0",
-    "DJANGO_SECURE_HSTS_SECONDS": "0",
-    "BROWSER_ALLOW_ANONYMOUS": "1",  # the public demo page's visitors
-}
 QUESTIONS = (
     "What are your opening hours on Saturday?",
     "What can you help me with?",
