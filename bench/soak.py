@@ -34,8 +34,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.spoken.customers import FixtureDesk
 from bench.spoken.server import PRODUCTION, database_prepare, server_env, server_start
 
-# The server's settings with DEBUG off, served over plain HTTP on the loopback, open to
-# anonymous visitors as a public demo is.
 QUESTIONS = (
     "What are your opening hours on Saturday?",
     "What can you help me with?",
