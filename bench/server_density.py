@@ -38,6 +38,7 @@ import asyncio
 import contextlib
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -57,6 +58,8 @@ FRAME_S = 0.02
 LEAD_FRAMES = 3
 ANSWER_GAP_S = 0.2  # a longer pause between two frames starts another answer
 DRAIN_TIMEOUT_S = 60.0  # a level's calls not ended by then: the bench stops with the counts
+SETTLE_TIMEOUT_S = 15.0  # the longest wait for the server's message counts to catch up
+WARM_CALLS, WARM_S = 10, 3.0  # a level not reported: first-use costs stay out of the first one
 SERVERS = {
     "daphne": ["daphne", "-b", "127.0.0.1", "-p", "{port}", "voiceproject.asgi:application"],
     "uvicorn-websockets": ["uvicorn", "--host", "127.0.0.1", "--port", "{port}", "--ws",
@@ -90,7 +93,7 @@ class Call:
     session_id: str
     call_connection_id: str = ""
     closed_by_server: int | None = None  # the close code, when the server ended the call
-    sent: int = 0
+    sent: int = 1  # every message since the socket opened (the metadata first)
     received_audio: int = 0
     last_audio_at: float | None = None
     answer_frames: int = 0
@@ -134,7 +137,7 @@ async def open_calls(args, base_url: str, desk: FixtureDesk | None, n: int) -> l
             session_id = f"density_{os.getpid()}_{i}"
             url = f"{ws_url}/api/v1/browser/conversation?session_id={session_id}"
             ws = await connect(url, proxy=None, max_size=2**22, origin=base_url)
-            calls.append(Call(ws, session_id))
+            calls.append(Call(ws, session_id, sent=0))
     return calls
 
 
@@ -146,15 +149,69 @@ def browser_frames() -> list[bytes]:
     return [decoder.decode(m).pcm for m in inbound_messages()]
 
 
-async def run_level(args, server_pid: int, base_url: str, desk, token: str, n: int) -> dict:
+@dataclass
+class Served:
+    """The server under test: where calls connect, and the processes behind it."""
+
+    url: str  # where the calls connect (a server, or the load balancer in front of several)
+    backends: list[str]  # each server process's own address (status, metrics)
+    pids: list[int]  # the server processes
+    lb_pid: int | None = None
+    stop: object = None  # stops everything
+
+
+async def backend_json(served: Served, path: str, token: str = "") -> list[dict]:
+    """`path` from every server process."""
+    results = await asyncio.gather(
+        *(asyncio.to_thread(http_json, f"{url}{path}", token) for url in served.backends)
+    )
+    return [body for _, body in results]
+
+
+async def pool_rejections(served: Served) -> int:
+    return sum(p["rejections"] for p in await backend_json(served, "/api/v1/tts/dedicated/metrics"))
+
+
+async def settle_lost(served: Served, calls: list[Call]) -> tuple[int | None, int]:
+    """Inbound messages the server never handled, on the calls that stayed open, and on how
+    many calls that was counted: once the client stopped sending, the server's count of each
+    call's messages catches up with what was sent (a late frame is not a lost one); what it
+    still lacks after 2 s without progress (at most `SETTLE_TIMEOUT_S`) is lost. Each process
+    lists up to 100 of its calls (`GET /api/v1/media/status`), so above that some go
+    uncounted."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + SETTLE_TIMEOUT_S
+    open_calls_ = {c.session_id: c for c in calls if c.closed_by_server is None}
+    best, still_since = None, loop.time()
+    while True:
+        counted = {
+            s["session_id"]: s["messages_in"]
+            for body in await backend_json(served, "/api/v1/media/status")
+            for s in body["active_media_sessions"]["calls"]
+            if s["session_id"] in open_calls_
+        }
+        missing = sum(open_calls_[sid].sent - n for sid, n in counted.items())
+        if missing == 0 or loop.time() > deadline:
+            return missing, len(counted)
+        if best is None or missing < best:
+            best, still_since = missing, loop.time()
+        elif loop.time() - still_since > 2.0:
+            return missing, len(counted)
+        await asyncio.sleep(0.2)
+
+
+async def run_level(
+    args, served: Served, desk, token: str, n: int, seconds: float | None = None
+) -> dict:
     from websockets.exceptions import ConnectionClosed
 
+    seconds = args.seconds if seconds is None else seconds
     loop = asyncio.get_running_loop()
-    _, pool0 = await asyncio.to_thread(http_json, f"{base_url}/api/v1/tts/dedicated/metrics")
+    rejections0 = await pool_rejections(served)
     messages = inbound_messages() if args.transport == "acs" else browser_frames()
     audio_prefix = _ACS_AUDIO if args.transport == "acs" else _BROWSER_AUDIO
-    rss0 = proc_rss_mb(server_pid)
-    calls = await open_calls(args, base_url, desk, n)
+    rss0 = sum(proc_rss_mb(pid) for pid in served.pids)
+    calls = await open_calls(args, served.url, desk, n)
     measuring = [False]
     readers = [loop.create_task(_read(c, audio_prefix, loop, measuring)) for c in calls]
     offsets = [(i * 7) % len(messages) for i in range(n)]  # calls are not in lockstep
@@ -177,22 +234,31 @@ async def run_level(args, server_pid: int, base_url: str, desk, token: str, n: i
                 except ConnectionClosed:
                     call.closed_by_server = call.ws.close_code or 1006
                     continue
-                call.sent += measuring[0]
+                call.sent += 1
         return late
 
     await drive(args.warmup)  # greetings played, sessions started
     measuring[0] = True
-    _, before = await asyncio.to_thread(http_json, f"{base_url}/api/v1/media/status")
-    streams = before["active_media_sessions"]["calls"]
-    in_before = {c["session_id"]: c["messages_in"] for c in streams}
-    cpu0, wall0, t0 = proc_cpu_s(server_pid), loop.time(), time.time()
-    late = await drive(args.seconds)
-    cpu, wall = proc_cpu_s(server_pid) - cpu0, loop.time() - wall0
-    await asyncio.sleep(0.5)  # what is in flight lands
+    cpu0 = sum(proc_cpu_s(pid) for pid in served.pids)
+    lb0 = proc_cpu_s(served.lb_pid) if served.lb_pid else 0.0
+    client0, wall0, t0 = time.process_time(), loop.time(), time.time()
+    late = await drive(seconds)
+    wall = loop.time() - wall0
+    cpu = sum(proc_cpu_s(pid) for pid in served.pids) - cpu0
+    lb_cpu = proc_cpu_s(served.lb_pid) - lb0 if served.lb_pid else None
+    client_cpu = time.process_time() - client0
     measuring[0] = False
-    rss = proc_rss_mb(server_pid)
-    _, after = await asyncio.to_thread(http_json, f"{base_url}/api/v1/media/status")
-    _, lag = await asyncio.to_thread(http_json, f"{base_url}/api/v1/metrics/loop", token)
+    rss = sum(proc_rss_mb(pid) for pid in served.pids)
+    if args.transport == "acs":
+        lost_in, counted_on = await settle_lost(served, calls)
+    else:
+        lost_in, counted_on = None, 0
+    per_process = [b["active_media_sessions"]["active"]
+                   for b in await backend_json(served, "/api/v1/media/status")] \
+        if args.transport == "acs" else [
+            b["active_connections"]["conversation_sessions"]
+            for b in await backend_json(served, "/api/v1/browser/status")]  # fmt: skip
+    lags = await backend_json(served, "/api/v1/metrics/loop", token)
     for task in readers:
         task.cancel()
     hung_up_at = loop.time()
@@ -202,29 +268,32 @@ async def run_level(args, server_pid: int, base_url: str, desk, token: str, n: i
             await asyncio.to_thread(
                 desk.ask, "call_end", call_connection_id=call.call_connection_id
             )
-    pool = await wait_drained(base_url)
+    await wait_drained(served)
     drain_s = loop.time() - hung_up_at
-    in_after = {c["session_id"]: c for c in after["active_media_sessions"]["calls"]}
-    lost_in = sum(
-        c.sent - (in_after[c.session_id]["messages_in"] - in_before.get(c.session_id, 0))
-        for c in calls
-        if c.session_id in in_after and c.closed_by_server is None
-    )
-    series = [p for p in lag.get("series", []) if t0 <= p["t"] < t0 + args.seconds]
-    lag_p99 = [p["p99_ms"] for p in series if p["p99_ms"] is not None]
+    lag_p99 = [
+        p["p99_ms"]
+        for lag in lags
+        for p in lag.get("series", [])
+        if t0 <= p["t"] < t0 + seconds and p["p99_ms"] is not None
+    ]
     intervals = np.array([x for c in calls for x in c.intervals])
     jitter = np.abs(intervals - FRAME_S) * 1000 if intervals.size else np.array([np.nan])
     share = cpu / wall
     return {
         "calls": n,
+        "processes": len(served.pids),
+        "calls_per_process": per_process,
         "cpu_per_call_pct": 100 * share / n,
         "calls_per_core": n / share if share else float("inf"),
+        "lb_cpu_pct": None if lb_cpu is None else 100 * lb_cpu / wall,
+        "client_cpu_pct": 100 * client_cpu / wall,
         "inbound_lag_p99_ms": max(lag_p99) if lag_p99 else float("nan"),
         "jitter_p99_ms": float(np.percentile(jitter, 99)),
         "jitter_p50_ms": float(np.percentile(jitter, 50)),
         "frames_received": sum(c.received_audio for c in calls),
-        "lost_inbound": lost_in if args.transport == "acs" else None,
-        "pool_refused": pool["rejections"] - pool0["rejections"],
+        "lost_inbound": lost_in,
+        "lost_counted_on_calls": counted_on,
+        "pool_refused": await pool_rejections(served) - rejections0,
         "closed_by_server": sum(c.closed_by_server is not None for c in calls),
         "drain_s": drain_s,
         "client_late_ticks": late,
@@ -232,70 +301,150 @@ async def run_level(args, server_pid: int, base_url: str, desk, token: str, n: i
     }
 
 
-async def wait_drained(base_url: str) -> dict:
-    """Wait until the server has no live session (media streams and browser conversations)
-    and no synthesizer leased or waited for; returns the pool's metrics then.
+async def wait_drained(served: Served) -> None:
+    """Wait until no server process has a live session (media streams and browser
+    conversations) or a synthesizer leased or waited for.
 
     Raises:
-        RuntimeError: the server still had some after `DRAIN_TIMEOUT_S` (the counts say what).
+        RuntimeError: some were still there after `DRAIN_TIMEOUT_S` (the counts say what).
     """
     loop = asyncio.get_running_loop()
     deadline = loop.time() + DRAIN_TIMEOUT_S
     while True:
-        _, media = await asyncio.to_thread(http_json, f"{base_url}/api/v1/media/status")
-        _, browser = await asyncio.to_thread(http_json, f"{base_url}/api/v1/browser/status")
-        _, pool = await asyncio.to_thread(http_json, f"{base_url}/api/v1/tts/dedicated/metrics")
-        live = (
-            media["active_media_sessions"]["active"]
-            + browser["active_connections"]["conversation_sessions"]
+        media = await backend_json(served, "/api/v1/media/status")
+        browser = await backend_json(served, "/api/v1/browser/status")
+        pools = await backend_json(served, "/api/v1/tts/dedicated/metrics")
+        live = sum(m["active_media_sessions"]["active"] for m in media) + sum(
+            b["active_connections"]["conversation_sessions"] for b in browser
         )
-        if live == 0 and pool["active_sessions"] == 0 and pool["queue_depth"] == 0:
-            return pool
+        leased = sum(p["active_sessions"] for p in pools)
+        waiting = sum(p["queue_depth"] for p in pools)
+        if live == 0 and leased == 0 and waiting == 0:
+            return
         if loop.time() > deadline:
             raise RuntimeError(
                 f"the server did not drain within {DRAIN_TIMEOUT_S:.0f} s: {live} live sessions,"
-                f" {pool['active_sessions']} synthesizers leased, {pool['queue_depth']} waiting"
+                f" {leased} synthesizers leased, {waiting} waiting"
             )
         await asyncio.sleep(0.25)
 
 
-def start_server(name: str, env: dict, workdir: Path):
-    import subprocess
+def _wait_healthy(url: str, alive, log_path: Path, what: str) -> None:
     import urllib.request
 
-    port = free_port()
-    argv = [str(Path(sys.executable).with_name(SERVERS[name][0]))]
-    argv += [a.format(port=port) for a in SERVERS[name][1:]]
-    log = open(workdir / f"{name}.log", "wb")  # noqa: SIM115 - open for the server's life
-    process = subprocess.Popen(argv, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError((workdir / f"{name}.log").read_text()[-3000:])
+        if not alive():
+            raise RuntimeError(log_path.read_text()[-3000:])
         with contextlib.suppress(OSError), opener.open(f"{url}/api/v1/health", timeout=2) as r:
             if r.status == 200:
-                return process, url
+                return
         time.sleep(0.3)
-    process.kill()
-    raise RuntimeError(f"{name} did not start")
+    raise RuntimeError(f"{what} did not start:\n{log_path.read_text()[-3000:]}")
+
+
+def _stopper(process):
+    def stop() -> None:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+    return stop
+
+
+def start_server(name: str, env: dict, workdir: Path) -> Served:
+    """One server process, the calls connecting to it directly."""
+    port = free_port()
+    argv = [str(Path(sys.executable).with_name(SERVERS[name][0]))]
+    argv += [a.format(port=port) for a in SERVERS[name][1:]]
+    log_path = workdir / f"{name}.log"
+    log = open(log_path, "wb")  # noqa: SIM115 - open for the server's life
+    process = subprocess.Popen(argv, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_healthy(url, lambda: process.poll() is None, log_path, name)
+    except RuntimeError:
+        process.kill()
+        raise
+    return Served(url, [url], [process.pid], stop=_stopper(process))
+
+
+def start_topology(processes: int, env: dict, workdir: Path) -> Served:
+    """`manage.py serve`: N daphne processes behind HAProxy, the calls connecting to HAProxy."""
+    port = free_port()
+    base_port = free_port()
+    while base_port in range(port - processes, port + 1):
+        base_port = free_port()
+    serve_dir = workdir / f"serve-{processes}"
+    argv = [sys.executable, "manage.py", "serve", "--processes", str(processes), "--port",
+            str(port), "--base-port", str(base_port), "--no-celery", "--workdir", str(serve_dir),
+            "--check-interval-ms", "1000"]  # fmt: skip
+    log_path = workdir / f"serve-{processes}.log"
+    log = open(log_path, "wb")  # noqa: SIM115 - open for the topology's life
+    process = subprocess.Popen(argv, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    backends = [f"http://127.0.0.1:{base_port + i}" for i in range(processes)]
+    try:
+        for url in backends:
+            _wait_healthy(url, lambda: process.poll() is None, log_path, "a server process")
+        url = f"http://127.0.0.1:{port}"
+        _wait_healthy(url, lambda: process.poll() is None, log_path, "HAProxy")
+        state = json.loads((serve_dir / "processes.json").read_text())["processes"]
+    except Exception:
+        process.kill()
+        raise
+    pids = {p["name"]: p["pid"] for p in state}
+    return Served(
+        url,
+        backends,
+        [pids[f"web.{i + 1}"] for i in range(processes)],
+        lb_pid=pids["lb"],
+        stop=_stopper(process),
+    )
 
 
 def row(server: str, r: dict) -> str:
     lost = "-" if r["lost_inbound"] is None else str(r["lost_inbound"])
+    lb = "-" if r["lb_cpu_pct"] is None else f"{r['lb_cpu_pct']:.0f}"
+    spread = "+".join(str(n) for n in r["calls_per_process"])
     return (
-        f"{server:<19} {r['calls']:>5} {r['cpu_per_call_pct']:>9.2f} {r['calls_per_core']:>8.0f}"
-        f" {r['inbound_lag_p99_ms']:>9.1f} {r['jitter_p99_ms']:>9.1f}"
+        f"{server:<19} {r['calls']:>5} {spread:>9} {r['cpu_per_call_pct']:>9.2f}"
+        f" {r['calls_per_core']:>8.0f} {lb:>4} {r['client_cpu_pct']:>7.0f}"
+        f" {r['inbound_lag_p99_ms']:>8.1f} {r['jitter_p99_ms']:>8.1f}"
         f" {r['jitter_p50_ms']:>7.1f} {lost:>6} {r['pool_refused']:>7}"
-        f" {r['closed_by_server']:>7} {r['client_late_ticks']:>5} {r['rss_per_call_kb']:>8.0f}"
+        f" {r['closed_by_server']:>6} {r['client_late_ticks']:>5} {r['rss_per_call_kb']:>8.0f}"
         f" {r['drain_s']:>7.1f}"
     )
 
 
+HEADER = (
+    f"{'server':<19} {'calls':>5} {'spread':>9} {'cpu%/call':>9} {'per core':>8} {'lb%':>4}"
+    f" {'client%':>7} {'lag p99':>8} {'jit p99':>8} {'jit p50':>7} {'lost':>6} {'refused':>7}"
+    f" {'closed':>6} {'late':>5} {'kB/call':>8} {'drain s':>7}"
+)
+
+
+def fresh_postgres(name: str) -> str:
+    """A new, empty PostgreSQL database on the local server; its URL."""
+    import psycopg
+
+    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as db:
+        db.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        db.execute(f'CREATE DATABASE "{name}"')
+    return f"postgres://postgres@127.0.0.1:5432/{name}"
+
+
 async def main_async(args) -> list[dict]:
     workdir = Path(tempfile.mkdtemp(prefix="server-density-"))
-    database_url = args.database_url or f"sqlite:///{workdir / 'density.sqlite3'}"
+    if args.database_url:
+        database_url = args.database_url
+    elif args.lb:  # several processes write at once: SQLite would lock
+        database_url = fresh_postgres("server_density")
+    else:
+        database_url = f"sqlite:///{workdir / 'density.sqlite3'}"
     env = server_env(
         database_url,
         {**({} if args.debug else PRODUCTION),
@@ -306,22 +455,28 @@ async def main_async(args) -> list[dict]:
     database_prepare(env)
     desk = FixtureDesk(env)
     token = desk.ask("staff_token")["token"]
-    print(f"transport {args.transport}, {args.seconds:.0f} s per level after {args.warmup:.0f} s")
-    print(f"{'server':<19} {'calls':>5} {'cpu%/call':>9} {'per core':>8} {'lag p99':>9}"
-          f" {'jit p99':>9} {'jit p50':>7} {'lost':>6} {'refused':>7} {'closed':>7}"
-          f" {'late':>5} {'kB/call':>8} {'drain s':>7}")  # fmt: skip
+    runs = [(name, lambda name=name: start_server(name, env, workdir)) for name in args.server]
+    lb_env = {**env, "REDIS_URL": args.redis_url}  # processes share conversations via Redis
+    runs += [
+        (f"haproxy + {n} daphne", lambda n=n: start_topology(n, lb_env, workdir)) for n in args.lb
+    ]
+    print(
+        f"transport {args.transport}, {args.seconds:.0f} s per level after {args.warmup:.0f} s;"
+        f" each server first warmed by {WARM_CALLS} calls for {WARM_S:.0f} s, not reported"
+    )
+    print(HEADER)
     results = []
     try:
-        for server in args.server:
-            process, url = start_server(server, env, workdir)
+        for label, start in runs:
+            served = start()
             try:
+                await run_level(args, served, desk, token, WARM_CALLS, seconds=WARM_S)
                 for n in args.calls:
-                    result = await run_level(args, process.pid, url, desk, token, n)
-                    results.append({"server": server, **result})
-                    print(row(server, result), flush=True)
+                    result = await run_level(args, served, desk, token, n)
+                    results.append({"server": label, **result})
+                    print(row(label, result), flush=True)
             finally:
-                process.terminate()
-                process.wait(timeout=10)
+                served.stop()
     finally:
         desk.close()
     return results
@@ -329,15 +484,30 @@ async def main_async(args) -> list[dict]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--server", nargs="+", choices=sorted(SERVERS), default=["daphne"])
+    parser.add_argument("--server", nargs="*", choices=sorted(SERVERS), default=None)
+    parser.add_argument(
+        "--lb",
+        type=int,
+        nargs="+",
+        default=[],
+        help="also (or, without --server, only) N daphne processes behind HAProxy"
+        " (`manage.py serve`), for each N given",
+    )
     parser.add_argument("--calls", type=int, nargs="+", default=[25, 50, 100])
     parser.add_argument("--seconds", type=float, default=20.0, help="measured, per level")
     parser.add_argument("--warmup", type=float, default=4.0, help="before measuring")
     parser.add_argument("--transport", choices=["acs", "browser"], default="acs")
-    parser.add_argument("--database-url", default="", help="default: a fresh SQLite file")
+    parser.add_argument(
+        "--database-url",
+        default="",
+        help="default: a fresh SQLite file; with --lb a fresh PostgreSQL database",
+    )
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/6", help="with --lb")
     parser.add_argument("--json", default="", help="also write the figures to this file")
     parser.add_argument("--debug", action="store_true", help="DJANGO_DEBUG=1 (default: off)")
     args = parser.parse_args()
+    if args.server is None:
+        args.server = [] if args.lb else ["daphne"]
     results = asyncio.run(main_async(args))
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))
