@@ -9,7 +9,10 @@ first). Sessions are named `bench-<random>-<n>` and deleted afterwards.
 1. Event-loop cost: the time each `turn_record` call takes on a running loop (it only copies
    the event and queues it: the ORM runs on the writer thread).
 2. Writer throughput: turns per second stored, from the first call to `await flush()`.
-3. Tracing: the time to rebuild one turn's span tree (done on the writer thread), with an
+3. Paced, as a live conversation writes: one turn and the state saved after it every 20 ms
+   (the writer is done with them by then); the process's CPU per turn (the writer thread's
+   work: the loop is idle).
+4. Tracing: the time to rebuild one turn's span tree (done on the writer thread), with an
    in-memory exporter.
 """
 
@@ -91,15 +94,37 @@ async def _record(prefix: str, sessions: int, turns: int) -> tuple[list[float], 
     return call_us, elapsed_s
 
 
+async def _paced(prefix: str, turns: int) -> float:
+    """CPU milliseconds per turn stored with its saved state, one pair every 20 ms."""
+    session_id = f"{prefix}-paced"
+    services.session_open(session_id=session_id, transport="browser")
+    await services.flush()
+    history = [{"role": "user", "content": "what is my balance"}] * 6
+    cpu0 = time.process_time()
+    for i in range(turns):
+        services.turn_record(session_id=session_id, metrics=_turn(session_id, i))
+        services.session_state_save(
+            session_id=session_id, active_agent="Concierge", history=history, tool_state={}
+        )
+        await asyncio.sleep(0.02)
+    await services.flush()
+    cpu_ms = (time.process_time() - cpu0) * 1000 / turns
+    services.session_close(session_id=session_id)
+    await services.flush()
+    return cpu_ms
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--turns", type=int, default=2000)
     parser.add_argument("--sessions", type=int, default=20)
+    parser.add_argument("--paced", type=int, default=300, help="turns written one at a time")
     args = parser.parse_args()
 
     prefix = f"bench-{uuid.uuid4().hex[:8]}"
     try:
         call_us, elapsed_s = asyncio.run(_record(prefix, args.sessions, args.turns))
+        paced_ms = asyncio.run(_paced(prefix, args.paced))
         stored = Turn.objects.filter(session__session_id__startswith=prefix).count()
     finally:
         ConversationSession.objects.filter(session_id__startswith=prefix).delete()
@@ -110,6 +135,7 @@ def main() -> None:
         f"p99 {_pct(call_us, 99):.1f} us, max {max(call_us):.1f} us"
     )
     print(f"writer: {stored} turns stored in {elapsed_s:.2f} s = {stored / elapsed_s:.0f} turns/s")
+    print(f"paced, a turn and its saved state at a time: {paced_ms:.2f} ms of CPU per turn")
 
     exporter = InMemorySpanExporter()
     provider = TracerProvider()

@@ -78,6 +78,14 @@ def proc_cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def tree_cpu_s(pid: int) -> float:
+    """`proc_cpu_s` of a process and its children (HAProxy's master runs its worker as one)."""
+    children = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        children += (task / "children").read_text().split()
+    return proc_cpu_s(pid) + sum(tree_cpu_s(int(child)) for child in children)
+
+
 def proc_rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -240,12 +248,12 @@ async def run_level(
     await drive(args.warmup)  # greetings played, sessions started
     measuring[0] = True
     cpu0 = sum(proc_cpu_s(pid) for pid in served.pids)
-    lb0 = proc_cpu_s(served.lb_pid) if served.lb_pid else 0.0
+    lb0 = tree_cpu_s(served.lb_pid) if served.lb_pid else 0.0
     client0, wall0, t0 = time.process_time(), loop.time(), time.time()
     late = await drive(seconds)
     wall = loop.time() - wall0
     cpu = sum(proc_cpu_s(pid) for pid in served.pids) - cpu0
-    lb_cpu = proc_cpu_s(served.lb_pid) - lb0 if served.lb_pid else None
+    lb_cpu = tree_cpu_s(served.lb_pid) - lb0 if served.lb_pid else None
     client_cpu = time.process_time() - client0
     measuring[0] = False
     rss = sum(proc_rss_mb(pid) for pid in served.pids)
@@ -298,6 +306,7 @@ async def run_level(
         "drain_s": drain_s,
         "client_late_ticks": late,
         "rss_per_call_kb": (rss - rss0) * 1024 / n,
+        "rss_mb": rss,
     }
 
 
@@ -356,6 +365,35 @@ def _stopper(process):
     return stop
 
 
+def limit_cpu(served: Served, cores: float) -> None:
+    """Hold each server process to `cores` of CPU (a cgroup v1 CFS quota of its own, over a
+    5 ms period so that a throttled process waits milliseconds, not a 100 ms period's worth).
+
+    On a machine with few cores this gives each process the same budget whatever the load
+    client and the load balancer take, so one and several processes compare fairly.
+    """
+    root = Path("/sys/fs/cgroup/cpu")
+    if not (root / "cgroup.procs").exists():
+        raise RuntimeError("--cpu-limit needs the cgroup v1 cpu controller at /sys/fs/cgroup/cpu")
+    groups = []
+    for pid in served.pids:
+        group = root / f"server-density-{pid}"
+        group.mkdir(exist_ok=True)
+        (group / "cpu.cfs_period_us").write_text("5000")
+        (group / "cpu.cfs_quota_us").write_text(str(int(cores * 5000)))
+        (group / "cgroup.procs").write_text(str(pid))
+        groups.append(group)
+    stop = served.stop
+
+    def stop_and_remove() -> None:
+        stop()
+        for group in groups:
+            with contextlib.suppress(OSError):
+                group.rmdir()
+
+    served.stop = stop_and_remove
+
+
 def start_server(name: str, env: dict, workdir: Path) -> Served:
     """One server process, the calls connecting to it directly."""
     port = free_port()
@@ -382,7 +420,7 @@ def start_topology(processes: int, env: dict, workdir: Path) -> Served:
     serve_dir = workdir / f"serve-{processes}"
     argv = [sys.executable, "manage.py", "serve", "--processes", str(processes), "--port",
             str(port), "--base-port", str(base_port), "--no-celery", "--workdir", str(serve_dir),
-            "--check-interval-ms", "1000"]  # fmt: skip
+            ]  # fmt: skip
     log_path = workdir / f"serve-{processes}.log"
     log = open(log_path, "wb")  # noqa: SIM115 - open for the topology's life
     process = subprocess.Popen(argv, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -460,6 +498,8 @@ async def main_async(args) -> list[dict]:
     runs += [
         (f"haproxy + {n} daphne", lambda n=n: start_topology(n, lb_env, workdir)) for n in args.lb
     ]
+    if args.cpu_limit:
+        print(f"each server process held to {args.cpu_limit:.2f} of a core")
     print(
         f"transport {args.transport}, {args.seconds:.0f} s per level after {args.warmup:.0f} s;"
         f" each server first warmed by {WARM_CALLS} calls for {WARM_S:.0f} s, not reported"
@@ -469,6 +509,8 @@ async def main_async(args) -> list[dict]:
     try:
         for label, start in runs:
             served = start()
+            if args.cpu_limit:
+                limit_cpu(served, args.cpu_limit)
             try:
                 await run_level(args, served, desk, token, WARM_CALLS, seconds=WARM_S)
                 for n in args.calls:
@@ -494,6 +536,12 @@ def main() -> int:
         " (`manage.py serve`), for each N given",
     )
     parser.add_argument("--calls", type=int, nargs="+", default=[25, 50, 100])
+    parser.add_argument(
+        "--cpu-limit",
+        type=float,
+        default=0.0,
+        help="hold each server process to this many cores (cgroup v1 CFS quota; 0: no limit)",
+    )
     parser.add_argument("--seconds", type=float, default=20.0, help="measured, per level")
     parser.add_argument("--warmup", type=float, default=4.0, help="before measuring")
     parser.add_argument("--transport", choices=["acs", "browser"], default="acs")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import time
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from metrics.models import (
     Turn,
 )
 from metrics.registry import speech_stack
+from metrics.writer import DatabaseUnavailable, flush_blocking
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +112,13 @@ class SessionState:
 
 
 def session_state_get(session_id: str) -> SessionState | None:
-    """The stored state of a session, or None for a new one (sync: call off the event loop)."""
+    """The stored state of a session, or None for a new one (sync: call off the event loop).
+
+    What this process has queued for the session (the last turn and state of a socket that
+    just closed) is stored first, so a reconnect resumes from where the call was.
+    """
+    with contextlib.suppress(DatabaseUnavailable):  # the read below says so too
+        flush_blocking()
     row = (
         ConversationSession.objects.filter(session_id=session_id)
         .values("active_agent", "history", "tool_state", "turn_count")

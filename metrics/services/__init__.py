@@ -166,7 +166,9 @@ def turn_record(*, session_id: str, metrics: Any, end_of_speech_at: float | None
     turn = copy.copy(metrics)
     turn.tool_calls = [_clean_tool_call(call) for call in (metrics.tool_calls or ())]
     pending = _PendingTurn(session_id, turn, time.time(), end_of_speech_at)
-    writer.submit(f"turn_record {session_id} turn {turn.turn_id}", BulkWrite(_write_turns, pending))
+    writer.submit(
+        f"turn_record {session_id} turn {turn.turn_id}", BulkWrite(_write_session_rows, pending)
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,19 +179,48 @@ class _PendingTurn:
     end_of_speech_at: float | None
 
 
-def _write_turns(pending: list[_PendingTurn]) -> None:
-    """Store a run of turns with three queries, whatever their number and sessions."""
+@dataclass(frozen=True, slots=True)
+class _PendingState:
+    session_id: str
+    active_agent: str
+    history: list[dict]
+    tool_state: dict
+    saved_at: float
+
+
+_TURN_FIELDS = ("turn_count", "last_activity_at", "agents_visited", "active_agent")
+_STATE_FIELDS = ("active_agent", "history", "tool_state", "last_activity_at", "agents_visited")
+
+
+def _write_session_rows(pending: list[_PendingTurn | _PendingState]) -> None:
+    """Store a run of turns and saved states, in order, with one query per kind and one
+    update per session, whatever their number: a turn and the state saved after it cost one
+    session update, not two."""
     ids = {p.session_id for p in pending}
     sessions = {
         s.session_id: s
         for s in ConversationSession.objects.select_for_update().filter(session_id__in=ids)
     }
+    changed: dict[str, set[str]] = {}
     turns = []
     traced = []
     for p in pending:
+        if type(p) is _PendingState:
+            now = _from_epoch(p.saved_at)
+            session = sessions.get(p.session_id) or _locked_session(p.session_id, now)
+            session.active_agent = p.active_agent
+            session.history = p.history
+            session.tool_state = p.tool_state
+            session.last_activity_at = now
+            if p.active_agent:
+                _visit(session, p.active_agent)
+            sessions[p.session_id] = session
+            changed.setdefault(p.session_id, set()).update(_STATE_FIELDS)
+            continue
         now = _from_epoch(p.recorded_at)
         session = sessions.get(p.session_id) or _locked_session(p.session_id, now)
         sessions[p.session_id] = session
+        changed.setdefault(p.session_id, set()).update(_TURN_FIELDS)
         turn = p.metrics
         session.turn_count += 1
         session.last_activity_at = now
@@ -214,12 +245,15 @@ def _write_turns(pending: list[_PendingTurn]) -> None:
             )
         )
         traced.append((p, session.turn_count, session.call_connection_id or None))
-    Turn.objects.bulk_create(turns)
-    ConversationSession.objects.bulk_update(
-        list(sessions.values()),
-        ["turn_count", "last_activity_at", "agents_visited", "active_agent"],
-    )
-    transaction.on_commit(lambda: _trace_turns(traced))
+    if turns:
+        Turn.objects.bulk_create(turns)
+    for session_id, fields in changed.items():
+        session = sessions[session_id]
+        ConversationSession.objects.filter(pk=session.pk).update(
+            **{field: getattr(session, field) for field in fields}
+        )
+    if traced:
+        transaction.on_commit(lambda: _trace_turns(traced))
 
 
 def _trace_turns(traced: list[tuple[_PendingTurn, int, str | None]]) -> None:
@@ -285,26 +319,8 @@ def session_state_save(
             "session %s: tool state over %d bytes not saved", session_id, MAX_STATE_BYTES
         )
         tool_state = {}
-
-    def write() -> None:
-        session = _locked_session(session_id, _from_epoch(saved_at))
-        session.active_agent = active_agent
-        session.history = history
-        session.tool_state = tool_state
-        session.last_activity_at = _from_epoch(saved_at)
-        if active_agent:
-            _visit(session, active_agent)
-        session.save(
-            update_fields=[
-                "active_agent",
-                "history",
-                "tool_state",
-                "last_activity_at",
-                "agents_visited",
-            ]
-        )
-
-    writer.submit(f"session_state_save {session_id}", write)
+    pending = _PendingState(session_id, active_agent, history, tool_state, saved_at)
+    writer.submit(f"session_state_save {session_id}", BulkWrite(_write_session_rows, pending))
 
 
 def session_close(*, session_id: str, status: str = SessionStatus.COMPLETED) -> None:
