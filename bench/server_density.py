@@ -6,18 +6,20 @@ the project's consumers, codec and engine, zero-latency fake STT, LLM and TTS an
 Silero VAD (`bench/density_settings.py`). This process is the load: one asyncio loop driving N
 simulated calls over real WebSockets, every message encoded before the run. Each call speaks
 1 s and listens 3 s, as in `acs_density.py`: 50 inbound messages a second, and the agent's
-answer (about 1 s of 20 ms frames) coming back.
+answer (about 1 s of 20 ms frames) coming back. With `--lb N` the calls go through the
+production topology instead (`manage.py serve`: N daphne processes behind HAProxy, on
+PostgreSQL and Redis); `--cpu-limit` holds each server process to a share of a core.
 
 Per level it prints:
-- the server's CPU per call (% of a core, from /proc/<pid>/stat) and the calls per core that
-  implies;
-- inbound handling lag p99: the server's own event-loop lag over the level (its per-second
+- the server processes' CPU per call (% of a core, from /proc/<pid>/stat) and the calls per
+  core that implies, and HAProxy's and this client's CPU;
+- inbound handling lag p99: the servers' own event-loop lag over the level (the per-second
   p99 series, `GET /api/v1/metrics/loop`), how late a frame arriving at a random moment is
   handled;
 - outbound jitter p99 as the client receives it: |interval between two frames of one answer
   - 20 ms| (the first 3 frames of an answer leave at once by design);
-- messages lost: sent by the client and not counted by the server, on the calls that stayed
-  open;
+- messages lost: sent by the client and never handled by the server, on the calls that stayed
+  open, once the server's counts stopped catching up after the client stopped sending;
 - calls refused: the TTS pool's refusals over the level (`GET /api/v1/tts/dedicated/metrics`),
   and calls the server closed before the level ended (a start failure is a 4500), neither
   counted as lost messages;
@@ -26,9 +28,11 @@ Per level it prints:
   synthesizer leased or waited for. The next level starts only then, so levels never overlap.
 
     .venv/bin/python bench/server_density.py --calls 5 --seconds 10            # a smoke run
-    .venv/bin/python bench/server_density.py --server daphne uvicorn-websockets uvicorn-wsproto \\
-        --calls 50 100 150 200 --seconds 30
+    .venv/bin/python bench/server_density.py --calls 50 100 125 150 --seconds 30
+    .venv/bin/python bench/server_density.py --server uvicorn-websockets --calls 100
     .venv/bin/python bench/server_density.py --transport browser --calls 100
+    .venv/bin/python bench/server_density.py --idle --calls 100      # memory per idle call
+    .venv/bin/python bench/server_density.py --lb 2 --cpu-limit 0.6 --calls 100 120
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -55,18 +60,22 @@ from bench.spoken.play import http_json
 from bench.spoken.server import PRODUCTION, REPO, database_prepare, free_port, server_env
 
 FRAME_S = 0.02
+SPEECH_S = 1.0  # the speech at the start of each caller cycle (`inbound_messages`)
 LEAD_FRAMES = 3
 ANSWER_GAP_S = 0.2  # a longer pause between two frames starts another answer
 DRAIN_TIMEOUT_S = 60.0  # a level's calls not ended by then: the bench stops with the counts
 SETTLE_TIMEOUT_S = 15.0  # the longest wait for the server's message counts to catch up
 WARM_CALLS, WARM_S = 10, 3.0  # a level not reported: first-use costs stay out of the first one
+# uvicorn without per-message deflate (its default is on): compressing base64 audio costs the
+# server and the client CPU for nothing (daphne does not offer it).
 SERVERS = {
     "daphne": ["daphne", "-b", "127.0.0.1", "-p", "{port}", "voiceproject.asgi:application"],
     "uvicorn-websockets": ["uvicorn", "--host", "127.0.0.1", "--port", "{port}", "--ws",
-                           "websockets", "--lifespan", "off", "--no-access-log",
-                           "voiceproject.asgi:application"],
+                           "websockets", "--ws-per-message-deflate", "false", "--lifespan", "off",
+                           "--no-access-log", "voiceproject.asgi:application"],
     "uvicorn-wsproto": ["uvicorn", "--host", "127.0.0.1", "--port", "{port}", "--ws", "wsproto",
-                        "--lifespan", "off", "--no-access-log", "voiceproject.asgi:application"],
+                        "--ws-per-message-deflate", "false", "--lifespan", "off",
+                        "--no-access-log", "voiceproject.asgi:application"],
 }  # fmt: skip
 _ACS_AUDIO = '{"kind":"AudioData"'
 _BROWSER_AUDIO = '{"type":"audio_data"'
@@ -133,7 +142,7 @@ async def open_calls(args, base_url: str, desk: FixtureDesk | None, n: int) -> l
 
     calls = []
     ws_url = base_url.replace("http://", "ws://")
-    for i in range(n):
+    for _ in range(n):
         if args.transport == "acs":
             call = await asyncio.to_thread(desk.ask, "call")
             url = (f"{ws_url}/api/v1/media/stream?call_connection_id="
@@ -142,7 +151,8 @@ async def open_calls(args, base_url: str, desk: FixtureDesk | None, n: int) -> l
             await ws.send(codec.encode_audio_metadata(16000))
             calls.append(Call(ws, call["session_id"], call["call_connection_id"]))
         else:
-            session_id = f"density_{os.getpid()}_{i}"
+            # A new id each call: an anonymous page cannot take over a session it did not start.
+            session_id = f"density_{uuid.uuid4().hex[:12]}"
             url = f"{ws_url}/api/v1/browser/conversation?session_id={session_id}"
             ws = await connect(url, proxy=None, max_size=2**22, origin=base_url)
             calls.append(Call(ws, session_id, sent=0))
@@ -217,6 +227,8 @@ async def run_level(
     loop = asyncio.get_running_loop()
     rejections0 = await pool_rejections(served)
     messages = inbound_messages() if args.transport == "acs" else browser_frames()
+    if args.idle:  # the caller never speaks: only the cycle's line noise
+        messages = messages[int(SPEECH_S / FRAME_S) :]
     audio_prefix = _ACS_AUDIO if args.transport == "acs" else _BROWSER_AUDIO
     rss0 = sum(proc_rss_mb(pid) for pid in served.pids)
     calls = await open_calls(args, served.url, desk, n)
@@ -545,6 +557,11 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=20.0, help="measured, per level")
     parser.add_argument("--warmup", type=float, default=4.0, help="before measuring")
     parser.add_argument("--transport", choices=["acs", "browser"], default="acs")
+    parser.add_argument(
+        "--idle",
+        action="store_true",
+        help="the callers never speak (memory per idle call: run one level, right after start)",
+    )
     parser.add_argument(
         "--database-url",
         default="",
