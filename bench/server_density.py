@@ -47,6 +47,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -57,7 +58,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.acs_density import inbound_messages
 from bench.spoken.customers import FixtureDesk
 from bench.spoken.play import http_json
-from bench.spoken.server import PRODUCTION, REPO, database_prepare, free_port, server_env
+from bench.spoken.server import (
+    PRODUCTION,
+    REPO,
+    BenchServer,
+    database_prepare,
+    free_port,
+    server_env,
+)
 
 FRAME_S = 0.02
 SPEECH_S = 1.0  # the speech at the start of each caller cycle (`inbound_messages`)
@@ -175,7 +183,7 @@ class Served:
     backends: list[str]  # each server process's own address (status, metrics)
     pids: list[int]  # the server processes
     lb_pid: int | None = None
-    stop: object = None  # stops everything
+    stop: Callable[[], None] | None = None  # stops everything
 
 
 async def backend_json(served: Served, path: str, token: str = "") -> list[dict]:
@@ -350,31 +358,32 @@ async def wait_drained(served: Served) -> None:
         await asyncio.sleep(0.25)
 
 
-def _wait_healthy(url: str, alive, log_path: Path, what: str) -> None:
+def _launch(argv: list[str], env: dict, log_path: Path, urls: list[str]) -> BenchServer:
+    """Start `argv` (its output to `log_path`) and wait until every one of `urls` answers
+    `/api/v1/health`; the server is stopped if one does not within 60 s."""
     import urllib.request
 
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(argv, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    server = BenchServer(urls[0], process, log_path)
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if not alive():
-            raise RuntimeError(log_path.read_text()[-3000:])
-        with contextlib.suppress(OSError), opener.open(f"{url}/api/v1/health", timeout=2) as r:
+    waiting = list(urls)
+    while waiting:
+        if process.poll() is not None:
+            raise RuntimeError(f"{' '.join(argv[:3])} exited:\n{server.log(3000)}")
+        if time.monotonic() > deadline:
+            server.stop()
+            raise RuntimeError(f"{waiting[0]} did not answer:\n{server.log(3000)}")
+        with (
+            contextlib.suppress(OSError),
+            opener.open(f"{waiting[0]}/api/v1/health", timeout=2) as r,
+        ):
             if r.status == 200:
-                return
+                waiting.pop(0)
+                continue
         time.sleep(0.3)
-    raise RuntimeError(f"{what} did not start:\n{log_path.read_text()[-3000:]}")
-
-
-def _stopper(process):
-    def stop() -> None:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-    return stop
+    return server
 
 
 def limit_cpu(served: Served, cores: float) -> None:
@@ -411,40 +420,28 @@ def start_server(name: str, env: dict, workdir: Path) -> Served:
     port = free_port()
     argv = [str(Path(sys.executable).with_name(SERVERS[name][0]))]
     argv += [a.format(port=port) for a in SERVERS[name][1:]]
-    log_path = workdir / f"{name}.log"
-    log = open(log_path, "wb")  # noqa: SIM115 - open for the server's life
-    process = subprocess.Popen(argv, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_healthy(url, lambda: process.poll() is None, log_path, name)
-    except RuntimeError:
-        process.kill()
-        raise
-    return Served(url, [url], [process.pid], stop=_stopper(process))
+    server = _launch(argv, env, workdir / f"{name}.log", [url])
+    return Served(url, [url], [server.process.pid], stop=server.stop)
 
 
 def start_topology(processes: int, env: dict, workdir: Path) -> Served:
     """`manage.py serve`: N daphne processes behind HAProxy, the calls connecting to HAProxy."""
     port = free_port()
     base_port = free_port()
-    while base_port in range(port - processes, port + 1):
+    while port in range(base_port, base_port + processes):
         base_port = free_port()
     serve_dir = workdir / f"serve-{processes}"
-    argv = [sys.executable, "manage.py", "serve", "--processes", str(processes), "--port",
-            str(port), "--base-port", str(base_port), "--no-celery", "--workdir", str(serve_dir),
-            ]  # fmt: skip
-    log_path = workdir / f"serve-{processes}.log"
-    log = open(log_path, "wb")  # noqa: SIM115 - open for the topology's life
-    process = subprocess.Popen(argv, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    argv = [sys.executable, "manage.py", "serve", "--processes", str(processes),
+            "--port", str(port), "--base-port", str(base_port), "--no-celery",
+            "--workdir", str(serve_dir)]  # fmt: skip
     backends = [f"http://127.0.0.1:{base_port + i}" for i in range(processes)]
+    url = f"http://127.0.0.1:{port}"
+    server = _launch(argv, env, workdir / f"serve-{processes}.log", [*backends, url])
     try:
-        for url in backends:
-            _wait_healthy(url, lambda: process.poll() is None, log_path, "a server process")
-        url = f"http://127.0.0.1:{port}"
-        _wait_healthy(url, lambda: process.poll() is None, log_path, "HAProxy")
         state = json.loads((serve_dir / "processes.json").read_text())["processes"]
     except Exception:
-        process.kill()
+        server.stop()
         raise
     pids = {p["name"]: p["pid"] for p in state}
     return Served(
@@ -452,7 +449,7 @@ def start_topology(processes: int, env: dict, workdir: Path) -> Served:
         backends,
         [pids[f"web.{i + 1}"] for i in range(processes)],
         lb_pid=pids["lb"],
-        stop=_stopper(process),
+        stop=server.stop,
     )
 
 
@@ -521,9 +518,9 @@ async def main_async(args) -> list[dict]:
     try:
         for label, start in runs:
             served = start()
-            if args.cpu_limit:
-                limit_cpu(served, args.cpu_limit)
             try:
+                if args.cpu_limit:
+                    limit_cpu(served, args.cpu_limit)
                 await run_level(args, served, desk, token, WARM_CALLS, seconds=WARM_S)
                 for n in args.calls:
                     result = await run_level(args, served, desk, token, n)

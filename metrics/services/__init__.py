@@ -205,25 +205,21 @@ def _write_session_rows(pending: list[_PendingTurn | _PendingState]) -> None:
     turns = []
     traced = []
     for p in pending:
-        if type(p) is _PendingState:
-            now = _from_epoch(p.saved_at)
-            session = sessions.get(p.session_id) or _locked_session(p.session_id, now)
+        is_state = type(p) is _PendingState
+        now = _from_epoch(p.saved_at if is_state else p.recorded_at)
+        session = sessions.get(p.session_id) or _locked_session(p.session_id, now)
+        sessions[p.session_id] = session
+        session.last_activity_at = now
+        changed.setdefault(p.session_id, set()).update(_STATE_FIELDS if is_state else _TURN_FIELDS)
+        if is_state:
             session.active_agent = p.active_agent
             session.history = p.history
             session.tool_state = p.tool_state
-            session.last_activity_at = now
             if p.active_agent:
                 _visit(session, p.active_agent)
-            sessions[p.session_id] = session
-            changed.setdefault(p.session_id, set()).update(_STATE_FIELDS)
             continue
-        now = _from_epoch(p.recorded_at)
-        session = sessions.get(p.session_id) or _locked_session(p.session_id, now)
-        sessions[p.session_id] = session
-        changed.setdefault(p.session_id, set()).update(_TURN_FIELDS)
         turn = p.metrics
         session.turn_count += 1
-        session.last_activity_at = now
         if turn.agent:
             _visit(session, turn.agent)
             if not session.active_agent:
