@@ -6,9 +6,7 @@ Invariants:
 - `submit` never blocks and never touches the ORM: safe on the event loop of an async
   consumer and from sync code alike.
 - Writes are applied in batches, one transaction per batch; when a batch fails, its writes
-  are retried one by one so that one bad write cannot lose the others. A batch gathers the
-  writes that come within `_BATCH_WINDOW_S` of its first (a flush ends it at once): the turns
-  of many live conversations then share their queries instead of costing a transaction each.
+  are retried one by one so that one bad write cannot lose the others.
 - When the database cannot be reached (a connection error, and a fresh connection fails too),
   nothing is lost or reordered: the broken connection is dropped, the unapplied writes and
   every later one wait in a buffer of `METRICS_BUFFER_MAX` writes (beyond it the oldest are
@@ -38,7 +36,6 @@ logger = logging.getLogger(__name__)
 Write = Callable[[], None]
 
 _BATCH_MAX = 200
-_BATCH_WINDOW_S = 0.1
 _IDLE_CLOSE_S = 2.0
 # While the database is down the buffered writes are retried after 0.25 s, then twice as
 # long each time, up to this.
@@ -133,7 +130,6 @@ class MetricsWriter:
                 self._retry()
                 continue
             batch: list[tuple[str, Write]] = []
-            window_ends = time.monotonic() + _BATCH_WINDOW_S
             while True:
                 if isinstance(item, _Barrier):
                     # Apply what came before the barrier, then release its waiter.
@@ -151,10 +147,10 @@ class MetricsWriter:
                         item.future.set_result(None)
                 else:
                     batch.append(item)
-                if len(batch) >= _BATCH_MAX or not batch:  # nothing waits after a barrier
+                if len(batch) >= _BATCH_MAX:
                     break
                 try:
-                    item = self._queue.get(timeout=max(window_ends - time.monotonic(), 0))
+                    item = self._queue.get_nowait()
                 except queue.Empty:
                     break
             self._apply(batch)

@@ -103,7 +103,7 @@ async def test_a_consumer_cancelled_mid_conversation_gives_its_synthesizer_back(
     media = (await http.get("/api/v1/media/status")).json()
     assert media["active_media_sessions"]["active"] == 0
 
-    async def stored() -> bool:  # the writer stores a batch within 100 ms of its first write
+    async def stored() -> bool:  # the writer stores the session's rows in a thread of its own
         session = await ConversationSession.objects.filter(session_id="sess-media-kill-1").afirst()
         return (
             session is not None and session.status == "completed" and session.ended_at is not None
